@@ -1,0 +1,3 @@
+"""imgbench: honest benchmarks of parallel strategies for image work."""
+
+__version__ = "0.1.0"

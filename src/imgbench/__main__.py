@@ -1,0 +1,3 @@
+from imgbench.cli import main
+
+raise SystemExit(main())

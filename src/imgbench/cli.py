@@ -1,0 +1,235 @@
+"""The ``imgbench`` command: every stage of the workflow, runnable without Snakemake.
+
+Heavy modules are imported inside each command, so that ``run-cell`` starts quickly
+(start-up is harness overhead on every cell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from imgbench.errors import ImgbenchError
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be positive")
+    return width, height
+
+
+def cmd_make_dataset(args: argparse.Namespace) -> None:
+    from imgbench.datasets import make_dataset
+
+    width, height = args.size
+    manifest = make_dataset(
+        args.output, args.format, width, height, args.count, args.seed, source=args.source
+    )
+    print(f"{manifest.directory}: {manifest.count} {manifest.format} images {width}x{height}")
+
+
+def cmd_run_cell(args: argparse.Namespace) -> None:
+    from imgbench.cells import CellSpec
+    from imgbench.runner import RunOptions, run_cell
+
+    width, height = args.size
+    spec = CellSpec(
+        args.experiment,
+        args.task,
+        args.storage,
+        args.cache,
+        width,
+        height,
+        args.n_images,
+        args.strategy,
+        args.workers,
+    )
+    result = run_cell(
+        spec,
+        RunOptions(args.repeats, args.warmup, args.dataset, args.scratch, args.output),
+    )
+    walls = sorted(r["wall_s"] for r in result["repetitions"] if not r["warmup"])
+    median = walls[len(walls) // 2] if len(walls) % 2 else sum(walls[len(walls) // 2 - 1 :][:2]) / 2
+    print(f"{spec.label}: median {median:.4f} s over {len(walls)} repetitions, verified")
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from imgbench import analysis
+    from imgbench.results import write_atomic, write_json_atomic
+
+    paths = list(args.cells)
+    if args.results_dir:
+        paths += sorted(Path(args.results_dir).glob("cells/**/*.json"))
+    if not paths:
+        raise ImgbenchError("aggregate: no cell results given")
+    results = analysis.load_results(paths)
+    timings = analysis.timings_frame(results)
+    summary = analysis.summary_frame(timings)
+    speedup = analysis.speedup_frame(summary)
+    efficiency = analysis.efficiency_frame(speedup)
+    out = Path(args.output_dir)
+    for name, frame in (
+        ("timings", timings),
+        ("summary", summary),
+        ("speedup", speedup),
+        ("efficiency", efficiency),
+    ):
+        write_atomic(out / f"{name}.csv", frame.to_csv(index=False).encode())
+    write_json_atomic(out / "metadata.json", analysis.metadata(results, timings))
+    print(f"{out}: {len(results)} cells, {len(timings)} timed repetitions")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from imgbench import plots
+
+    written = plots.plot_all(args.results_dir, args.output_dir)
+    print(f"{args.output_dir}: {len(written)} figures")
+
+
+def cmd_slides(args: argparse.Namespace) -> None:
+    from imgbench import slides
+
+    slides.render_deck(args.results_dir, args.output)
+    print(f"{args.output}: written")
+
+
+def cmd_bundle(args: argparse.Namespace) -> None:
+    from imgbench import bundle
+
+    bundle.make_bundle(args.output, args.results_root, args.experiments, args.config)
+    print(f"{args.output}: written")
+
+
+def cmd_flush_cache(args: argparse.Namespace) -> None:
+    from imgbench import cache
+
+    files = [
+        p
+        for root in args.paths
+        for p in (Path(root).rglob("*") if Path(root).is_dir() else [Path(root)])
+        if p.is_file()
+    ]
+    method = cache.evict_from_page_cache(files)
+    fraction = cache.resident_fraction(files)
+    shown = "n/a" if fraction is None else f"{fraction:.2%}"
+    print(f"evicted {len(files)} files with {method}; resident afterwards: {shown}")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from imgbench.machine import collect_machine_info
+    from imgbench.strategies import STRATEGIES
+    from imgbench.tasks import TASKS
+
+    info = {
+        "machine": collect_machine_info(Path(args.storage_path)),
+        "tasks": {name: t.summary for name, t in TASKS.items()},
+        "strategies": {name: s.summary for name, s in STRATEGIES.items()},
+    }
+    print(json.dumps(info, indent=1))
+
+
+def cmd_validate_config(args: argparse.Namespace) -> None:
+    from imgbench.config import load_yaml, resolve_config
+    from imgbench.grid import expand_cells
+
+    merged: dict = {}
+    for path in args.configs:
+        merged.update(load_yaml(path))
+    config = resolve_config(merged)
+    cells = expand_cells(config)
+    print(f"config valid: {len(config['experiments'])} experiments, {len(cells)} cells")
+
+
+def cmd_write_config(args: argparse.Namespace) -> None:
+    import yaml
+
+    from imgbench.results import write_atomic
+
+    write_atomic(args.output, yaml.safe_dump(json.loads(args.json), sort_keys=False).encode())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("make-dataset", help="generate a synthetic photo-like dataset")
+    p.add_argument("--format", required=True, choices=["raw", "png", "jpeg", "bmp"])
+    p.add_argument("--size", required=True, type=_size, help="WIDTHxHEIGHT")
+    p.add_argument("--count", required=True, type=int)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--source", type=Path, help="raw dataset to encode (else synthesize)")
+    p.add_argument("--output", required=True, type=Path, help="dataset directory")
+    p.set_defaults(func=cmd_make_dataset)
+
+    p = sub.add_parser("run-cell", help="run one cell's repetitions and write its result")
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--storage", required=True, choices=["disk", "shm"])
+    p.add_argument("--cache", required=True, choices=["cold", "warm"])
+    p.add_argument("--size", required=True, type=_size, help="WIDTHxHEIGHT")
+    p.add_argument("--n-images", required=True, type=int)
+    p.add_argument("--strategy", required=True)
+    p.add_argument("--workers", required=True, type=int)
+    p.add_argument("--repeats", required=True, type=int)
+    p.add_argument("--warmup", required=True, type=int)
+    p.add_argument("--dataset", required=True, type=Path, help="dataset directory")
+    p.add_argument("--scratch", required=True, type=Path, help="scratch root on the storage")
+    p.add_argument("--output", required=True, type=Path, help="cell result JSON")
+    p.set_defaults(func=cmd_run_cell)
+
+    p = sub.add_parser("aggregate", help="cell results -> timings/summary/speedup CSVs")
+    p.add_argument("cells", nargs="*", type=Path, help="cell result files")
+    p.add_argument("--results-dir", type=Path, help="also every cell under DIR/cells/")
+    p.add_argument("--output-dir", required=True, type=Path)
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("plot", help="figures (PNG and SVG) from an experiment's CSVs")
+    p.add_argument("--results-dir", required=True, type=Path)
+    p.add_argument("--output-dir", required=True, type=Path)
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("slides", help="the self-contained slide deck of an experiment")
+    p.add_argument("--results-dir", required=True, type=Path)
+    p.add_argument("--output", required=True, type=Path)
+    p.set_defaults(func=cmd_slides)
+
+    p = sub.add_parser("bundle", help="zip the tables, figures and decks with the config")
+    p.add_argument("--results-root", required=True, type=Path)
+    p.add_argument("--experiments", required=True, nargs="+")
+    p.add_argument("--config", required=True, type=Path, help="the resolved config file")
+    p.add_argument("--output", required=True, type=Path)
+    p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("flush-cache", help="evict files from the page cache and measure it")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.set_defaults(func=cmd_flush_cache)
+
+    p = sub.add_parser("info", help="print the machine metadata and the registries")
+    p.add_argument("--storage-path", default=".")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("validate-config", help="validate config files (merged in order)")
+    p.add_argument("configs", nargs="+", type=Path)
+    p.set_defaults(func=cmd_validate_config)
+
+    p = sub.add_parser("write-config", help="write a resolved config (JSON) as YAML")
+    p.add_argument("--json", required=True)
+    p.add_argument("--output", required=True, type=Path)
+    p.set_defaults(func=cmd_write_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ImgbenchError as exc:
+        print(f"imgbench: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

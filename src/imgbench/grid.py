@@ -1,0 +1,101 @@
+"""Expand a resolved config into the cells and datasets the workflow must produce."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgbench.cells import CellSpec
+from imgbench.datasets import RAW, dataset_name
+from imgbench.strategies import STRATEGIES
+from imgbench.tasks import TASKS
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    width, height = size.lower().split("x")
+    return int(width), int(height)
+
+
+def expand_cells(config: dict) -> list[CellSpec]:
+    """Every cell of every experiment, sorted and without duplicates.
+
+    ``serial`` runs once per group (workers = 1). A tmpfs has no cold state (its pages are
+    the storage), so ``shm`` cells run with a warm cache only.
+    """
+    cells = set()
+    for name, exp in config["experiments"].items():
+        for task in exp["tasks"]:
+            for storage in exp["storage"]:
+                for cache in exp["cache"]:
+                    if storage == "shm" and cache == "cold":
+                        continue
+                    for size in exp["sizes"]:
+                        width, height = parse_size(size)
+                        for n in exp["n_images"]:
+                            for strategy in exp["strategies"]:
+                                workers = (
+                                    exp["workers"] if STRATEGIES[strategy].uses_workers else [1]
+                                )
+                                for w in workers:
+                                    cells.add(
+                                        CellSpec(
+                                            name,
+                                            task,
+                                            storage,
+                                            cache,
+                                            width,
+                                            height,
+                                            n,
+                                            strategy,
+                                            w,
+                                        )
+                                    )
+    return sorted(cells)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    format: str
+    width: int
+    height: int
+    count: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return dataset_name(self.format, self.width, self.height, self.count, self.seed)
+
+
+def dataset_format(config: dict, cell: CellSpec) -> str:
+    """Saving tasks start from raw arrays; reading tasks from the experiment's format."""
+    if TASKS[cell.task].input_kind == "arrays":
+        return RAW
+    return config["experiments"][cell.experiment]["format"]
+
+
+def _counts(config: dict, cells: list[CellSpec]) -> dict[tuple[str, int, int], int]:
+    counts: dict[tuple[str, int, int], int] = {}
+    for cell in cells:
+        # Every size needs a raw dataset: encoded datasets are made from it.
+        for fmt in {dataset_format(config, cell), RAW}:
+            key = (fmt, cell.width, cell.height)
+            counts[key] = max(counts.get(key, 0), cell.n_images)
+    return counts
+
+
+def plan_datasets(config: dict, cells: list[CellSpec]) -> dict[CellSpec, DatasetSpec]:
+    """The dataset each cell reads: one per (format, size, seed), as large as its largest use."""
+    counts = _counts(config, cells)
+    plan = {}
+    for cell in cells:
+        fmt = dataset_format(config, cell)
+        count = counts[(fmt, cell.width, cell.height)]
+        plan[cell] = DatasetSpec(fmt, cell.width, cell.height, count, config["dataset_seed"])
+    return plan
+
+
+def source_dataset(config: dict, cells: list[CellSpec], target: DatasetSpec) -> DatasetSpec | None:
+    """The raw dataset an encoded dataset is made from (None for a raw dataset)."""
+    if target.format == RAW:
+        return None
+    count = _counts(config, cells).get((RAW, target.width, target.height), target.count)
+    return DatasetSpec(RAW, target.width, target.height, count, target.seed)

@@ -1,0 +1,142 @@
+"""The machine a cell ran on, recorded with every result (pyperf-style metadata)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    if sys.platform.startswith("linux"):
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+    if sys.platform == "darwin":
+        done = subprocess.run(
+            ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cgroup_cpu_limit() -> float | None:
+    """CPUs allowed by a cgroup v2 (or v1) CPU quota, or None without a quota."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if quota > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def usable_cores() -> int:
+    """Cores this process may actually use: affinity mask, lowered by a cgroup quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cores = max(1, min(cores, int(limit)))
+    return cores
+
+
+def filesystem_type(path: Path) -> str:
+    """Type of the filesystem holding ``path`` (longest matching mount point)."""
+    path = Path(path).resolve()
+    best, fstype = "", "unknown"
+    for part in psutil.disk_partitions(all=True):
+        mount = part.mountpoint
+        if (path == Path(mount) or Path(mount) in path.parents) and len(mount) > len(best):
+            best, fstype = mount, part.fstype
+    return fstype
+
+
+def workflow_commit(root: Path = REPO_ROOT) -> str:
+    """The workflow's git commit, suffixed ``-dirty`` with uncommitted changes, or ``unknown``."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def collect_machine_info(storage_path: Path) -> dict:
+    """Everything about the host that can change a timing; cheap enough for every cell."""
+    import numpy
+    from PIL import Image, features
+
+    freq = psutil.cpu_freq()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    return {
+        "hostname": socket.gethostname(),
+        "os": platform.system(),
+        "os_release": platform.release(),
+        "os_version": platform.version(),
+        "platform": platform.platform(),
+        "architecture": platform.machine(),
+        "cpu_model": cpu_model(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "logical_cores": psutil.cpu_count(logical=True),
+        "usable_cores": usable_cores(),
+        "cpu_freq_mhz": round(freq.current, 1) if freq else None,
+        "cpu_freq_max_mhz": round(freq.max, 1) if freq and freq.max else None,
+        "load_average_1m": load[0],
+        "load_average_5m": load[1],
+        "ram_bytes": psutil.virtual_memory().total,
+        "storage_path": str(storage_path),
+        "storage_filesystem": filesystem_type(storage_path),
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "pillow_version": Image.__version__,
+        "pillow_libjpeg_turbo": bool(features.check_feature("libjpeg_turbo")),
+        "libjpeg_version": features.version("jpg"),
+        "zlib_version": features.version("zlib"),
+        "numpy_version": numpy.__version__,
+        "snakemake_version": _version("snakemake"),
+        "imgbench_version": _version("imgbench"),
+        "workflow_commit": workflow_commit(),
+        "collected_at_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,150 @@
+"""How the per-image work is spread: the strategy registry.
+
+Every strategy returns the results in input order and the ``perf_counter`` time at which
+the first result reached the caller. Pools are created and shut down inside ``run``: the
+studies timed them that way, and a pool's start-up is part of what a user pays.
+Adding a strategy is one entry in ``STRATEGIES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from imgbench.tasks import Task
+
+
+@dataclass
+class Outcome:
+    results: list[Any]
+    first_result_at: float
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    summary: str
+    #: False for the plain loop: it runs once per group, with workers = 1.
+    uses_workers: bool
+    run: Callable[[Task, Sequence[Any], int], Outcome]
+
+
+def run_serial(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    results: list[Any] = []
+    first = None
+    for item in items:
+        results.append(task.work(item))
+        if first is None:
+            first = time.perf_counter()
+    return Outcome(results, first if first is not None else time.perf_counter())
+
+
+def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
+    results: list[Any] = [None] * len(items)
+    first = None
+    try:
+        futures = {executor.submit(task.work, item): i for i, item in enumerate(items)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if first is None:
+                first = time.perf_counter()
+    finally:
+        # On a failure, queued items are cancelled so that the cell ends promptly.
+        executor.shutdown(wait=True, cancel_futures=True)
+    return Outcome(results, first if first is not None else time.perf_counter())
+
+
+def run_threads(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    return _run_per_item(ThreadPoolExecutor(max_workers=workers), task, items)
+
+
+def process_context() -> multiprocessing.context.BaseContext:
+    """The platform's default start method, recorded with every result."""
+    return multiprocessing.get_context()
+
+
+def run_processes(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    return _run_per_item(
+        ProcessPoolExecutor(max_workers=workers, mp_context=process_context()), task, items
+    )
+
+
+def run_chunk(work: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
+    return [work(item) for item in chunk]
+
+
+def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+    """Split into at most ``parts`` contiguous chunks whose sizes differ by at most one."""
+    parts = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), parts)
+    chunks, start = [], 0
+    for i in range(parts):
+        stop = start + size + (1 if i < extra else 0)
+        chunks.append(items[start:stop])
+        start = stop
+    return chunks
+
+
+def run_processes_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    chunks = contiguous_chunks(items, workers)
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
+    parts: list[list[Any] | None] = [None] * len(chunks)
+    first = None
+    try:
+        futures = {executor.submit(run_chunk, task.work, c): i for i, c in enumerate(chunks)}
+        for future in as_completed(futures):
+            parts[futures[future]] = future.result()
+            if first is None:
+                first = time.perf_counter()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    results = [r for part in parts for r in (part or [])]
+    return Outcome(results, first if first is not None else time.perf_counter())
+
+
+def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    async def main() -> Outcome:
+        limit = asyncio.Semaphore(workers)
+        first: list[float] = []
+
+        async def one(item: Any) -> Any:
+            async with limit:
+                result = await task.awork(item)
+            if not first:
+                first.append(time.perf_counter())
+            return result
+
+        # Blocking calls go through asyncio.to_thread; the semaphore, not the default
+        # executor's size, bounds how many run at once.
+        results = await asyncio.gather(*(one(item) for item in items))
+        return Outcome(list(results), first[0] if first else time.perf_counter())
+
+    return asyncio.run(main())
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("serial", "a plain for loop", False, run_serial),
+        Strategy("threads", "ThreadPoolExecutor, one submit per image", True, run_threads),
+        Strategy("processes", "ProcessPoolExecutor, one submit per image", True, run_processes),
+        Strategy(
+            "processes_chunked",
+            "ProcessPoolExecutor, one contiguous chunk per worker",
+            True,
+            run_processes_chunked,
+        ),
+        Strategy(
+            "asyncio",
+            "event loop: aiofiles for file I/O, asyncio.to_thread for blocking calls, "
+            "a semaphore of size workers",
+            True,
+            run_asyncio,
+        ),
+    )
+}

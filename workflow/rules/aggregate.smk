@@ -1,0 +1,18 @@
+rule aggregate:
+    input:
+        cells=get_experiment_cells,
+    output:
+        timings="results/{experiment}/timings.csv",
+        summary="results/{experiment}/summary.csv",
+        speedup="results/{experiment}/speedup.csv",
+        efficiency="results/{experiment}/efficiency.csv",
+        metadata="results/{experiment}/metadata.json",
+    log:
+        "results/logs/{experiment}/aggregate.log",
+    conda:
+        "../../envs/imgbench.yaml"
+    params:
+        imgbench=IMGBENCH,
+        directory=experiment_dir,
+    shell:
+        "{params.imgbench} aggregate {input.cells:q} --output-dir {params.directory:q} > {log:q} 2>&1"

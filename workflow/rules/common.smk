@@ -1,0 +1,154 @@
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+# The engine is the package in src/: import it from this checkout, so the workflow runs the
+# code it ships with even where the package is not installed (e.g. with --sdm conda).
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+
+from imgbench.cells import CellSpec
+from imgbench.config import check_config
+from imgbench.grid import DatasetSpec, expand_cells, plan_datasets, source_dataset
+from imgbench.strategies import STRATEGIES
+from imgbench.tasks import TASKS
+
+check_config(config)
+
+EXPERIMENTS = sorted(config["experiments"])
+CELLS = expand_cells(config)
+DATASET_OF = plan_datasets(config, CELLS)
+RESULTS = "results"
+FIGURES = ["speedup", "efficiency", "faster_than_serial"]
+TABLES = ["timings", "summary", "speedup", "efficiency"]
+
+
+def _imgbench_command():
+    """How rules call the engine: this checkout's package, in the job's Python."""
+    with_conda = (
+        DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    )
+    python = "python" if with_conda else shlex.quote(sys.executable)
+    return f"PYTHONPATH={shlex.quote(str(SRC))}${{PYTHONPATH:+:$PYTHONPATH}} {python} -m imgbench"
+
+
+IMGBENCH = _imgbench_command()
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+
+
+wildcard_constraints:
+    experiment=_alternatives(EXPERIMENTS),
+    task=_alternatives(TASKS),
+    strategy=_alternatives(STRATEGIES),
+    storage="disk|shm",
+    cache="cold|warm",
+    format="raw|png|jpeg|bmp",
+    width=r"\d+",
+    height=r"\d+",
+    n_images=r"\d+",
+    workers=r"\d+",
+    images=r"\d+",
+    seed=r"\d+",
+
+
+def cell_path(cell):
+    return f"{RESULTS}/{cell.relative_path}"
+
+
+def dataset_path(dataset):
+    return f"{RESULTS}/datasets/{dataset.name}"
+
+
+def _cell_from_wildcards(wildcards):
+    cell = CellSpec(
+        wildcards.experiment,
+        wildcards.task,
+        wildcards.storage,
+        wildcards.cache,
+        int(wildcards.width),
+        int(wildcards.height),
+        int(wildcards.n_images),
+        wildcards.strategy,
+        int(wildcards.workers),
+    )
+    if cell not in DATASET_OF:
+        raise ValueError(f"{cell_path(cell)} is not a cell of the configured grid")
+    return cell
+
+
+def get_cell_dataset(wildcards):
+    return dataset_path(DATASET_OF[_cell_from_wildcards(wildcards)])
+
+
+def get_cell_args(wildcards):
+    """Run parameters of a cell from the config, quoted for the shell."""
+    experiment = config["experiments"][wildcards.experiment]
+    return shlex.join(
+        [
+            "--experiment",
+            wildcards.experiment,
+            "--task",
+            wildcards.task,
+            "--storage",
+            wildcards.storage,
+            "--cache",
+            wildcards.cache,
+            "--size",
+            f"{wildcards.width}x{wildcards.height}",
+            "--n-images",
+            wildcards.n_images,
+            "--strategy",
+            wildcards.strategy,
+            "--workers",
+            wildcards.workers,
+            "--repeats",
+            str(experiment["repeats"]),
+            "--warmup",
+            str(experiment["warmup"]),
+            "--scratch",
+            config["scratch"][wildcards.storage],
+        ]
+    )
+
+
+def get_dataset_source(wildcards):
+    """An encoded dataset is made from the raw dataset of its size; a raw one from nothing."""
+    target = DatasetSpec(
+        wildcards.format,
+        int(wildcards.width),
+        int(wildcards.height),
+        int(wildcards.images),
+        int(wildcards.seed),
+    )
+    source = source_dataset(config, CELLS, target)
+    return {"source": dataset_path(source)} if source else {}
+
+
+def get_dataset_source_args(wildcards, input):
+    return shlex.join(["--source", input.source]) if "source" in input.keys() else ""
+
+
+def get_experiment_cells(wildcards):
+    return [cell_path(c) for c in CELLS if c.experiment == wildcards.experiment]
+
+
+def experiment_dir(wildcards):
+    return f"{RESULTS}/{wildcards.experiment}"
+
+
+def get_resolved_config(wildcards):
+    return json.dumps(config, sort_keys=True)
+
+
+def get_final_outputs():
+    outputs = [f"{RESULTS}/bundle.zip"]
+    for name in EXPERIMENTS:
+        outputs.append(f"{RESULTS}/{name}/slides.html")
+    return outputs

@@ -1,0 +1,16 @@
+rule dataset:
+    input:
+        unpack(get_dataset_source),
+    output:
+        directory("results/datasets/{format}-{width}x{height}-n{images}-s{seed}"),
+    log:
+        "results/logs/datasets/{format}-{width}x{height}-n{images}-s{seed}.log",
+    conda:
+        "../../envs/imgbench.yaml"
+    params:
+        imgbench=IMGBENCH,
+        source=get_dataset_source_args,
+    shell:
+        "{params.imgbench} make-dataset --format {wildcards.format}"
+        " --size {wildcards.width}x{wildcards.height} --count {wildcards.images}"
+        " --seed {wildcards.seed} {params.source} --output {output:q} > {log:q} 2>&1"

@@ -1,0 +1,18 @@
+rule slides:
+    input:
+        summary="results/{experiment}/summary.csv",
+        speedup="results/{experiment}/speedup.csv",
+        efficiency="results/{experiment}/efficiency.csv",
+        metadata="results/{experiment}/metadata.json",
+        figures=expand("results/{{experiment}}/figures/{figure}.png", figure=FIGURES),
+    output:
+        "results/{experiment}/slides.html",
+    log:
+        "results/logs/{experiment}/slides.log",
+    conda:
+        "../../envs/imgbench.yaml"
+    params:
+        imgbench=IMGBENCH,
+        directory=experiment_dir,
+    shell:
+        "{params.imgbench} slides --results-dir {params.directory:q} --output {output:q} > {log:q} 2>&1"
