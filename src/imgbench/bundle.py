@@ -1,0 +1,105 @@
+"""The shareable bundle: one zip of every experiment's tables, figures and deck, with the config.
+
+The zip is reproducible: entries are sorted and carry a fixed timestamp and mode, so the
+same inputs give the same bytes. It is written to a temporary sibling and renamed, so a
+reader sees the old bundle or the whole new one.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from imgbench.errors import ImgbenchError
+from imgbench.plots import FIGURES, FORMATS
+from imgbench.results import write_atomic
+
+#: Files every experiment must provide, relative to its results directory, and what they are.
+EXPERIMENT_FILES = {
+    "timings.csv": "one row per timed repetition (warm-ups excluded)",
+    "summary.csv": "one row per cell: median with its confidence interval, spread, throughput",
+    "speedup.csv": "speedup of each cell over the serial loop of the same group",
+    "efficiency.csv": "parallel efficiency: speedup / workers",
+    "metadata.json": "hosts, software versions, method and cache state of the run",
+    "slides.html": "the self-contained slide deck (open in a browser; prints one slide a page)",
+    **{
+        f"figures/{stem}.{fmt}": f"figure: {stem.replace('_', ' ')} ({fmt.upper()})"
+        for stem in FIGURES
+        for fmt in FORMATS
+    },
+}
+#: The DOS epoch: the earliest time a zip entry can carry, fixed for reproducible bytes.
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+
+
+def _readme(experiments: list[str], extra_figures: dict[str, list[str]]) -> str:
+    lines = [
+        "imgbench results bundle",
+        "",
+        "config.yaml  the resolved configuration the workflow ran with",
+        "README.txt   this file",
+        "",
+        "For each experiment E (" + ", ".join(experiments) + "):",
+    ]
+    lines += [f"E/{name:<32} {what}" for name, what in EXPERIMENT_FILES.items()]
+    for experiment, names in extra_figures.items():
+        lines += [f"{experiment}/{name:<32} further figure" for name in names]
+    lines += [
+        "",
+        "Speedup's base case is the serial loop of the same task, size, storage, cache and",
+        "number of images; it is a ratio of medians.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _entries(results_root: Path, experiments: list[str], config: Path) -> dict[str, Path]:
+    """Archive name -> source file, every one checked to exist."""
+    entries: dict[str, Path] = {"config.yaml": config}
+    for experiment in experiments:
+        base = results_root / experiment
+        for name in EXPERIMENT_FILES:
+            entries[f"{experiment}/{name}"] = base / name
+        figures = base / "figures"
+        for fmt in FORMATS:
+            for path in sorted(figures.glob(f"*.{fmt}")):
+                entries.setdefault(f"{experiment}/figures/{path.name}", path)
+    missing = [str(path) for path in entries.values() if not path.is_file()]
+    if missing:
+        raise ImgbenchError("bundle: missing file(s): " + ", ".join(missing))
+    return entries
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)
+
+
+def make_bundle(output: Path, results_root: Path, experiments: list[str], config: Path) -> None:
+    """Zip each experiment's tables, figures and deck with ``config.yaml`` and a README.
+
+    Entries are ``E/<file>`` for every experiment ``E`` under ``results_root``, plus
+    ``config.yaml`` (a copy of ``config``) and ``README.txt`` at the top. Raises
+    ``ImgbenchError`` naming every missing input before anything is written.
+    """
+    output, results_root, config = Path(output), Path(results_root), Path(config)
+    entries = _entries(results_root, list(experiments), config)
+    extra_figures = {
+        experiment: [
+            name.removeprefix(f"{experiment}/")
+            for name in entries
+            if name.startswith(f"{experiment}/figures/")
+            and name.removeprefix(f"{experiment}/") not in EXPERIMENT_FILES
+        ]
+        for experiment in experiments
+    }
+    readme = _readme(list(experiments), {e: n for e, n in extra_figures.items() if n})
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        _add(archive, "README.txt", readme.encode())
+        for name in sorted(entries):
+            _add(archive, name, entries[name].read_bytes())
+    write_atomic(output, buffer.getvalue())

@@ -1,0 +1,70 @@
+"""The bundle: every experiment's files plus the config, reproducible, and loud when short."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from imgbench.bundle import EXPERIMENT_FILES, make_bundle
+from imgbench.errors import ImgbenchError
+
+
+def write_experiment(root: Path, name: str) -> None:
+    for relative in EXPERIMENT_FILES:
+        path = root / name / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{name}/{relative}\n")
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    root = tmp_path / "results"
+    for name in ("demo", "big"):
+        write_experiment(root, name)
+    config = tmp_path / "resolved.yaml"
+    config.write_text("experiments: {}\n")
+    return root, config
+
+
+def test_bundle_holds_every_file_and_the_config(tmp_path, inputs):
+    root, config = inputs
+    (root / "demo" / "figures" / "extra.svg").write_text("<svg/>")
+    output = tmp_path / "out" / "bundle.zip"
+    make_bundle(output, root, ["demo", "big"], config)
+    with zipfile.ZipFile(output) as archive:
+        names = set(archive.namelist())
+        assert archive.read("config.yaml") == b"experiments: {}\n"
+        assert archive.read("demo/summary.csv") == b"demo/summary.csv\n"
+        assert b"slides.html" in archive.read("README.txt")
+        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    expected = {f"{e}/{f}" for e in ("demo", "big") for f in EXPERIMENT_FILES}
+    assert names == expected | {"config.yaml", "README.txt", "demo/figures/extra.svg"}
+    for entry in ("demo/timings.csv", "big/figures/speedup.png", "big/figures/speedup.svg"):
+        assert entry in names
+    assert [p.name for p in output.parent.iterdir()] == ["bundle.zip"]
+
+
+def test_bundle_is_reproducible(tmp_path, inputs):
+    root, config = inputs
+    make_bundle(tmp_path / "a.zip", root, ["demo"], config)
+    make_bundle(tmp_path / "b.zip", root, ["demo"], config)
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_missing_file_is_named(tmp_path, inputs):
+    root, config = inputs
+    (root / "big" / "figures" / "efficiency.svg").unlink()
+    output = tmp_path / "bundle.zip"
+    with pytest.raises(ImgbenchError, match=r"big/figures/efficiency\.svg"):
+        make_bundle(output, root, ["demo", "big"], config)
+    assert not output.exists()
+    assert list(tmp_path.glob(".bundle.zip.*")) == []
+
+
+def test_missing_config_is_named(tmp_path, inputs):
+    root, _ = inputs
+    with pytest.raises(ImgbenchError, match="nowhere.yaml"):
+        make_bundle(tmp_path / "bundle.zip", root, ["demo"], tmp_path / "nowhere.yaml")

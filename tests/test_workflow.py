@@ -1,0 +1,209 @@
+"""End-to-end: the real snakemake on a tiny config in a temporary directory."""
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+TINY = {
+    "experiments": {
+        "tiny": {
+            "tasks": ["save_png", "decode"],
+            "strategies": ["serial", "threads", "processes_chunked"],
+            "workers": [1, 2],
+            "n_images": [6],
+            "sizes": ["32x24"],
+            "storage": ["disk", "shm"],
+            "cache": ["cold", "warm"],
+            "repeats": 3,
+            "warmup": 1,
+        }
+    }
+}
+
+
+def snakemake(
+    workdir: Path, *args: str, config: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``; ``config`` is a file name there (--configfile)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+    cmd += ["--directory", str(workdir), *args]
+    if config:
+        cmd += ["--configfile", str(workdir / config)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+        )
+    return done
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    shm = workdir / "fake-tmpfs"
+    shm.mkdir()
+    config = dict(TINY, scratch={"shm": str(shm)})
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "--configfile", str(workdir / "tiny.yaml"), "--cores", "2")
+    return workdir
+
+
+def test_every_cell_wrote_a_verified_result(run):
+    cells = sorted((run / "results/tiny/cells").rglob("*.json"))
+    # 2 tasks x (disk-cold, disk-warm, shm-warm) x (serial + 2 threads + 2 processes_chunked)
+    assert len(cells) == 2 * 3 * 5
+    assert (run / "results/tiny/cells/decode/disk-cold/32x24/n6/threads-w2.json").is_file()
+    assert (run / "results/tiny/cells/save_png/shm-warm/32x24/n6/serial-w1.json").is_file()
+    for path in cells:
+        result = json.loads(path.read_text())
+        assert len(result["repetitions"]) == 4
+        assert all(rep["verified"] for rep in result["repetitions"])
+    assert not list((run / "fake-tmpfs").iterdir())
+
+
+def test_no_two_cells_overlapped(run):
+    spans = sorted(
+        (r["started_unix"], r["finished_unix"], r["cell_path"])
+        for r in (json.loads(p.read_text()) for p in (run / "results/tiny/cells").rglob("*.json"))
+    )
+    for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+        assert end <= start, f"{a} overlapped {b}"
+
+
+def test_tables(run):
+    exp = run / "results/tiny"
+    timings = pd.read_csv(exp / "timings.csv")
+    assert len(timings) == 30 * 3
+    summary = pd.read_csv(exp / "summary.csv")
+    assert len(summary) == 30
+    for column in [
+        "reps",
+        "median_s",
+        "mean_s",
+        "std_s",
+        "min_s",
+        "max_s",
+        "ci_low_s",
+        "ci_high_s",
+        "cv",
+        "images_per_s",
+    ]:
+        assert summary[column].notna().all(), column
+    assert (summary["ci_low_s"] <= summary["median_s"]).all()
+    assert (summary["median_s"] <= summary["ci_high_s"]).all()
+    speedup = pd.read_csv(exp / "speedup.csv")
+    serial = speedup[speedup["strategy"] == "serial"]
+    assert (serial["speedup"] == 1.0).all()
+    efficiency = pd.read_csv(exp / "efficiency.csv")
+    assert (efficiency["efficiency"] == efficiency["speedup"] / efficiency["workers"]).all()
+    meta = json.loads((exp / "metadata.json").read_text())
+    assert meta["cells"] == 30
+
+
+def test_figures_slides_and_bundle(run):
+    exp = run / "results/tiny"
+    for name in ["speedup", "efficiency", "faster_than_serial"]:
+        with Image.open(exp / "figures" / f"{name}.png") as im:
+            assert im.size[0] > 300
+        assert (exp / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+    html = (exp / "slides.html").read_text()
+    assert "data:image/png;base64," in html and "decode" in html
+    with zipfile.ZipFile(run / "results/bundle.zip") as bundle:
+        names = set(bundle.namelist())
+        assert "config.yaml" in names
+        for item in [
+            "timings.csv",
+            "summary.csv",
+            "speedup.csv",
+            "efficiency.csv",
+            "slides.html",
+            "figures/speedup.png",
+            "figures/speedup.svg",
+        ]:
+            assert f"tiny/{item}" in names
+        config = yaml.safe_load(bundle.read("config.yaml"))
+    assert config["experiments"]["tiny"]["repeats"] == 3
+    assert config["experiments"]["tiny"]["warmup"] == 1
+
+
+def test_nothing_left_to_do_and_forcerun_redoes_one_cell(run):
+    done = snakemake(run, "--cores", "2", "-n", config="tiny.yaml")
+    assert "Nothing to be done" in done.stdout + done.stderr
+    cell = "results/tiny/cells/decode/disk-cold/32x24/n6/threads-w2.json"
+    done = snakemake(run, "--cores", "2", "-n", "--forcerun", cell, config="tiny.yaml")
+    stats = _job_stats(done.stdout)
+    assert stats["cell"] == 1
+    assert {"aggregate", "figures", "slides", "bundle"} <= set(stats)
+
+
+def _job_stats(text: str) -> dict[str, int]:
+    lines = text.split("Job stats:")[1].splitlines()[3:]
+    stats = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        stats[parts[0]] = int(parts[1])
+    return stats
+
+
+def test_a_wrong_config_key_stops_the_run_naming_it(tmp_path):
+    bad = {"experiments": {"e": {**TINY["experiments"]["tiny"], "wokers": [2]}}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    done = snakemake(tmp_path, "--cores", "1", "-n", config="bad.yaml", check=False)
+    assert done.returncode != 0
+    assert "'wokers' was unexpected" in done.stderr + done.stdout
+    bad["experiments"]["e"].pop("wokers")
+    bad["experiments"]["e"]["strategies"] = ["serial", "gpu"]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    done = snakemake(tmp_path, "--cores", "1", "-n", config="bad.yaml", check=False)
+    assert done.returncode != 0
+    assert "experiments.e.strategies[1]: unknown value 'gpu'" in done.stderr + done.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/quick.yaml"])
+def test_shipped_configs_dry_run(tmp_path, preset):
+    done = snakemake(tmp_path, "--configfile", str(ROOT / preset), "--cores", "8", "-n")
+    assert "cell" in _job_stats(done.stdout)
+
+
+def test_preset_replaces_the_default_experiments(tmp_path):
+    done = snakemake(
+        tmp_path, "--configfile", str(ROOT / "config/presets/quick.yaml"), "-n", "--cores", "8"
+    )
+    assert "results/quick/" in done.stdout and "results/save/" not in done.stdout
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--cores", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout
+    fmt = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stderr
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "src", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout
