@@ -27,6 +27,7 @@ def _result(strategy, workers, walls, n=10, task="decode"):
             "cpu_user_s": w,
             "cpu_sys_s": 0.0,
             "cpu_s": w,
+            "other_cpu_s": w / 100,
             "peak_rss_bytes": 100,
             "peak_rss_reset": True,
             "peak_rss_children_bytes": 0,
@@ -123,6 +124,7 @@ def test_metadata_reports_cache_state_and_hosts(tables):
     meta = analysis.metadata(results, analysis.timings_frame(results))
     assert meta["cold_resident_fraction_max"] == 0.0
     assert meta["cache_methods"] == ["drop_caches"]
+    assert meta["other_cpu_per_wall_max"] == pytest.approx(0.01)
     assert [h["hostname"] for h in meta["hosts"]] == ["h"]
 
 

@@ -32,6 +32,7 @@ def test_every_task_and_strategy_runs_verified(datasets, tmp_path, task, strateg
         assert rep["wall_s"] > 0 and 0 < rep["first_result_s"] <= rep["wall_s"]
         assert rep["images_per_s"] == pytest.approx(6 / rep["wall_s"])
         assert rep["payload_bytes"] > 0 and rep["peak_rss_bytes"] > 0
+        assert rep["cpu_s"] >= 0 and rep["other_cpu_s"] >= 0
     if task in ("read", "decode"):
         assert all(r["resident_fraction"] is not None for r in reps)
     # Scratch space is cleaned up.

@@ -170,11 +170,11 @@ def test_deck_escapes_every_value(tmp_path):
 
 
 def test_deck_lists_caveats(tmp_path):
-    meta = metadata(load_average_1m_max=3.5, cold_resident_fraction_max=0.2, warnings=["odd"])
+    meta = metadata(other_cpu_per_wall_max=0.75, cold_resident_fraction_max=0.2, warnings=["odd"])
     output = tmp_path / "slides.html"
     render_deck(write_results(tmp_path / "tiny", meta), output)
     html = output.read_text(encoding="utf-8")
-    assert "load average reached 3.50" in html
+    assert "Other processes used up to 0.75 cores" in html
     assert "Up to 20.0% of the inputs" in html
     assert "2 of 9 cells vary by more than 10%" in html
     assert "odd" in html

@@ -98,6 +98,8 @@ def _summarise(group: pd.DataFrame) -> pd.Series:
             "median_cpu_s": float(group["cpu_s"].median()),
             # How busy the process tree was: CPU seconds per wall second.
             "cpu_per_wall": float(group["cpu_s"].sum()) / float(wall.sum()),
+            # CPU seconds other processes used per wall second: cores lost to interference.
+            "other_cpu_per_wall": float(group["other_cpu_s"].sum()) / float(wall.sum()),
             "max_peak_rss_bytes": int(group["peak_rss_bytes"].max()),
             "cache_method": ",".join(sorted(set(group["cache_method"]))),
             "max_resident_fraction": float(resident.max()) if len(resident) else math.nan,
@@ -140,6 +142,14 @@ def efficiency_frame(speedup: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _max_interference(timings: pd.DataFrame) -> float | None:
+    """The largest share of a core other processes used during one cell's repetitions."""
+    if timings.empty:
+        return None
+    per_cell = timings.groupby(CELL)[["other_cpu_s", "wall_s"]].sum()
+    return float((per_cell["other_cpu_s"] / per_cell["wall_s"]).max())
+
+
 def metadata(results: list[dict], timings: pd.DataFrame) -> dict:
     """What the deck needs about the run: hosts, method, cache state actually reached."""
     hosts: dict[str, dict] = {}
@@ -162,6 +172,7 @@ def metadata(results: list[dict], timings: pd.DataFrame) -> dict:
         "cold_resident_fraction_max": float(resident.max()) if len(resident) else None,
         "cold_resident_fraction_median": float(resident.median()) if len(resident) else None,
         "load_average_1m_max": max(loads) if loads else None,
+        "other_cpu_per_wall_max": _max_interference(timings),
         "mp_start_methods": sorted({r["run"]["mp_start_method"] for r in results}),
         "started_unix": min((r["started_unix"] for r in results), default=None),
         "finished_unix": max((r["finished_unix"] for r in results), default=None),

@@ -4,7 +4,9 @@ Snapshots are taken just outside the timed region; the wall clock is ``perf_coun
 CPU time includes worker processes, which the pool reaps inside the timed region, so
 ``os.times()`` counts them as children. On Linux, ``/proc/self/io`` also includes reaped
 children, and the peak RSS of this process is reset before each repetition
-(``/proc/self/clear_refs``); children's peak RSS is the largest of any child so far.
+(``/proc/self/clear_refs``); children's peak RSS is the largest of any child so far. A load average before a cell
+mostly reflects the previous cells' own workers, so interference is measured instead as
+the CPU time other processes used during each repetition.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ def peak_rss_children() -> int:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * _RSS_UNIT
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O)."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     user: float
@@ -56,6 +64,8 @@ class Snapshot:
     write_chars: int | None
     read_bytes: int | None
     write_bytes: int | None
+    #: Busy CPU seconds of the whole machine (every process), for the interference measure.
+    machine_busy: float
 
     @classmethod
     def take(cls) -> Snapshot:
@@ -72,6 +82,7 @@ class Snapshot:
             getattr(io, "write_chars", None),
             getattr(io, "read_bytes", None),
             getattr(io, "write_bytes", None),
+            machine_busy_seconds(),
         )
 
 
@@ -84,6 +95,8 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
 
     ``io_read_chars``/``io_write_chars`` count every read/write call (pipes to workers
     included); ``io_read_bytes``/``io_write_bytes`` count what reached the storage layer.
+    ``other_cpu_s`` is the CPU time the rest of the machine used meanwhile: work that
+    competed with the repetition (at the kernel's tick resolution, so noisy for short ones).
     """
     user = (after.user - before.user) + (after.children_user - before.children_user)
     system = (after.system - before.system) + (after.children_system - before.children_system)
@@ -91,6 +104,7 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
         "cpu_user_s": user,
         "cpu_sys_s": system,
         "cpu_s": user + system,
+        "other_cpu_s": max(0.0, (after.machine_busy - before.machine_busy) - (user + system)),
         "io_read_chars": _delta(after.read_chars, before.read_chars),
         "io_write_chars": _delta(after.write_chars, before.write_chars),
         "io_read_bytes": _delta(after.read_bytes, before.read_bytes),

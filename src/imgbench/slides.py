@@ -28,8 +28,8 @@ QUESTION = (
 CV_WARN = 0.10
 #: Above this fraction of the inputs still cached, a "cold" repetition was partly warm.
 RESIDENT_WARN = 0.01
-#: A load average above this share of the usable cores means other work competed.
-LOAD_WARN_SHARE = 0.5
+#: Other processes using more than this share of a core during a cell's repetitions.
+INTERFERENCE_WARN = 0.2
 FIGURES = (
     (
         "speedup",
@@ -297,11 +297,11 @@ def _warnings(summary: pd.DataFrame, meta: dict) -> list[str]:
     if len(hosts) > 1 or len(cpus) > 1:
         out.append(f"Cells ran on {len(hosts)} hosts ({_joined(cpus)}): results mix machines.")
     cores = _usable_cores(meta, summary)
-    load = meta.get("load_average_1m_max")
-    if load is not None and cores and load > LOAD_WARN_SHARE * cores:
+    other = meta.get("other_cpu_per_wall_max")
+    if other is not None and other > INTERFERENCE_WARN:
         out.append(
-            f"The 1-minute load average reached {load:.2f}, more than half of the {cores} "
-            "usable cores: other work may have competed with the benchmark."
+            f"Other processes used up to {other:.2f} cores during one cell's repetitions "
+            f"(of {cores} usable): its times may include interference."
         )
     resident = meta.get("cold_resident_fraction_max")
     if resident is not None and resident > RESIDENT_WARN:
