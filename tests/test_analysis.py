@@ -124,8 +124,16 @@ def test_metadata_reports_cache_state_and_hosts(tables):
     meta = analysis.metadata(results, analysis.timings_frame(results))
     assert meta["cold_resident_fraction_max"] == 0.0
     assert meta["cache_methods"] == ["drop_caches"]
+    # Two repetitions of 1 s: enough clock ticks to judge interference.
     assert meta["other_cpu_per_wall_max"] == pytest.approx(0.01)
     assert [h["hostname"] for h in meta["hosts"]] == ["h"]
+
+
+def test_interference_is_not_judged_on_too_little_time():
+    results = [_result("serial", 1, [0.01, 0.01])]
+    timings = analysis.timings_frame(results)
+    assert math.isnan(analysis.summary_frame(timings)["other_cpu_per_wall"].iloc[0])
+    assert analysis.metadata(results, timings)["other_cpu_per_wall_max"] is None
 
 
 def test_empty_input_gives_empty_tables():

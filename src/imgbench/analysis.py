@@ -20,6 +20,9 @@ from imgbench.stats import coefficient_of_variation, median_ci
 GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
 CELL = [*GROUP, "strategy", "workers"]
 BASELINE = "serial"
+#: CPU time is counted in clock ticks (10 ms), so a share of CPU used by other processes
+#: means something only over this much timed wall time.
+MIN_INTERFERENCE_WALL_S = 1.0
 #: Machine fields that identify a host; the rest (load, time) vary from cell to cell.
 HOST_FIELDS = [
     "hostname",
@@ -74,6 +77,10 @@ def timings_frame(results: list[dict]) -> pd.DataFrame:
     return frame
 
 
+def _interference(other_cpu_s: float, wall_s: float) -> float:
+    return float(other_cpu_s / wall_s) if wall_s >= MIN_INTERFERENCE_WALL_S else math.nan
+
+
 def _summarise(group: pd.DataFrame) -> pd.Series:
     wall = group["wall_s"].to_numpy()
     low, high, level = median_ci(wall)
@@ -99,7 +106,7 @@ def _summarise(group: pd.DataFrame) -> pd.Series:
             # How busy the process tree was: CPU seconds per wall second.
             "cpu_per_wall": float(group["cpu_s"].sum()) / float(wall.sum()),
             # CPU seconds other processes used per wall second: cores lost to interference.
-            "other_cpu_per_wall": float(group["other_cpu_s"].sum()) / float(wall.sum()),
+            "other_cpu_per_wall": _interference(group["other_cpu_s"].sum(), wall.sum()),
             "max_peak_rss_bytes": int(group["peak_rss_bytes"].max()),
             "cache_method": ",".join(sorted(set(group["cache_method"]))),
             "max_resident_fraction": float(resident.max()) if len(resident) else math.nan,
@@ -147,7 +154,12 @@ def _max_interference(timings: pd.DataFrame) -> float | None:
     if timings.empty:
         return None
     per_cell = timings.groupby(CELL)[["other_cpu_s", "wall_s"]].sum()
-    return float((per_cell["other_cpu_s"] / per_cell["wall_s"]).max())
+    shares = [
+        _interference(o, w)
+        for o, w in zip(per_cell["other_cpu_s"], per_cell["wall_s"], strict=True)
+    ]
+    shares = [s for s in shares if not math.isnan(s)]
+    return max(shares) if shares else None
 
 
 def metadata(results: list[dict], timings: pd.DataFrame) -> dict:

@@ -4,9 +4,10 @@ Snapshots are taken just outside the timed region; the wall clock is ``perf_coun
 CPU time includes worker processes, which the pool reaps inside the timed region, so
 ``os.times()`` counts them as children. On Linux, ``/proc/self/io`` also includes reaped
 children, and the peak RSS of this process is reset before each repetition
-(``/proc/self/clear_refs``); children's peak RSS is the largest of any child so far. A load average before a cell
-mostly reflects the previous cells' own workers, so interference is measured instead as
-the CPU time other processes used during each repetition.
+(``/proc/self/clear_refs``); children's peak RSS is the largest of any child so far.
+A load average before a cell mostly reflects the previous cells' own workers, so
+interference is measured instead as the CPU time other processes used during each
+repetition.
 """
 
 from __future__ import annotations
