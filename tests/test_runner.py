@@ -56,6 +56,7 @@ def test_shm_storage_is_staged_and_removed(datasets, tmp_path):
     opts = RunOptions(2, 0, datasets["jpeg"].directory, shm, tmp_path / "o.json")
     result = run_cell(_cell(storage="shm", cache="warm"), opts)
     assert result["run"]["scratch"] == str(shm)
+    assert result["machine"]["storage_path"].startswith(str(shm))
     assert list(shm.iterdir()) == []
 
 

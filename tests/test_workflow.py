@@ -26,6 +26,7 @@ TINY = {
             "cache": ["cold", "warm"],
             "repeats": 3,
             "warmup": 1,
+            "description": "A tiny grid's <description>",
         }
     }
 }
@@ -118,6 +119,7 @@ def test_figures_slides_and_bundle(run):
         assert (exp / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
     html = (exp / "slides.html").read_text()
     assert "data:image/png;base64," in html and "decode" in html
+    assert "A tiny grid&#39;s &lt;description&gt;" in html
     with zipfile.ZipFile(run / "results/bundle.zip") as bundle:
         names = set(bundle.namelist())
         assert "config.yaml" in names

@@ -81,7 +81,8 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         ("efficiency", efficiency),
     ):
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False).encode())
-    write_json_atomic(out / "metadata.json", analysis.metadata(results, timings))
+    meta = {"description": args.description, **analysis.metadata(results, timings)}
+    write_json_atomic(out / "metadata.json", meta)
     print(f"{out}: {len(results)} cells, {len(timings)} timed repetitions")
 
 
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cells", nargs="*", type=Path, help="cell result files")
     p.add_argument("--results-dir", type=Path, help="also every cell under DIR/cells/")
     p.add_argument("--output-dir", required=True, type=Path)
+    p.add_argument("--description", default="", help="one line about the experiment")
     p.set_defaults(func=cmd_aggregate)
 
     p = sub.add_parser("plot", help="figures (PNG and SVG) from an experiment's CSVs")

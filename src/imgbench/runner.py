@@ -98,7 +98,6 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
         scratch_area(spec.storage, options.scratch) as area,
     ):
         warnings.simplefilter("always")
-        machine = collect_machine_info(area)
         n = spec.n_images
         inputs: list[Path] = []
         out_dir = None
@@ -129,6 +128,8 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
                 output_dir=out_dir,
             )
             payload = 0
+        # The storage a task works on: where it reads its inputs, or where it writes.
+        machine = collect_machine_info(inputs[0].parent if inputs else area)
         phases["setup_s"] = time.perf_counter() - t_start
 
         for index in range(options.warmup + options.repeats):

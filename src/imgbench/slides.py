@@ -399,6 +399,7 @@ def deck_context(results_dir: Path) -> dict:
     strategy_summaries = meta.get("strategy_summaries", {})
     return {
         "experiment": _joined(experiments) if experiments else results_dir.name,
+        "description": meta.get("description", ""),
         "date": _utc(meta.get("finished_unix")),
         "hosts": _joined(h.get("hostname") for h in hosts),
         "cells": meta.get("cells", len(summary)),

@@ -14,5 +14,7 @@ rule aggregate:
     params:
         imgbench=IMGBENCH,
         directory=experiment_dir,
+        description=get_experiment_description,
     shell:
-        "{params.imgbench} aggregate {input.cells:q} --output-dir {params.directory:q} > {log:q} 2>&1"
+        "{params.imgbench} aggregate {input.cells:q} --output-dir {params.directory:q}"
+        " --description {params.description:q} > {log:q} 2>&1"

@@ -143,6 +143,10 @@ def experiment_dir(wildcards):
     return f"{RESULTS}/{wildcards.experiment}"
 
 
+def get_experiment_description(wildcards):
+    return config["experiments"][wildcards.experiment]["description"]
+
+
 def get_resolved_config(wildcards):
     return json.dumps(config, sort_keys=True)
 
