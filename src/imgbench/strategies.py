@@ -44,19 +44,30 @@ def run_serial(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     return Outcome(results, first if first is not None else time.perf_counter())
 
 
-def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
-    results: list[Any] = [None] * len(items)
+def _run_on_pool(
+    executor: Executor, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> tuple[list[Any], float]:
+    """Submit every call, collect the results in submission order, shut the pool down.
+
+    Returns the results and the time the first one arrived.
+    """
+    results: list[Any] = [None] * len(calls)
     first = None
     try:
-        futures = {executor.submit(task.work, item): i for i, item in enumerate(items)}
+        futures = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(calls)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if first is None:
                 first = time.perf_counter()
     finally:
-        # On a failure, queued items are cancelled so that the cell ends promptly.
+        # On a failure, queued work is cancelled so that the cell ends promptly.
         executor.shutdown(wait=True, cancel_futures=True)
-    return Outcome(results, first if first is not None else time.perf_counter())
+    return results, first if first is not None else time.perf_counter()
+
+
+def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
+    results, first = _run_on_pool(executor, [(task.work, (item,)) for item in items])
+    return Outcome(results, first)
 
 
 def run_threads(task: Task, items: Sequence[Any], workers: int) -> Outcome:
@@ -91,20 +102,10 @@ def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
 
 
 def run_processes_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    chunks = contiguous_chunks(items, workers)
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
-    parts: list[list[Any] | None] = [None] * len(chunks)
-    first = None
-    try:
-        futures = {executor.submit(run_chunk, task.work, c): i for i, c in enumerate(chunks)}
-        for future in as_completed(futures):
-            parts[futures[future]] = future.result()
-            if first is None:
-                first = time.perf_counter()
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-    results = [r for part in parts for r in (part or [])]
-    return Outcome(results, first if first is not None else time.perf_counter())
+    calls = [(run_chunk, (task.work, chunk)) for chunk in contiguous_chunks(items, workers)]
+    parts, first = _run_on_pool(executor, calls)
+    return Outcome([r for part in parts for r in part], first)
 
 
 def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
