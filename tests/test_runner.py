@@ -33,6 +33,9 @@ def test_every_task_and_strategy_runs_verified(datasets, tmp_path, task, strateg
         assert rep["images_per_s"] == pytest.approx(6 / rep["wall_s"])
         assert rep["payload_bytes"] > 0 and rep["peak_rss_bytes"] > 0
         assert rep["cpu_s"] >= 0 and rep["other_cpu_s"] >= 0
+        parts = rep["first_result_s"] + rep["work_s"] + rep["shutdown_s"]
+        assert rep["work_s"] >= 0 and rep["shutdown_s"] >= 0
+        assert parts == pytest.approx(rep["wall_s"])
     if task in ("read", "decode"):
         assert all(r["resident_fraction"] is not None for r in reps)
     # Scratch space is cleaned up.
@@ -67,7 +70,7 @@ def _register(monkeypatch, name, run):
 def test_a_strategy_that_drops_an_image_fails_the_cell(monkeypatch, datasets, tmp_path):
     def drops_one(task, items, workers):
         outcome = strategies.run_threads(task, items[:-1], workers)
-        return Outcome(outcome.results, outcome.first_result_at)
+        return Outcome(outcome.results, outcome.first_result_at, outcome.last_result_at)
 
     _register(monkeypatch, "drops_one", drops_one)
     opts = _options(datasets, tmp_path)
@@ -93,7 +96,9 @@ def test_a_strategy_that_corrupts_an_image_fails_the_cell(monkeypatch, datasets,
 def test_a_save_strategy_that_skips_a_file_fails_the_cell(monkeypatch, datasets, tmp_path):
     def skips_write(task, items, workers):
         outcome = strategies.run_serial(task, items[1:], workers)
-        return Outcome([items[0][1], *outcome.results], outcome.first_result_at)
+        return Outcome(
+            [items[0][1], *outcome.results], outcome.first_result_at, outcome.last_result_at
+        )
 
     _register(monkeypatch, "skips_write", skips_write)
     with pytest.raises(VerificationError, match="1 expected files missing"):

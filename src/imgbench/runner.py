@@ -152,13 +152,18 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
                 payload = sum(p.stat().st_size for p in outputs)
             t_verified = time.perf_counter()
             first_result = outcome.first_result_at - t0
+            last_result = outcome.last_result_at - t0
             del outcome
             wall = t1 - t0
             rep = {
                 "index": index,
                 "warmup": index < options.warmup,
                 "wall_s": wall,
+                # Where the time went: start-up (pool creation to the first result), the
+                # work itself (first to last result), shutdown (last result to return).
                 "first_result_s": first_result,
+                "work_s": last_result - first_result,
+                "shutdown_s": wall - last_result,
                 **measure.resource_usage(before, after),
                 "peak_rss_bytes": peak_self,
                 "peak_rss_reset": rss_reset,

@@ -22,7 +22,10 @@ from imgbench.tasks import Task
 @dataclass
 class Outcome:
     results: list[Any]
+    #: perf_counter times at which the first and the last result reached the caller; after
+    #: the last one, only the pool's shutdown remains.
     first_result_at: float
+    last_result_at: float
 
 
 @dataclass(frozen=True)
@@ -41,33 +44,36 @@ def run_serial(task: Task, items: Sequence[Any], workers: int) -> Outcome:
         results.append(task.work(item))
         if first is None:
             first = time.perf_counter()
-    return Outcome(results, first if first is not None else time.perf_counter())
+    last = time.perf_counter()
+    return Outcome(results, first if first is not None else last, last)
 
 
 def _run_on_pool(
     executor: Executor, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
-) -> tuple[list[Any], float]:
+) -> tuple[list[Any], float, float]:
     """Submit every call, collect the results in submission order, shut the pool down.
 
-    Returns the results and the time the first one arrived.
+    Returns the results and the times the first and the last one arrived.
     """
     results: list[Any] = [None] * len(calls)
-    first = None
+    first = last = None
     try:
         futures = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(calls)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
+            last = time.perf_counter()
             if first is None:
-                first = time.perf_counter()
+                first = last
     finally:
         # On a failure, queued work is cancelled so that the cell ends promptly.
         executor.shutdown(wait=True, cancel_futures=True)
-    return results, first if first is not None else time.perf_counter()
+    if last is None:
+        first = last = time.perf_counter()
+    return results, first, last
 
 
 def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
-    results, first = _run_on_pool(executor, [(task.work, (item,)) for item in items])
-    return Outcome(results, first)
+    return Outcome(*_run_on_pool(executor, [(task.work, (item,)) for item in items]))
 
 
 def run_threads(task: Task, items: Sequence[Any], workers: int) -> Outcome:
@@ -104,26 +110,26 @@ def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
 def run_processes_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
     calls = [(run_chunk, (task.work, chunk)) for chunk in contiguous_chunks(items, workers)]
-    parts, first = _run_on_pool(executor, calls)
-    return Outcome([r for part in parts for r in part], first)
+    parts, first, last = _run_on_pool(executor, calls)
+    return Outcome([r for part in parts for r in part], first, last)
 
 
 def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     async def main() -> Outcome:
         limit = asyncio.Semaphore(workers)
-        first: list[float] = []
+        arrivals: list[float] = []
 
         async def one(item: Any) -> Any:
             async with limit:
                 result = await task.awork(item)
-            if not first:
-                first.append(time.perf_counter())
+            arrivals.append(time.perf_counter())
             return result
 
         # Blocking calls go through asyncio.to_thread; the semaphore, not the default
         # executor's size, bounds how many run at once.
         results = await asyncio.gather(*(one(item) for item in items))
-        return Outcome(list(results), first[0] if first else time.perf_counter())
+        now = time.perf_counter()
+        return Outcome(list(results), min(arrivals, default=now), max(arrivals, default=now))
 
     return asyncio.run(main())
 

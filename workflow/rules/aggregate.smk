@@ -6,6 +6,9 @@ rule aggregate:
         summary="results/{experiment}/summary.csv",
         speedup="results/{experiment}/speedup.csv",
         efficiency="results/{experiment}/efficiency.csv",
+        amdahl="results/{experiment}/amdahl.csv",
+        comparisons="results/{experiment}/comparisons.csv",
+        recommendations="results/{experiment}/recommendations.csv",
         metadata="results/{experiment}/metadata.json",
     log:
         "results/logs/{experiment}/aggregate.log",

@@ -23,8 +23,24 @@ EXPERIMENTS = sorted(config["experiments"])
 CELLS = expand_cells(config)
 DATASET_OF = plan_datasets(config, CELLS)
 RESULTS = "results"
-FIGURES = ["speedup", "efficiency", "faster_than_serial"]
-TABLES = ["timings", "summary", "speedup", "efficiency"]
+FIGURES = [
+    "speedup",
+    "efficiency",
+    "faster_than_serial",
+    "time_vs_n",
+    "best_strategy",
+    "repetitions",
+    "overhead",
+]
+TABLES = [
+    "timings",
+    "summary",
+    "speedup",
+    "efficiency",
+    "amdahl",
+    "comparisons",
+    "recommendations",
+]
 
 
 def _imgbench_command():
