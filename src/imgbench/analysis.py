@@ -1,8 +1,10 @@
-"""Aggregate cell results into tables: timings, summary, speedup and efficiency.
+"""Aggregate cell results into tables: timings, summary, speedup, efficiency, Amdahl fits
+and significance of differences (docs/results.md describes every column).
 
-Reads only result files (never the runner). Speedup's base case is the ``serial`` loop of
-the same group (task, storage, cache, size, n_images) and is stated in the table; speedup
-is a ratio of medians, never a mean of ratios.
+Reads only result files (never the runner). Speedup has two base cases, stated in every
+row: the ``serial`` loop of the same group (task, storage, cache, size, n_images) and the
+same strategy with one worker. Speedup is a ratio of medians, never a mean of ratios; its
+confidence interval is a bootstrap over the repetitions of both cells.
 """
 
 from __future__ import annotations
@@ -15,11 +17,22 @@ import numpy as np
 import pandas as pd
 
 from imgbench.results import load_cell_result
-from imgbench.stats import coefficient_of_variation, median_ci
+from imgbench.stats import (
+    amdahl_fit,
+    coefficient_of_variation,
+    karp_flatt,
+    mann_whitney_p,
+    median_ci,
+    speedup_ci,
+    tukey_outliers,
+)
 
 GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
 CELL = [*GROUP, "strategy", "workers"]
 BASELINE = "serial"
+ONE_WORKER = "1 worker"
+#: Two-sided significance level for "A is slower than B".
+ALPHA = 0.05
 #: CPU time is counted in clock ticks (10 ms), so a share of CPU used by other processes
 #: means something only over this much timed wall time.
 MIN_INTERFERENCE_WALL_S = 1.0
@@ -84,7 +97,10 @@ def _interference(other_cpu_s: float, wall_s: float) -> float:
 def _summarise(group: pd.DataFrame) -> pd.Series:
     wall = group["wall_s"].to_numpy()
     low, high, level = median_ci(wall)
-    total_images = float(dict(zip(CELL, group.name, strict=True))["n_images"]) * len(wall)
+    key = dict(zip(CELL, group.name, strict=True))
+    total_images = float(key["n_images"]) * len(wall)
+    workers = int(key["workers"])
+    cpu_per_wall = float(group["cpu_s"].sum()) / float(wall.sum())
     resident = group["resident_fraction"].dropna()
     return pd.Series(
         {
@@ -101,10 +117,15 @@ def _summarise(group: pd.DataFrame) -> pd.Series:
             # A rate over all repetitions (total images / total time), not a mean of rates.
             "images_per_s": total_images / float(wall.sum()),
             "mb_per_s": float(group["payload_bytes"].sum()) / float(wall.sum()) / 1e6,
+            "outliers": tukey_outliers(wall),
             "median_first_result_s": float(group["first_result_s"].median()),
+            "median_work_s": float(group["work_s"].median()),
+            "median_shutdown_s": float(group["shutdown_s"].median()),
             "median_cpu_s": float(group["cpu_s"].median()),
-            # How busy the process tree was: CPU seconds per wall second.
-            "cpu_per_wall": float(group["cpu_s"].sum()) / float(wall.sum()),
+            # How busy the process tree was: CPU seconds per wall second, and per worker
+            # that could actually run at once.
+            "cpu_per_wall": cpu_per_wall,
+            "worker_busy": cpu_per_wall / min(workers, int(group["usable_cores"].max())),
             # CPU seconds other processes used per wall second: cores lost to interference.
             "other_cpu_per_wall": _interference(group["other_cpu_s"].sum(), wall.sum()),
             "max_peak_rss_bytes": int(group["peak_rss_bytes"].max()),
@@ -125,28 +146,176 @@ def summary_frame(timings: pd.DataFrame) -> pd.DataFrame:
         timings.groupby(CELL, sort=True)
         .apply(_summarise, include_groups=False)
         .reset_index()
-        .astype({"reps": int, "max_peak_rss_bytes": int, "usable_cores": int})
+        .astype({"reps": int, "outliers": int, "max_peak_rss_bytes": int, "usable_cores": int})
     )
 
 
-def speedup_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """Speedup of each cell over the serial loop of its group: median(serial) / median(cell)."""
-    base = summary[summary["strategy"] == BASELINE][[*GROUP, "median_s"]].rename(
-        columns={"median_s": "baseline_median_s"}
-    )
-    out = summary[[*CELL, "median_s", "ci_low_s", "ci_high_s", "usable_cores"]].merge(
-        base, on=GROUP, how="left"
-    )
-    out.insert(len(CELL), "baseline", BASELINE)
-    out["speedup"] = out["baseline_median_s"] / out["median_s"]
-    return out
+def _walls(timings: pd.DataFrame) -> dict[tuple, np.ndarray]:
+    return {key: g["wall_s"].to_numpy() for key, g in timings.groupby(CELL, sort=False)}
+
+
+def speedup_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
+    """Speedup of each cell over both base cases, with bootstrap CIs; one row per base case.
+
+    ``serial``: median(serial loop of the group) / median(cell). ``1 worker``: the same
+    strategy with one worker in the same group (the loop is its own base).
+    """
+    walls = _walls(timings)
+    medians = summary.set_index(CELL)["median_s"].to_dict()
+    rows = []
+    for cell in summary[[*CELL, "median_s", "ci_low_s", "ci_high_s", "usable_cores"]].itertuples(
+        index=False
+    ):
+        key = tuple(getattr(cell, c) for c in CELL)
+        group = key[: len(GROUP)]
+        uses_workers = cell.strategy != BASELINE
+        bases = (
+            (BASELINE, BASELINE, 1),
+            (ONE_WORKER, cell.strategy, 1 if uses_workers else cell.workers),
+        )
+        for name, strategy, workers in bases:
+            base_key = (*group, strategy, workers)
+            base_median = medians.get(base_key, math.nan)
+            if base_key in walls:
+                low, high = speedup_ci(walls[base_key], walls[key])
+            else:
+                low = high = math.nan
+            rows.append(
+                {
+                    **dict(zip(CELL, key, strict=True)),
+                    "baseline": name,
+                    "baseline_strategy": strategy,
+                    "baseline_workers": workers,
+                    "median_s": cell.median_s,
+                    "ci_low_s": cell.ci_low_s,
+                    "ci_high_s": cell.ci_high_s,
+                    "baseline_median_s": base_median,
+                    # Exactly 1 for a cell that is its own base, whatever rounding would say.
+                    "speedup": 1.0 if base_key == key else base_median / cell.median_s,
+                    "speedup_ci_low": low,
+                    "speedup_ci_high": high,
+                    "usable_cores": cell.usable_cores,
+                }
+            )
+    columns = [
+        *CELL,
+        "baseline",
+        "baseline_strategy",
+        "baseline_workers",
+        "median_s",
+        "ci_low_s",
+        "ci_high_s",
+        "baseline_median_s",
+        "speedup",
+        "speedup_ci_low",
+        "speedup_ci_high",
+        "usable_cores",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def efficiency_frame(speedup: pd.DataFrame) -> pd.DataFrame:
-    """Parallel efficiency: speedup over the serial loop divided by the worker count."""
+    """Efficiency (speedup / workers) with its CI, and the Karp-Flatt serial fraction."""
     out = speedup[[*CELL, "baseline", "speedup", "usable_cores"]].copy()
     out["efficiency"] = out["speedup"] / out["workers"]
-    return out
+    out["efficiency_ci_low"] = speedup["speedup_ci_low"] / out["workers"]
+    out["efficiency_ci_high"] = speedup["speedup_ci_high"] / out["workers"]
+    out["karp_flatt"] = [
+        karp_flatt(s, p) for s, p in zip(out["speedup"], out["workers"], strict=True)
+    ]
+    return out[
+        [
+            *CELL,
+            "baseline",
+            "speedup",
+            "efficiency",
+            "efficiency_ci_low",
+            "efficiency_ci_high",
+            "karp_flatt",
+            "usable_cores",
+        ]
+    ]
+
+
+def amdahl_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """Fit T(p) = Ts + Tp / p per (group, strategy) over its worker counts.
+
+    Points beyond the usable cores are left out when at least two remain: there, workers
+    compete for cores, which Amdahl's law does not model.
+    """
+    rows = []
+    columns = [
+        *GROUP,
+        "strategy",
+        "points",
+        "fit_max_workers",
+        "t_serial_s",
+        "t_parallel_s",
+        "serial_fraction",
+        "max_speedup",
+        "fit_r2",
+    ]
+    for key, g in summary.groupby([*GROUP, "strategy"], sort=True):
+        g = g.sort_values("workers")
+        if g["workers"].nunique() < 2:
+            continue
+        within = g[g["workers"] <= g["usable_cores"].max()]
+        fitted = within if within["workers"].nunique() >= 2 else g
+        ts, tp, r2 = amdahl_fit(fitted["workers"], fitted["median_s"])
+        total = ts + tp
+        rows.append(
+            {
+                **dict(zip([*GROUP, "strategy"], key, strict=True)),
+                "points": len(fitted),
+                "fit_max_workers": int(fitted["workers"].max()),
+                "t_serial_s": ts,
+                "t_parallel_s": tp,
+                "serial_fraction": ts / total if total > 0 else math.nan,
+                "max_speedup": total / ts if ts > 0 else math.inf,
+                "fit_r2": r2,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def comparisons_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
+    """Each cell against the fastest cell of its group: is it significantly slower?
+
+    Two-sided Mann-Whitney U over the repetitions (p < ALPHA); whether the two median CIs
+    overlap is reported beside it.
+    """
+    walls = _walls(timings)
+    rows = []
+    for _, g in summary.groupby(GROUP, sort=True):
+        best = g.loc[g["median_s"].idxmin()]
+        best_key = tuple(best[c] for c in CELL)
+        for cell in g.itertuples(index=False):
+            key = tuple(getattr(cell, c) for c in CELL)
+            is_best = key == best_key
+            p = math.nan if is_best else mann_whitney_p(walls[key], walls[best_key])
+            rows.append(
+                {
+                    **dict(zip(CELL, key, strict=True)),
+                    "median_s": cell.median_s,
+                    "best_strategy": best["strategy"],
+                    "best_workers": int(best["workers"]),
+                    "mannwhitney_p": p,
+                    "ci_overlap": bool(
+                        cell.ci_low_s <= best["ci_high_s"] and best["ci_low_s"] <= cell.ci_high_s
+                    ),
+                    "significantly_slower": bool(not is_best and p < ALPHA),
+                }
+            )
+    columns = [
+        *CELL,
+        "median_s",
+        "best_strategy",
+        "best_workers",
+        "mannwhitney_p",
+        "ci_overlap",
+        "significantly_slower",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _max_interference(timings: pd.DataFrame) -> float | None:

@@ -60,7 +60,7 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from imgbench import analysis
+    from imgbench import analysis, recommend
     from imgbench.results import write_atomic, write_json_atomic
 
     paths = list(args.cells)
@@ -71,15 +71,19 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     results = analysis.load_results(paths)
     timings = analysis.timings_frame(results)
     summary = analysis.summary_frame(timings)
-    speedup = analysis.speedup_frame(summary)
-    efficiency = analysis.efficiency_frame(speedup)
+    speedup = analysis.speedup_frame(summary, timings)
+    comparisons = analysis.comparisons_frame(summary, timings)
+    tables = {
+        "timings": timings,
+        "summary": summary,
+        "speedup": speedup,
+        "efficiency": analysis.efficiency_frame(speedup),
+        "amdahl": analysis.amdahl_frame(summary),
+        "comparisons": comparisons,
+        "recommendations": recommend.recommendations_frame(summary, speedup, comparisons),
+    }
     out = Path(args.output_dir)
-    for name, frame in (
-        ("timings", timings),
-        ("summary", summary),
-        ("speedup", speedup),
-        ("efficiency", efficiency),
-    ):
+    for name, frame in tables.items():
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False).encode())
     meta = {"description": args.description, **analysis.metadata(results, timings)}
     write_json_atomic(out / "metadata.json", meta)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def write_atomic(path: Path, data: bytes) -> None:
