@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,6 +25,8 @@ def _result(strategy, workers, walls, n=10, task="decode"):
             "warmup": i == 0,
             "wall_s": w,
             "first_result_s": w / 10,
+            "work_s": w * 0.8,
+            "shutdown_s": w / 10,
             "cpu_user_s": w,
             "cpu_sys_s": 0.0,
             "cpu_s": w,
@@ -73,7 +76,7 @@ def tables():
     ]
     timings = analysis.timings_frame(results)
     summary = analysis.summary_frame(timings)
-    speedup = analysis.speedup_frame(summary)
+    speedup = analysis.speedup_frame(summary, timings)
     return timings, summary, speedup, analysis.efficiency_frame(speedup)
 
 
@@ -98,25 +101,95 @@ def test_summary_statistics(tables):
     assert serial["cpu_per_wall"] == pytest.approx(1.0)
 
 
+def _by(frame, baseline):
+    return frame[frame["baseline"] == baseline].set_index(["strategy", "workers"])
+
+
 def test_speedup_is_a_ratio_of_medians_against_serial(tables):
-    speedup = tables[2].set_index(["strategy", "workers"])["speedup"]
-    assert speedup[("serial", 1)] == 1.0
-    assert speedup[("threads", 2)] == pytest.approx(2.0)
-    assert speedup[("threads", 4)] == pytest.approx(1.6)
-    assert speedup[("processes", 2)] == pytest.approx(0.5)
-    assert set(tables[2]["baseline"]) == {"serial"}
+    speedup = _by(tables[2], "serial")
+    assert speedup.loc[("serial", 1), "speedup"] == 1.0
+    assert speedup.loc[("threads", 2), "speedup"] == pytest.approx(2.0)
+    assert speedup.loc[("threads", 4), "speedup"] == pytest.approx(1.6)
+    assert speedup.loc[("processes", 2), "speedup"] == pytest.approx(0.5)
+    row = speedup.loc[("threads", 2)]
+    assert row["speedup_ci_low"] <= 2.0 <= row["speedup_ci_high"]
+    assert set(tables[2]["baseline"]) == {"serial", "1 worker"}
 
 
-def test_efficiency_is_speedup_per_worker(tables):
+def test_speedup_against_one_worker_of_the_same_strategy(tables):
+    speedup = _by(tables[2], "1 worker")
+    # threads x1 was not run in this grid: no base case, so no number.
+    assert math.isnan(speedup.loc[("threads", 2), "speedup"])
+    assert speedup.loc[("threads", 2), "baseline_strategy"] == "threads"
+    assert speedup.loc[("serial", 1), "speedup"] == 1.0
+
+
+def test_efficiency_is_speedup_per_worker_with_karp_flatt(tables):
     eff = tables[3]
-    assert (eff["efficiency"] == eff["speedup"] / eff["workers"]).all()
-    assert eff.set_index(["strategy", "workers"])["efficiency"][("threads", 4)] == 0.4
+    assert np.allclose(eff["efficiency"], eff["speedup"] / eff["workers"], equal_nan=True, rtol=0)
+    serial = _by(eff, "serial")
+    assert serial.loc[("threads", 4), "efficiency"] == pytest.approx(0.4)
+    # S = 1.6 on p = 4: e = (1/1.6 - 1/4) / (3/4) = 0.5
+    assert serial.loc[("threads", 4), "karp_flatt"] == pytest.approx(0.5)
+    assert math.isnan(serial.loc[("serial", 1), "karp_flatt"])
+    row = serial.loc[("threads", 2)]
+    assert row["efficiency_ci_low"] <= row["efficiency"] <= row["efficiency_ci_high"]
 
 
 def test_group_without_serial_has_no_speedup():
     timings = analysis.timings_frame([_result("threads", 2, [1.0, 1.0, 1.0])])
-    speedup = analysis.speedup_frame(analysis.summary_frame(timings))
-    assert math.isnan(speedup["speedup"].iloc[0])
+    speedup = analysis.speedup_frame(analysis.summary_frame(timings), timings)
+    assert math.isnan(_by(speedup, "serial")["speedup"].iloc[0])
+
+
+def test_overhead_breakdown_and_busy_workers(tables):
+    summary = tables[1].set_index(["strategy", "workers"])
+    serial = summary.loc[("serial", 1)]
+    assert serial["median_work_s"] == pytest.approx(3.2)
+    assert serial["median_first_result_s"] + serial["median_work_s"] + serial[
+        "median_shutdown_s"
+    ] == pytest.approx(serial["median_s"])
+    # cpu == wall for every repetition: one busy core, i.e. half of two usable workers.
+    assert summary.loc[("threads", 4), "worker_busy"] == pytest.approx(0.5)
+    assert summary.loc[("serial", 1), "worker_busy"] == pytest.approx(1.0)
+
+
+def test_amdahl_fit_per_strategy():
+    results = [
+        _result("serial", 1, [10.0] * 4),
+        *[_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2, 4, 8)],
+    ]
+    for r in results:
+        r["machine"]["usable_cores"] = 8
+    summary = analysis.summary_frame(analysis.timings_frame(results))
+    fit = analysis.amdahl_frame(summary).set_index("strategy").loc["threads"]
+    assert fit["points"] == 4 and fit["fit_max_workers"] == 8
+    assert fit["serial_fraction"] == pytest.approx(0.2)
+    assert fit["max_speedup"] == pytest.approx(5.0)
+    assert fit["fit_r2"] == pytest.approx(1.0)
+
+
+def test_amdahl_fit_leaves_out_oversubscribed_points():
+    results = [
+        *[_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2)],
+        _result("threads", 8, [50.0] * 4),
+    ]
+    summary = analysis.summary_frame(analysis.timings_frame(results))
+    fit = analysis.amdahl_frame(summary).iloc[0]
+    assert fit["fit_max_workers"] == 2 and fit["points"] == 2
+    assert fit["serial_fraction"] == pytest.approx(0.2)
+
+
+def test_comparisons_mark_significantly_slower_cells(tables):
+    timings, summary = tables[0], tables[1]
+    comparisons = analysis.comparisons_frame(summary, timings).set_index(["strategy", "workers"])
+    assert set(comparisons["best_strategy"]) == {"threads"}
+    assert math.isnan(comparisons.loc[("threads", 2), "mannwhitney_p"])
+    assert not comparisons.loc[("threads", 2), "significantly_slower"]
+    # Six repetitions each, completely separated (with ties, so the normal approximation).
+    assert comparisons.loc[("serial", 1), "mannwhitney_p"] < 0.01
+    assert comparisons.loc[("serial", 1), "significantly_slower"]
+    assert not comparisons.loc[("serial", 1), "ci_overlap"]
 
 
 def test_metadata_reports_cache_state_and_hosts(tables):

@@ -2,7 +2,15 @@ import math
 
 import pytest
 
-from imgbench.stats import coefficient_of_variation, median_ci
+from imgbench.stats import (
+    amdahl_fit,
+    coefficient_of_variation,
+    karp_flatt,
+    mann_whitney_p,
+    median_ci,
+    speedup_ci,
+    tukey_outliers,
+)
 
 
 def test_six_repetitions_give_min_max_at_95_percent():
@@ -32,3 +40,46 @@ def test_coefficient_of_variation():
     assert coefficient_of_variation([1.0, 1.0, 1.0]) == 0.0
     assert coefficient_of_variation([2.0, 4.0]) == pytest.approx(math.sqrt(2) / 3)
     assert math.isnan(coefficient_of_variation([1.0]))
+
+
+def test_tukey_outliers_are_counted_not_removed():
+    # Q1 = 1.0, Q3 = 1.0875, IQR = 0.0875: 5.0 is far outside, 1.1 is inside.
+    assert tukey_outliers([1.0, 1.1, 1.0, 1.05, 1.0, 5.0]) == 1
+    assert tukey_outliers([1.0, 1.0, 1.0]) == 0
+
+
+def test_speedup_ci_brackets_the_ratio_of_medians():
+    base = [4.0, 4.0, 4.2, 3.8, 4.0, 4.0]
+    cell = [2.0, 2.1, 1.9, 2.0, 2.0, 2.0]
+    low, high = speedup_ci(base, cell)
+    assert low <= 2.0 <= high
+    # Bounds are ratios of observed values: 3.8/2.1 is the smallest possible, 4.2/1.9 the largest.
+    assert low >= 3.8 / 2.1 and high <= 4.2 / 1.9
+    assert speedup_ci(base, cell) == (low, high)  # fixed seed: reproducible
+    assert speedup_ci([2.0, 2.0], [1.0, 1.0]) == (2.0, 2.0)
+
+
+def test_karp_flatt_serial_fraction():
+    # S = 1.6 on p = 4: (1/1.6 - 1/4) / (1 - 1/4) = 0.375 / 0.75 = 0.5
+    assert karp_flatt(1.6, 4) == pytest.approx(0.5)
+    # Perfect speedup: no serial fraction.
+    assert karp_flatt(2.0, 2) == pytest.approx(0.0)
+    assert math.isnan(karp_flatt(1.0, 1))
+
+
+def test_amdahl_fit_recovers_the_model():
+    # T(p) = 2 + 8 / p at p = 1, 2, 4, 8: 10, 6, 4, 3.
+    ts, tp, r2 = amdahl_fit([1, 2, 4, 8], [10.0, 6.0, 4.0, 3.0])
+    assert (ts, tp) == (pytest.approx(2.0), pytest.approx(8.0))
+    assert r2 == pytest.approx(1.0)
+    # Slower with more workers: no parallel part (Tp clipped at 0, not negative).
+    ts, tp, r2 = amdahl_fit([1, 2], [1.0, 1.2])
+    assert tp == 0.0 and ts == pytest.approx(1.1)
+    assert math.isnan(r2)  # two points: R^2 says nothing
+
+
+def test_mann_whitney():
+    # Complete separation of 6 vs 6: p = 2 / C(12, 6) = 2 / 924.
+    assert mann_whitney_p([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]) == pytest.approx(2 / 924)
+    assert mann_whitney_p([1, 3, 5, 7, 9, 11], [2, 4, 6, 8, 10, 12]) > 0.5
+    assert mann_whitney_p([1.0, 1.0], [1.0, 1.0]) == 1.0

@@ -6,6 +6,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -103,10 +104,14 @@ def test_tables(run):
     assert (summary["ci_low_s"] <= summary["median_s"]).all()
     assert (summary["median_s"] <= summary["ci_high_s"]).all()
     speedup = pd.read_csv(exp / "speedup.csv")
-    serial = speedup[speedup["strategy"] == "serial"]
+    serial = speedup[(speedup["strategy"] == "serial") & (speedup["baseline"] == "serial")]
     assert (serial["speedup"] == 1.0).all()
     efficiency = pd.read_csv(exp / "efficiency.csv")
-    assert (efficiency["efficiency"] == efficiency["speedup"] / efficiency["workers"]).all()
+    expected = efficiency["speedup"] / efficiency["workers"]
+    assert np.allclose(efficiency["efficiency"], expected, equal_nan=True, rtol=0, atol=0)
+    assert set(speedup["baseline"]) == {"serial", "1 worker"}
+    for table in ["amdahl", "comparisons", "recommendations"]:
+        assert not pd.read_csv(exp / f"{table}.csv").empty, table
     meta = json.loads((exp / "metadata.json").read_text())
     assert meta["cells"] == 30
 

@@ -66,9 +66,14 @@ def sentence(group: dict, best: pd.Series, noise: list[pd.Series], loop_is_noise
     speed = _speedup(best["speedup"], best["speedup_ci_low"], best["speedup_ci_high"])
     name = describe(best["strategy"], int(best["workers"]))
     if loop_is_noise:
+        also = (
+            f" {', '.join(tied)} {'is' if len(tied) == 1 else 'are'} also within noise."
+            if tied
+            else ""
+        )
         return (
-            f"{where}, {name} has the lowest median ({speed} the loop's speed), but the loop "
-            f"is within noise: parallelism does not pay here{tie_text.replace('; ', '; also ')}."
+            f"{where}, {name} has the lowest median, {speed} the loop's speed, but the loop "
+            f"is not significantly slower: parallelism does not reliably pay here.{also}"
         )
     return f"{where}, {name} is {speed} faster than the loop{tie_text}."
 

@@ -85,14 +85,17 @@ def karp_flatt(speedup: float, workers: int) -> float:
 
 
 def amdahl_fit(workers, times) -> tuple[float, float, float]:
-    """Fit T(p) = Ts + Tp / p by non-negative least squares; return (Ts, Tp, R^2)."""
+    """Fit T(p) = Ts + Tp / p by non-negative least squares; return (Ts, Tp, R^2).
+
+    R^2 is NaN with two points or fewer: two points fit any such curve exactly.
+    """
     p = np.asarray(workers, dtype=float)
     t = np.asarray(times, dtype=float)
     design = np.column_stack([np.ones_like(p), 1.0 / p])
     (ts, tp), _ = nnls(design, t)
     residual = t - design @ np.array([ts, tp])
     total = float(((t - t.mean()) ** 2).sum())
-    r2 = 1.0 - float((residual**2).sum()) / total if total > 0 else math.nan
+    r2 = 1.0 - float((residual**2).sum()) / total if total > 0 and len(p) > 2 else math.nan
     return float(ts), float(tp), r2
 
 

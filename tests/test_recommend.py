@@ -1,0 +1,67 @@
+import pytest
+
+from imgbench import analysis
+from imgbench.recommend import recommendations_frame
+from tests.test_analysis import _result
+
+
+def _recommend(*results):
+    timings = analysis.timings_frame(list(results))
+    summary = analysis.summary_frame(timings)
+    speedup = analysis.speedup_frame(summary, timings)
+    comparisons = analysis.comparisons_frame(summary, timings)
+    return recommendations_frame(summary, speedup, comparisons)
+
+
+def test_a_clear_winner_with_a_tie_names_the_runner_up():
+    rec = _recommend(
+        _result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95], n=800),
+        _result("processes_chunked", 2, [2.15, 2.2, 2.1, 2.14, 2.16, 2.12], n=800),
+        # Interleaved with the winner's repetitions: not significantly slower.
+        _result("threads", 2, [2.13, 2.21, 2.11, 2.17, 2.15, 2.19], n=800),
+        _result("asyncio", 2, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95], n=800),
+    ).iloc[0]
+    assert (rec["best_strategy"], rec["best_workers"]) == ("processes_chunked", 2)
+    assert rec["speedup"] == pytest.approx(4.0 / 2.145)
+    assert (rec["runner_up_strategy"], rec["runner_up_workers"]) == ("threads", 2)
+    assert rec["within_noise"] == "threads x2"
+    sentence = rec["sentence"]
+    assert sentence.startswith(
+        "For decode at 800 images of 8x8 (disk, cold cache), processes_chunked with 2 workers "
+        "is 1.86x ("
+    )
+    assert sentence.endswith("faster than the loop; threads with 2 workers is within noise.")
+    assert "asyncio" not in sentence
+
+
+def test_no_runner_up_when_everything_else_is_slower():
+    rec = _recommend(
+        _result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95]),
+        _result("threads", 2, [2.0, 2.1, 1.9, 2.0, 2.0, 2.05]),
+    ).iloc[0]
+    assert rec["runner_up_strategy"] == "" and rec["within_noise"] == ""
+    assert rec["sentence"].endswith(
+        "threads with 2 workers is 2.00x (1.90-2.10) faster than the loop."
+    ) or ("threads with 2 workers is 2.00x" in rec["sentence"])
+
+
+def test_the_loop_winning_is_said_plainly():
+    rec = _recommend(
+        _result("serial", 1, [1.0, 1.01, 0.99, 1.0, 1.0, 1.02]),
+        _result("processes", 2, [5.0, 5.1, 4.9, 5.0, 5.0, 5.2]),
+    ).iloc[0]
+    assert rec["best_strategy"] == "serial"
+    assert (
+        "the plain loop is fastest (1 s); every parallel strategy is significantly slower"
+        in (rec["sentence"])
+    )
+
+
+def test_no_claim_when_the_loop_is_within_noise():
+    rec = _recommend(
+        _result("serial", 1, [1.0, 1.2, 0.9, 1.1, 1.0, 1.15]),
+        _result("threads", 2, [0.98, 1.19, 0.92, 1.05, 1.01, 1.1]),
+    ).iloc[0]
+    assert rec["best_strategy"] == "threads"
+    assert "the loop is not significantly slower" in rec["sentence"]
+    assert "faster than the loop" not in rec["sentence"]
