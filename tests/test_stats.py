@@ -1,14 +1,18 @@
 import math
 
+import numpy as np
 import pytest
+from scipy import stats as sps
 
 from imgbench.stats import (
     amdahl_fit,
     coefficient_of_variation,
     karp_flatt,
     mann_whitney_p,
+    mann_whitney_ps,
     median_ci,
     speedup_ci,
+    speedup_cis,
     tukey_outliers,
 )
 
@@ -83,3 +87,24 @@ def test_mann_whitney():
     assert mann_whitney_p([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]) == pytest.approx(2 / 924)
     assert mann_whitney_p([1, 3, 5, 7, 9, 11], [2, 4, 6, 8, 10, 12]) > 0.5
     assert mann_whitney_p([1.0, 1.0], [1.0, 1.0]) == 1.0
+
+
+def test_batched_mann_whitney_matches_scipy_row_by_row():
+    rng = np.random.default_rng(3)
+    a = rng.normal(1.0, 0.1, (20, 6))
+    b = rng.normal(1.1, 0.1, (20, 6))
+    b[:5, 0] = a[:5, 0]  # ties in some rows only
+    expected = [
+        sps.mannwhitneyu(x, y, alternative="two-sided").pvalue for x, y in zip(a, b, strict=True)
+    ]
+    assert np.allclose(mann_whitney_ps(a, b), expected)
+
+
+def test_batched_speedup_cis_bracket_each_ratio():
+    rng = np.random.default_rng(4)
+    base = rng.lognormal(0.7, 0.05, (30, 6))
+    cells = rng.lognormal(0.0, 0.05, (30, 6))
+    low, high = speedup_cis(base, cells)
+    ratio = np.median(base, axis=1) / np.median(cells, axis=1)
+    assert (low <= ratio).all() and (ratio <= high).all()
+    assert np.array_equal(speedup_cis(base, cells)[0], low)

@@ -19,11 +19,10 @@ import pandas as pd
 from imgbench.results import load_cell_result
 from imgbench.stats import (
     amdahl_fit,
-    coefficient_of_variation,
     karp_flatt,
-    mann_whitney_p,
+    mann_whitney_ps,
     median_ci,
-    speedup_ci,
+    speedup_cis,
     tukey_outliers,
 )
 
@@ -94,64 +93,114 @@ def _interference(other_cpu_s: float, wall_s: float) -> float:
     return float(other_cpu_s / wall_s) if wall_s >= MIN_INTERFERENCE_WALL_S else math.nan
 
 
-def _summarise(group: pd.DataFrame) -> pd.Series:
-    wall = group["wall_s"].to_numpy()
-    low, high, level = median_ci(wall)
-    key = dict(zip(CELL, group.name, strict=True))
-    total_images = float(key["n_images"]) * len(wall)
-    workers = int(key["workers"])
-    cpu_per_wall = float(group["cpu_s"].sum()) / float(wall.sum())
-    resident = group["resident_fraction"].dropna()
-    return pd.Series(
-        {
-            "reps": len(wall),
-            "median_s": float(np.median(wall)),
-            "mean_s": float(wall.mean()),
-            "std_s": float(wall.std(ddof=1)) if len(wall) > 1 else math.nan,
-            "min_s": float(wall.min()),
-            "max_s": float(wall.max()),
-            "ci_low_s": low,
-            "ci_high_s": high,
-            "ci_level": level,
-            "cv": coefficient_of_variation(wall),
-            # A rate over all repetitions (total images / total time), not a mean of rates.
-            "images_per_s": total_images / float(wall.sum()),
-            "mb_per_s": float(group["payload_bytes"].sum()) / float(wall.sum()) / 1e6,
-            "outliers": tukey_outliers(wall),
-            "median_first_result_s": float(group["first_result_s"].median()),
-            "median_work_s": float(group["work_s"].median()),
-            "median_shutdown_s": float(group["shutdown_s"].median()),
-            "median_cpu_s": float(group["cpu_s"].median()),
-            # How busy the process tree was: CPU seconds per wall second, and per worker
-            # that could actually run at once.
-            "cpu_per_wall": cpu_per_wall,
-            "worker_busy": cpu_per_wall / min(workers, int(group["usable_cores"].max())),
-            # CPU seconds other processes used per wall second: cores lost to interference.
-            "other_cpu_per_wall": _interference(group["other_cpu_s"].sum(), wall.sum()),
-            "max_peak_rss_bytes": int(group["peak_rss_bytes"].max()),
-            "cache_method": ",".join(sorted(set(group["cache_method"]))),
-            "max_resident_fraction": float(resident.max()) if len(resident) else math.nan,
-            "format": group["format"].iloc[0],
-            "host": ",".join(sorted(set(group["host"]))),
-            "usable_cores": int(group["usable_cores"].max()),
-        }
-    )
+SUMMARY_COLUMNS = [
+    *CELL,
+    "reps",
+    "median_s",
+    "mean_s",
+    "std_s",
+    "min_s",
+    "max_s",
+    "ci_low_s",
+    "ci_high_s",
+    "ci_level",
+    "cv",
+    "outliers",
+    "images_per_s",
+    "mb_per_s",
+    "median_first_result_s",
+    "median_work_s",
+    "median_shutdown_s",
+    "median_cpu_s",
+    "cpu_per_wall",
+    "worker_busy",
+    "other_cpu_per_wall",
+    "max_peak_rss_bytes",
+    "cache_method",
+    "max_resident_fraction",
+    "format",
+    "host",
+    "usable_cores",
+]
+
+
+def _joined_set(values: pd.Series) -> str:
+    return ",".join(sorted(set(values.astype(str))))
 
 
 def summary_frame(timings: pd.DataFrame) -> pd.DataFrame:
     """Per cell: repetitions, median with its distribution-free CI, spread and throughput."""
     if timings.empty:
-        return pd.DataFrame(columns=CELL)
-    return (
-        timings.groupby(CELL, sort=True)
-        .apply(_summarise, include_groups=False)
-        .reset_index()
-        .astype({"reps": int, "outliers": int, "max_peak_rss_bytes": int, "usable_cores": int})
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    groups = timings.groupby(CELL, sort=True)
+    out = groups.agg(
+        reps=("wall_s", "size"),
+        median_s=("wall_s", "median"),
+        mean_s=("wall_s", "mean"),
+        std_s=("wall_s", "std"),
+        min_s=("wall_s", "min"),
+        max_s=("wall_s", "max"),
+        wall_sum=("wall_s", "sum"),
+        payload_sum=("payload_bytes", "sum"),
+        cpu_sum=("cpu_s", "sum"),
+        other_sum=("other_cpu_s", "sum"),
+        median_first_result_s=("first_result_s", "median"),
+        median_work_s=("work_s", "median"),
+        median_shutdown_s=("shutdown_s", "median"),
+        median_cpu_s=("cpu_s", "median"),
+        max_peak_rss_bytes=("peak_rss_bytes", "max"),
+        max_resident_fraction=("resident_fraction", "max"),
+        format=("format", "first"),
+        usable_cores=("usable_cores", "max"),
+    ).reset_index()
+    out["cache_method"] = groups["cache_method"].agg(_joined_set).to_numpy()
+    out["host"] = groups["host"].agg(_joined_set).to_numpy()
+    cis, outliers = [], []
+    for walls in groups["wall_s"]:
+        cis.append(median_ci(walls[1].to_numpy()))
+        outliers.append(tukey_outliers(walls[1].to_numpy()))
+    out["ci_low_s"], out["ci_high_s"], out["ci_level"] = zip(*cis, strict=True)
+    out["outliers"] = outliers
+    out["cv"] = out["std_s"] / out["mean_s"]
+    # Rates over all repetitions (total work / total time), never a mean of rates.
+    out["images_per_s"] = out["n_images"] * out["reps"] / out["wall_sum"]
+    out["mb_per_s"] = out["payload_sum"] / out["wall_sum"] / 1e6
+    # How busy the process tree was: CPU seconds per wall second, and per worker that
+    # could actually run at once.
+    out["cpu_per_wall"] = out["cpu_sum"] / out["wall_sum"]
+    out["worker_busy"] = out["cpu_per_wall"] / np.minimum(out["workers"], out["usable_cores"])
+    # CPU seconds other processes used per wall second: cores lost to interference.
+    out["other_cpu_per_wall"] = [
+        _interference(o, w) for o, w in zip(out["other_sum"], out["wall_sum"], strict=True)
+    ]
+    return out[SUMMARY_COLUMNS].astype(
+        {"reps": int, "outliers": int, "max_peak_rss_bytes": int, "usable_cores": int}
     )
 
 
 def _walls(timings: pd.DataFrame) -> dict[tuple, np.ndarray]:
     return {key: g["wall_s"].to_numpy() for key, g in timings.groupby(CELL, sort=False)}
+
+
+def _paired(
+    walls: dict[tuple, np.ndarray], pairs: list[tuple[tuple, tuple]], batched, width: int
+) -> list[tuple]:
+    """Apply a batched row-wise statistic to (a, b) cell pairs, batching equal shapes.
+
+    ``batched(a, b)`` returns ``width`` arrays, one value per row; a pair with a cell
+    that was not measured gets NaNs.
+    """
+    out: list[tuple] = [(math.nan,) * width] * len(pairs)
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, (a, b) in enumerate(pairs):
+        if a in walls and b in walls:
+            by_shape.setdefault((len(walls[a]), len(walls[b])), []).append(i)
+    for index in by_shape.values():
+        a = np.stack([walls[pairs[i][0]] for i in index])
+        b = np.stack([walls[pairs[i][1]] for i in index])
+        for i, values in zip(index, zip(*batched(a, b), strict=True), strict=True):
+            out[i] = values
+    return out
 
 
 def speedup_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +211,7 @@ def speedup_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
     """
     walls = _walls(timings)
     medians = summary.set_index(CELL)["median_s"].to_dict()
-    rows = []
+    rows, pairs = [], []
     for cell in summary[[*CELL, "median_s", "ci_low_s", "ci_high_s", "usable_cores"]].itertuples(
         index=False
     ):
@@ -176,10 +225,7 @@ def speedup_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
         for name, strategy, workers in bases:
             base_key = (*group, strategy, workers)
             base_median = medians.get(base_key, math.nan)
-            if base_key in walls:
-                low, high = speedup_ci(walls[base_key], walls[key])
-            else:
-                low = high = math.nan
+            pairs.append((base_key, key))
             rows.append(
                 {
                     **dict(zip(CELL, key, strict=True)),
@@ -192,11 +238,12 @@ def speedup_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
                     "baseline_median_s": base_median,
                     # Exactly 1 for a cell that is its own base, whatever rounding would say.
                     "speedup": 1.0 if base_key == key else base_median / cell.median_s,
-                    "speedup_ci_low": low,
-                    "speedup_ci_high": high,
                     "usable_cores": cell.usable_cores,
                 }
             )
+    cis = _paired(walls, pairs, speedup_cis, width=2)
+    for row, (low, high) in zip(rows, cis, strict=True):
+        row["speedup_ci_low"], row["speedup_ci_high"] = low, high
     columns = [
         *CELL,
         "baseline",
@@ -284,28 +331,6 @@ def comparisons_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFr
     Two-sided Mann-Whitney U over the repetitions (p < ALPHA); whether the two median CIs
     overlap is reported beside it.
     """
-    walls = _walls(timings)
-    rows = []
-    for _, g in summary.groupby(GROUP, sort=True):
-        best = g.loc[g["median_s"].idxmin()]
-        best_key = tuple(best[c] for c in CELL)
-        for cell in g.itertuples(index=False):
-            key = tuple(getattr(cell, c) for c in CELL)
-            is_best = key == best_key
-            p = math.nan if is_best else mann_whitney_p(walls[key], walls[best_key])
-            rows.append(
-                {
-                    **dict(zip(CELL, key, strict=True)),
-                    "median_s": cell.median_s,
-                    "best_strategy": best["strategy"],
-                    "best_workers": int(best["workers"]),
-                    "mannwhitney_p": p,
-                    "ci_overlap": bool(
-                        cell.ci_low_s <= best["ci_high_s"] and best["ci_low_s"] <= cell.ci_high_s
-                    ),
-                    "significantly_slower": bool(not is_best and p < ALPHA),
-                }
-            )
     columns = [
         *CELL,
         "median_s",
@@ -315,7 +340,32 @@ def comparisons_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFr
         "ci_overlap",
         "significantly_slower",
     ]
-    return pd.DataFrame(rows, columns=columns)
+    if summary.empty:
+        return pd.DataFrame(columns=columns)
+    walls = _walls(timings)
+    best = summary.loc[summary.groupby(GROUP, sort=False)["median_s"].idxmin()].set_index(GROUP)
+    out = summary[[*CELL, "median_s", "ci_low_s", "ci_high_s"]].copy()
+    joined = best.loc[[tuple(k) for k in out[GROUP].itertuples(index=False)]]
+    out["best_strategy"] = joined["strategy"].to_numpy()
+    out["best_workers"] = joined["workers"].astype(int).to_numpy()
+    is_best = (out["strategy"] == out["best_strategy"]) & (out["workers"] == out["best_workers"])
+    keys = [tuple(k) for k in out[CELL].itertuples(index=False)]
+    best_keys = [
+        (*k[: len(GROUP)], s, w)
+        for k, s, w in zip(keys, out["best_strategy"], out["best_workers"], strict=True)
+    ]
+
+    def p_values(a, b):
+        return (mann_whitney_ps(a, b),)
+
+    pairs = list(zip(keys, best_keys, strict=True))
+    p = [v[0] for v in _paired(walls, pairs, p_values, width=1)]
+    out["mannwhitney_p"] = np.where(is_best, math.nan, p)
+    out["ci_overlap"] = (out["ci_low_s"] <= joined["ci_high_s"].to_numpy()) & (
+        joined["ci_low_s"].to_numpy() <= out["ci_high_s"]
+    )
+    out["significantly_slower"] = ~is_best & (out["mannwhitney_p"] < ALPHA)
+    return out[columns].reset_index(drop=True)
 
 
 def _max_interference(timings: pd.DataFrame) -> float | None:
