@@ -111,6 +111,15 @@ def cmd_bundle(args: argparse.Namespace) -> None:
     print(f"{args.output}: written")
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    from imgbench import compare
+
+    output = args.output_dir or Path(f"compare-{args.a.name}-vs-{args.b.name}")
+    matched = compare.compare_results(args.a, args.b, output, alpha=args.alpha)
+    print(compare.format_table(matched, limit=args.limit))
+    print(f"tables and figure: {output}/comparison.csv, unmatched.csv, comparison.png/.svg")
+
+
 def cmd_flush_cache(args: argparse.Namespace) -> None:
     from imgbench import cache
 
@@ -211,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=Path, help="the resolved config file")
     p.add_argument("--output", required=True, type=Path)
     p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("compare", help="cells that changed significantly between two runs")
+    p.add_argument("a", type=Path, help="experiment results directory A (with timings.csv)")
+    p.add_argument("b", type=Path, help="experiment results directory B")
+    p.add_argument("--output-dir", type=Path, help="default: compare-A-vs-B")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    p.add_argument("--limit", type=int, default=20, help="changed cells to print")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("flush-cache", help="evict files from the page cache and measure it")
     p.add_argument("paths", nargs="+", type=Path)
