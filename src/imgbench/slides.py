@@ -1,8 +1,11 @@
 """The slide deck of an experiment: one self-contained HTML file, drawn from result files only.
 
-Everything the deck shows comes from the experiment's tables, ``metadata.json`` and its
-figures; the figures are embedded as base64 ``data:`` URIs and the CSS and JS are inline,
-so the file opens anywhere without a network. Every value is HTML-escaped by Jinja2.
+Everything the deck shows comes from the experiment's tables (see ``docs/results.md``),
+``metadata.json`` and its figures. The figures are embedded once each as base64 ``data:``
+URIs and the CSS and JS are inline, so the file opens anywhere without a network. The
+templates live in ``imgbench/templates``; this module only turns tables into strings and
+rows, and Jinja2 escapes every value. Verdicts are not computed here: each group's sentence
+comes from ``recommendations.csv``.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 import base64
 import json
 import math
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imgbench.analysis import BASELINE, CELL
+from imgbench.analysis import BASELINE, CELL, GROUP
 from imgbench.errors import ImgbenchError
 from imgbench.results import write_atomic
 
@@ -24,166 +30,199 @@ QUESTION = (
     "Which way of parallelising this image work is fastest, at this size, with this many "
     "workers, on this machine, and why?"
 )
+#: The second speedup base case: the same strategy with one worker, in the same group.
+ONE_WORKER = "1 worker"
 #: Above this coefficient of variation a cell's repetitions disagree enough to mention.
 CV_WARN = 0.10
 #: Above this fraction of the inputs still cached, a "cold" repetition was partly warm.
 RESIDENT_WARN = 0.01
 #: Other processes using more than this share of a core during a cell's repetitions.
 INTERFERENCE_WARN = 0.2
-FIGURES = (
-    (
-        "speedup",
-        "Speedup over the serial loop",
-        "Speedup = median time of the serial loop / median time of the cell, same task, size, "
-        "storage, cache and number of images. Dashed: ideal (speedup = workers); solid grey: "
-        "the serial loop; dotted: the machine's usable cores.",
-    ),
-    (
-        "efficiency",
-        "Parallel efficiency",
-        "Efficiency = speedup / workers. Dashed: 100% (every worker fully used); dotted: the "
-        "machine's usable cores.",
-    ),
-    (
-        "faster_than_serial",
-        "× faster than the serial loop, at the largest n",
-        "Bars: ratio of medians (serial / strategy). Whiskers: the serial median divided by "
-        "the ends of the cell's median confidence interval, with the serial median held fixed "
-        "(a conservative range, not a CI of the ratio).",
-    ),
+#: Below this confidence level the median's interval says too little: too few repetitions.
+CI_LEVEL_WANTED = 0.95
+#: Significance level of "significantly slower than the best" (comparisons.csv).
+ALPHA = 0.05
+#: How many offending cells a threat names before it only counts them.
+NAMED_CELLS = 4
+
+#: Columns the deck reads from each table (docs/results.md); a missing one is an error.
+TABLE_COLUMNS = {
+    "summary": [*CELL, "reps", "median_s", "ci_low_s", "ci_high_s", "ci_level", "cv"],
+    "speedup": [*CELL, "baseline", "median_s", "speedup", "speedup_ci_low", "speedup_ci_high"],
+    "efficiency": [*CELL, "baseline", "efficiency", "karp_flatt"],
+    "amdahl": [*GROUP, "strategy", "serial_fraction", "max_speedup"],
+    "comparisons": [*CELL, "mannwhitney_p", "significantly_slower"],
+    "recommendations": [*GROUP, "best_strategy", "best_workers", "speedup", "sentence"],
+}
+
+BASE_CASES = (
+    "Speedup has two base cases, both in the same task, size, storage, cache and number of "
+    "images: the serial loop (does parallelism pay at all?) and the same strategy with 1 "
+    "worker (how does the strategy scale?)."
 )
 
 
-def fmt_seconds(value: float) -> str:
+@dataclass(frozen=True)
+class FigureSpec:
+    stem: str
+    title: str
+    caption: str
+
+
+FIGURES = {
+    spec.stem: spec
+    for spec in (
+        FigureSpec(
+            "speedup",
+            "Speedup over the serial loop",
+            "Speedup = median time of the serial loop / median time of the cell, same task, "
+            "size, storage, cache and number of images; ideal = the worker count.",
+        ),
+        FigureSpec(
+            "efficiency",
+            "Parallel efficiency",
+            "Efficiency = speedup over the serial loop / workers: 100% means every worker "
+            "fully used.",
+        ),
+        FigureSpec(
+            "faster_than_serial",
+            "× faster than the serial loop",
+            "Ratio of medians, serial loop / strategy, at the largest number of images.",
+        ),
+        FigureSpec(
+            "time_vs_n",
+            "Absolute time against the number of images",
+            "Median wall time in seconds, pool start-up and shutdown included.",
+        ),
+        FigureSpec(
+            "best_strategy",
+            "The fastest strategy",
+            "The fastest strategy and worker count of each task, size and number of images.",
+        ),
+        FigureSpec(
+            "repetitions",
+            "Every repetition",
+            "The timed repetitions behind the medians: spread and outliers are shown, never "
+            "removed.",
+        ),
+        FigureSpec(
+            "overhead",
+            "Where the time goes",
+            "Start-up (timer start to the first result), work (first to last result) and "
+            "shutdown (last result to the strategy's return), medians.",
+        ),
+    )
+}
+#: Shown in each task's section (the figure has a row of panels per task).
+TASK_FIGURE = "speedup"
+#: Shown once each, after the task sections.
+OVERVIEW_FIGURES = ("efficiency", "faster_than_serial", "time_vs_n", "best_strategy", "repetitions")
+
+
+# ----- formatting: small pure functions, "n/a" for anything missing ------------------------
+
+
+def _number(value) -> float:
+    """A table value as a float; NaN when empty, missing or not a number."""
+    if value is None or isinstance(value, str) and not value.strip():
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def fmt_seconds(value) -> str:
     """Seconds to three significant digits, keeping trailing zeros ("0.200"); "n/a" if NaN."""
-    if value is None or not math.isfinite(value):
+    value = _number(value)
+    if not math.isfinite(value):
         return "n/a"
     if abs(value) >= 100:
         return f"{value:.0f}"
     return f"{value:#.3g}".rstrip(".")
 
 
-def fmt_speedup(value: float) -> str:
+def fmt_ms(seconds) -> str:
+    """Seconds as milliseconds, three significant digits; "<0.01" below 10 µs."""
+    value = _number(seconds) * 1e3
+    if not math.isfinite(value):
+        return "n/a"
+    return "<0.01" if abs(value) < 0.01 else fmt_seconds(value)
+
+
+def fmt_speedup(value) -> str:
     """A ratio as "1.83×"; "n/a" if it is missing."""
-    if value is None or not math.isfinite(value):
+    value = _number(value)
+    if value == math.inf:
+        return "∞"  # an Amdahl fit with no serial part
+    return f"{value:.2f}×" if math.isfinite(value) else "n/a"
+
+
+def fmt_range(low, high, fmt: Callable[[float], str] = fmt_seconds) -> str:
+    """An interval as "0.190–0.210"; "n/a" when either end is missing."""
+    low, high = _number(low), _number(high)
+    if not (math.isfinite(low) and math.isfinite(high)):
         return "n/a"
-    return f"{value:.2f}×"
+    return f"{fmt(low)}–{fmt(high)}"
 
 
-def fmt_percent(value: float | None, digits: int = 1) -> str:
-    if value is None or not math.isfinite(value):
+def fmt_speedup_ci(value, low, high) -> str:
+    """A ratio with its interval: "1.83× (1.65–2.01)"; without the interval when it is missing."""
+    interval = fmt_range(low, high, fmt_float)
+    return fmt_speedup(value) + ("" if interval == "n/a" else f" ({interval})")
+
+
+def fmt_percent(value, digits: int = 1) -> str:
+    value = _number(value)
+    return f"{value:.{digits}%}" if math.isfinite(value) else "n/a"
+
+
+def fmt_float(value, digits: int = 2) -> str:
+    value = _number(value)
+    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
+
+
+def fmt_p(value) -> str:
+    """A p-value: two significant digits, "<0.001" below that."""
+    value = _number(value)
+    if not math.isfinite(value):
         return "n/a"
-    return f"{value:.{digits}%}"
+    return "<0.001" if value < 0.001 else f"{value:.2g}"
 
 
-def _workers_phrase(workers: int) -> str:
-    return f"{workers} worker" if workers == 1 else f"{workers} workers"
+def _int_text(value) -> str:
+    value = _number(value)
+    return str(int(value)) if math.isfinite(value) else "n/a"
 
 
-def _who(strategy: str, workers: int) -> str:
-    return (
-        "the serial loop" if strategy == BASELINE else f"{strategy} with {_workers_phrase(workers)}"
-    )
+def _is_true(value) -> bool:
+    """A boolean column read back from CSV (True, "True", 1) or missing (False)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value) if value is not None and value == value else False
+
+
+def _who(strategy: str, workers) -> str:
+    """A cell in words: "the serial loop" or "threads ×2"."""
+    if strategy == BASELINE:
+        return "the serial loop"
+    return f"{strategy} ×{_int_text(workers)}"
 
 
 def _serial_first(strategy: str) -> tuple[bool, str]:
     return (strategy != BASELINE, strategy)
 
 
-def _cells_with_speedup(summary: pd.DataFrame, speedup: pd.DataFrame) -> pd.DataFrame:
-    extra = ["baseline_median_s", "speedup"]
-    if speedup.empty or not all(c in speedup.columns for c in [*CELL, *extra]):
-        out = summary.copy()
-        for col in extra:
-            out[col] = math.nan
-        return out
-    return summary.merge(speedup[[*CELL, *extra]], on=CELL, how="left")
+def _size(row) -> str:
+    return f"{int(row['width'])}x{int(row['height'])}"
 
 
-def task_verdict_sentences(summary: pd.DataFrame, speedup: pd.DataFrame) -> dict[str, list[str]]:
-    """For each task, one sentence per (size, storage, cache) at the task's largest n_images.
-
-    The sentence names the fastest strategy and worker count (lowest median), and its
-    speedup over the serial loop of the same group, or says that the serial loop is fastest
-    and how close the best parallel cell came. Storage and cache are named only when the
-    task was measured on more than one combination of them.
-    """
-    cells = _cells_with_speedup(summary, speedup)
-    verdicts: dict[str, list[str]] = {}
-    for task, rows in cells.groupby("task", sort=True):
-        largest = rows[rows["n_images"] == rows["n_images"].max()]
-        several_places = rows[["storage", "cache"]].drop_duplicates().shape[0] > 1
-        sentences = []
-        for (width, height, storage, cache), group in largest.groupby(
-            ["width", "height", "storage", "cache"], sort=True
-        ):
-            where = f"{int(group['n_images'].iloc[0])} images of {int(width)}x{int(height)}"
-            if several_places:
-                where += f" ({storage}, {cache} cache)"
-            ranked = group.sort_values(["median_s", "strategy", "workers"], kind="stable")
-            best = ranked.iloc[0]
-            serial = ranked[ranked["strategy"] == BASELINE]
-            if serial.empty:
-                sentences.append(
-                    f"At {where}, {_who(best['strategy'], int(best['workers']))} is fastest "
-                    f"(median {fmt_seconds(best['median_s'])} s); no serial loop was measured "
-                    "to compare with."
-                )
-            elif best["strategy"] == BASELINE:
-                parallel = ranked[ranked["strategy"] != BASELINE]
-                sentence = (
-                    f"At {where}, the serial loop is fastest "
-                    f"(median {fmt_seconds(best['median_s'])} s)"
-                )
-                if not parallel.empty:
-                    runner_up = parallel.iloc[0]
-                    sentence += (
-                        f"; the best parallel option, "
-                        f"{_who(runner_up['strategy'], int(runner_up['workers']))}, is "
-                        f"{fmt_speedup(runner_up['speedup'])} the serial loop "
-                        f"(median {fmt_seconds(runner_up['median_s'])} s)"
-                    )
-                sentences.append(sentence + ".")
-            else:
-                base = float(serial["median_s"].iloc[0])
-                sentences.append(
-                    f"At {where}, {_who(best['strategy'], int(best['workers']))} is fastest: "
-                    f"{fmt_speedup(base / float(best['median_s']))} the serial loop "
-                    f"(median {fmt_seconds(best['median_s'])} s vs {fmt_seconds(base)} s)."
-                )
-        verdicts[str(task)] = sentences
-    return verdicts
+def _joined(values: Iterable) -> str:
+    return ", ".join(str(v) for v in values) or "n/a"
 
 
-def task_verdicts(summary: pd.DataFrame, speedup: pd.DataFrame) -> dict[str, str]:
-    """For each task, its verdict sentences (see ``task_verdict_sentences``) as one text."""
-    return {
-        task: " ".join(sentences)
-        for task, sentences in task_verdict_sentences(summary, speedup).items()
-    }
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise ImgbenchError(f"{path}: missing result table (run `imgbench aggregate` first)")
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=CELL)
-    for col in CELL:
-        if col not in frame.columns:
-            raise ImgbenchError(f"{path}: column {col!r} missing")
-    return frame
-
-
-def _read_metadata(path: Path) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ImgbenchError(f"{path}: missing metadata (run `imgbench aggregate` first)") from None
-    except json.JSONDecodeError as exc:
-        raise ImgbenchError(f"{path}: not valid JSON ({exc})") from None
+def _text(value) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def _utc(unix: float | None) -> str:
@@ -192,12 +231,468 @@ def _utc(unix: float | None) -> str:
     return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _joined(values) -> str:
-    return ", ".join(str(v) for v in values) or "n/a"
+# ----- verdicts: the sentences of recommendations.csv, grouped by task -----------------------
 
 
-def _text(value) -> str:
-    return "n/a" if value is None else str(value)
+def _group_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by task, then largest number of images first, then size, storage and cache."""
+    if frame.empty:
+        return frame
+    return frame.sort_values(
+        ["task", "n_images", "width", "height", "storage", "cache"],
+        ascending=[True, False, True, True, True, True],
+        kind="stable",
+    )
+
+
+def task_verdicts(recommendations: pd.DataFrame, largest_n_only: bool = False) -> dict[str, list]:
+    """Each task's plain-language verdicts: the ``sentence`` of each of its groups.
+
+    The sentences are written by the analysis (one per group in ``recommendations.csv``);
+    this only orders them, largest number of images first, and with ``largest_n_only``
+    keeps those of each task's largest number of images.
+    """
+    verdicts: dict[str, list[str]] = {}
+    for task, rows in _group_order(recommendations).groupby("task", sort=True):
+        if largest_n_only:
+            rows = rows[rows["n_images"] == rows["n_images"].max()]
+        verdicts[str(task)] = [str(s) for s in rows["sentence"] if isinstance(s, str) and s]
+    return verdicts
+
+
+# ----- tables: what the template shows, as strings ------------------------------------------
+
+
+@dataclass
+class Cell:
+    text: str
+    num: bool = False
+    rowspan: int = 1
+
+
+@dataclass
+class Row:
+    cells: list[Cell]
+    css: str = ""
+
+
+@dataclass
+class Table:
+    """A table for the template: optional header groups ``(label, colspan)``, columns
+    ``(name, is_number)`` and rows; ``css`` is its class (chooses the font size)."""
+
+    columns: list[tuple[str, bool]]
+    rows: list[Row] = field(default_factory=list)
+    groups: list[tuple[str, int]] = field(default_factory=list)
+    css: str = "cells"
+
+
+def _cells(values: Iterable[tuple[str, bool]]) -> list[Cell]:
+    return [Cell(text, num) for text, num in values]
+
+
+def _several_places(frame: pd.DataFrame) -> bool:
+    return frame[["storage", "cache"]].drop_duplicates().shape[0] > 1
+
+
+def _group_columns(places: bool) -> list[tuple[str, bool]]:
+    return [
+        ("task", False),
+        ("size", False),
+        *([("storage", False), ("cache", False)] if places else []),
+        ("n", True),
+    ]
+
+
+def _group_values(row, places: bool) -> list[tuple[str, bool]]:
+    return [
+        (str(row["task"]), False),
+        (_size(row), False),
+        *([(str(row["storage"]), False), (str(row["cache"]), False)] if places else []),
+        (_int_text(row["n_images"]), True),
+    ]
+
+
+def _by_baseline(frame: pd.DataFrame, baseline: str, columns: dict[str, str]) -> pd.DataFrame:
+    """The rows of one base case, keyed by cell, with ``columns`` renamed."""
+    rows = frame[frame["baseline"] == baseline]
+    present = {k: v for k, v in columns.items() if k in rows.columns}
+    return rows[[*CELL, *present]].rename(columns=present).drop_duplicates(CELL)
+
+
+def cell_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per cell: its summary, both speedups, efficiency, Karp-Flatt and comparison."""
+    summary, speedup, efficiency = tables["summary"], tables["speedup"], tables["efficiency"]
+    sp = {"speedup": "speedup", "speedup_ci_low": "ci_low", "speedup_ci_high": "ci_high"}
+    cells = summary.merge(
+        _by_baseline(speedup, BASELINE, {k: f"serial_{v}" for k, v in sp.items()}),
+        on=CELL,
+        how="left",
+    )
+    cells = cells.merge(
+        _by_baseline(speedup, ONE_WORKER, {k: f"one_{v}" for k, v in sp.items()}),
+        on=CELL,
+        how="left",
+    )
+    cells = cells.merge(
+        _by_baseline(efficiency, BASELINE, {"efficiency": "efficiency"}), on=CELL, how="left"
+    )
+    cells = cells.merge(
+        _by_baseline(efficiency, ONE_WORKER, {"karp_flatt": "karp_flatt"}), on=CELL, how="left"
+    )
+    compare = tables["comparisons"]
+    cells = cells.merge(
+        compare[[*CELL, "mannwhitney_p", "significantly_slower"]].drop_duplicates(CELL),
+        on=CELL,
+        how="left",
+    )
+    for column in [
+        "serial_speedup",
+        "serial_ci_low",
+        "serial_ci_high",
+        "one_speedup",
+        "one_ci_low",
+        "one_ci_high",
+        "efficiency",
+        "karp_flatt",
+    ]:
+        if column not in cells.columns:
+            cells[column] = math.nan
+    fastest = cells.groupby(GROUP)["median_s"].transform("min")
+    cells["fastest"] = cells["median_s"] == fastest
+    return cells
+
+
+def _vs_best(cell) -> str:
+    """ "fastest", "slower" (significantly, Mann-Whitney), "≈" (not significantly slower)."""
+    if cell["fastest"]:
+        return "fastest"
+    if not math.isfinite(_number(cell["mannwhitney_p"])):
+        return "n/a"
+    return "slower" if _is_true(cell["significantly_slower"]) else "≈ fastest"
+
+
+def _strategy_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    order = sorted(cells["strategy"].unique(), key=_serial_first)
+    rank = {s: i for i, s in enumerate(order)}
+    return cells.assign(_rank=cells["strategy"].map(rank)).sort_values(
+        ["_rank", "workers"], kind="stable"
+    )
+
+
+def group_table(cells: pd.DataFrame, amdahl: pd.DataFrame) -> Table:
+    """One group's cells: absolute times, both speedups, efficiency, Karp-Flatt, whether
+    each is significantly slower than the fastest, and each strategy's Amdahl fit."""
+    table = Table(
+        columns=[
+            ("strategy", False),
+            ("workers", True),
+            ("median", True),
+            ("CI", True),
+            ("speedup (95% CI)", True),
+            ("efficiency", True),
+            ("speedup", True),
+            ("Karp–Flatt e", True),
+            ("vs fastest", False),
+            ("serial fraction", True),
+            ("ceiling", True),
+        ],
+        groups=[
+            ("", 2),
+            ("time, s", 2),
+            ("vs the serial loop", 2),
+            ("vs 1 worker", 2),
+            ("", 1),
+            ("Amdahl fit", 2),
+        ],
+    )
+    fits = {str(r["strategy"]): r for _, r in amdahl.iterrows()}
+    ordered = _strategy_rows(cells)
+    for strategy, rows in ordered.groupby("strategy", sort=False):
+        for i, (_, cell) in enumerate(rows.iterrows()):
+            values = [
+                (str(cell["strategy"]), False),
+                (_int_text(cell["workers"]), True),
+                (fmt_seconds(cell["median_s"]), True),
+                (fmt_range(cell["ci_low_s"], cell["ci_high_s"]), True),
+                (
+                    fmt_speedup_ci(
+                        cell["serial_speedup"], cell["serial_ci_low"], cell["serial_ci_high"]
+                    ),
+                    True,
+                ),
+                (fmt_percent(cell["efficiency"], 0), True),
+                (fmt_speedup(cell["one_speedup"]), True),
+                (fmt_float(cell["karp_flatt"]), True),
+                (_vs_best(cell), False),
+            ]
+            row = Row(_cells(values), "fastest" if cell["fastest"] else "")
+            if i == 0:
+                fit = fits.get(str(strategy))
+                texts = (
+                    (fmt_percent(fit["serial_fraction"]), fmt_speedup(fit["max_speedup"]))
+                    if fit is not None
+                    else ("—", "—")  # fewer than two worker counts: nothing was fitted
+                )
+                row.cells += [Cell(text, True, len(rows)) for text in texts]
+            table.rows.append(row)
+    return table
+
+
+def _group_title(row) -> str:
+    return (
+        f"{row['task']} · {_size(row)} · {row['storage']}, {row['cache']} cache · "
+        f"{_int_text(row['n_images'])} images"
+    )
+
+
+def _select(frame: pd.DataFrame, key: dict) -> pd.DataFrame:
+    mask = pd.Series(True, index=frame.index)
+    for column, value in key.items():
+        mask &= frame[column] == value
+    return frame[mask]
+
+
+def task_sections(
+    cells: pd.DataFrame, tables: dict[str, pd.DataFrame], meta: dict, figure: dict
+) -> list[dict]:
+    """One section per task: its verdicts, its figure and a table per group at the task's
+    largest number of images (every group is in the appendix)."""
+    verdicts = task_verdicts(tables["recommendations"])
+    summaries = meta.get("task_summaries", {})
+    amdahl = tables["amdahl"]
+    sections = []
+    for task, rows in cells.groupby("task", sort=True):
+        largest = rows[rows["n_images"] == rows["n_images"].max()]
+        groups = []
+        for key, group in largest.groupby(GROUP, sort=True):
+            key = dict(zip(GROUP, key, strict=True))
+            groups.append(
+                {
+                    "title": _group_title(key),
+                    "table": group_table(group, _select(amdahl, key)),
+                }
+            )
+        sections.append(
+            {
+                "name": str(task),
+                "summary": summaries.get(task, ""),
+                "verdicts": verdicts.get(str(task), []),
+                "figure": figure,
+                "figure_note": f"This task's panels are those labelled “{task}”.",
+                "groups": groups,
+            }
+        )
+    return sections
+
+
+def recommendations_table(recommendations: pd.DataFrame) -> Table:
+    """Per task, size and number of images: the fastest cell, its speedup over the loop with
+    its CI, and the runner-up when it is not significantly slower."""
+    places = not recommendations.empty and _several_places(recommendations)
+    table = Table(
+        columns=[
+            *_group_columns(places),
+            ("fastest", False),
+            ("median s", True),
+            ("speedup", True),
+            ("95% CI", True),
+            ("runner-up", False),
+            ("its speedup", True),
+            ("within noise", False),
+        ]
+    )
+    for _, rec in _group_order(recommendations).iterrows():
+        runner = rec.get("runner_up_strategy")
+        has_runner = isinstance(runner, str) and bool(runner.strip())
+        noise = rec.get("within_noise")
+        values = [
+            *_group_values(rec, places),
+            (_who(str(rec["best_strategy"]), rec["best_workers"]), False),
+            (fmt_seconds(rec.get("best_median_s")), True),
+            (fmt_speedup(rec["speedup"]), True),
+            (fmt_range(rec.get("speedup_ci_low"), rec.get("speedup_ci_high"), fmt_float), True),
+            (_who(runner, rec.get("runner_up_workers")) if has_runner else "none", False),
+            (fmt_speedup(rec.get("runner_up_speedup")) if has_runner else "—", True),
+            (noise if isinstance(noise, str) and noise else "—", False),
+        ]
+        table.rows.append(Row(_cells(values)))
+    return table
+
+
+def overhead_table(summary: pd.DataFrame) -> Table:
+    """At each task's largest number of images, each strategy at its largest worker count:
+    the median start-up, work and shutdown, and how busy the workers were."""
+    places = not summary.empty and _several_places(summary)
+    table = Table(
+        columns=[
+            *_group_columns(places),
+            ("strategy", False),
+            ("workers", True),
+            ("wall ms", True),
+            ("start-up ms", True),
+            ("work ms", True),
+            ("shutdown ms", True),
+            ("start-up + shutdown", True),
+            ("worker busy", True),
+        ]
+    )
+    for _, rows in summary.groupby("task", sort=True):
+        largest = rows[rows["n_images"] == rows["n_images"].max()]
+        for _, group in _group_order(largest).groupby(GROUP, sort=False):
+            top = group[group["workers"] == group.groupby("strategy")["workers"].transform("max")]
+            for _, cell in _strategy_rows(top).iterrows():
+                startup = _number(cell.get("median_first_result_s"))
+                shutdown = _number(cell.get("median_shutdown_s"))
+                share = (startup + shutdown) / _number(cell["median_s"])
+                values = [
+                    *_group_values(cell, places),
+                    (str(cell["strategy"]), False),
+                    (_int_text(cell["workers"]), True),
+                    (fmt_ms(cell["median_s"]), True),
+                    (fmt_ms(startup), True),
+                    (fmt_ms(cell.get("median_work_s")), True),
+                    (fmt_ms(shutdown), True),
+                    (fmt_percent(share, 0), True),
+                    (fmt_percent(cell.get("worker_busy"), 0), True),
+                ]
+                table.rows.append(Row(_cells(values)))
+    return table
+
+
+def _cell_order(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    """Rows by group (task, size, storage, cache, n), then the serial loop first, then the
+    other strategies and worker counts (those of the columns that the frame has)."""
+    if frame.empty:
+        return frame
+    keys = ["task", "width", "height", "storage", "cache", "n_images", "_parallel", "strategy"]
+    keys = [k for k in [*keys, "workers", *(extra or [])] if k in frame.columns or k == "_parallel"]
+    ordered = frame.assign(_parallel=frame["strategy"] != BASELINE)
+    return ordered.sort_values(keys, kind="stable").drop(columns="_parallel")
+
+
+def summary_appendix(summary: pd.DataFrame) -> Table:
+    table = Table(
+        columns=[
+            *_group_columns(True),
+            ("strategy", False),
+            ("workers", True),
+            ("reps", True),
+            ("median s", True),
+            ("CI s", True),
+            ("level", True),
+            ("CV", True),
+            ("outliers", True),
+            ("p vs fastest", True),
+            ("images/s", True),
+            ("CPU/wall", True),
+            ("worker busy", True),
+            ("other CPU/wall", True),
+            ("peak RSS MiB", True),
+            ("cache method", False),
+            ("resident", True),
+        ],
+        css="cells appendix",
+    )
+    for _, cell in _cell_order(summary).iterrows():
+        rss = _number(cell.get("max_peak_rss_bytes")) / 2**20
+        values = [
+            *_group_values(cell, True),
+            (str(cell["strategy"]), False),
+            (_int_text(cell["workers"]), True),
+            (_int_text(cell["reps"]), True),
+            (fmt_seconds(cell["median_s"]), True),
+            (fmt_range(cell["ci_low_s"], cell["ci_high_s"]), True),
+            (fmt_percent(cell["ci_level"], 0), True),
+            (fmt_percent(cell["cv"], 0), True),
+            (_int_text(cell.get("outliers")), True),
+            (fmt_p(cell.get("mannwhitney_p")), True),
+            (fmt_float(cell.get("images_per_s"), 0), True),
+            (fmt_float(cell.get("cpu_per_wall")), True),
+            (fmt_percent(cell.get("worker_busy"), 0), True),
+            (fmt_float(cell.get("other_cpu_per_wall")), True),
+            (fmt_float(rss, 0), True),
+            (_text(cell.get("cache_method")), False),
+            (fmt_percent(cell.get("max_resident_fraction")), True),
+        ]
+        table.rows.append(Row(_cells(values)))
+    return table
+
+
+def speedup_appendix(speedup: pd.DataFrame, efficiency: pd.DataFrame) -> Table:
+    table = Table(
+        columns=[
+            *_group_columns(True),
+            ("strategy", False),
+            ("workers", True),
+            ("base case", False),
+            ("median s", True),
+            ("base median s", True),
+            ("speedup", True),
+            ("95% CI", True),
+            ("efficiency", True),
+            ("Karp–Flatt e", True),
+        ],
+        css="cells appendix",
+    )
+    extra = [c for c in ("efficiency", "karp_flatt") if c in efficiency.columns]
+    rows = speedup.merge(
+        efficiency[[*CELL, "baseline", *extra]].drop_duplicates([*CELL, "baseline"]),
+        on=[*CELL, "baseline"],
+        how="left",
+    )
+    for _, row in _cell_order(rows, ["baseline"]).iterrows():
+        base = "the serial loop" if row["baseline"] == BASELINE else str(row["baseline"])
+        if row["baseline"] == ONE_WORKER:
+            base = "itself" if row["strategy"] == BASELINE else f"{row['strategy']} ×1"
+        values = [
+            *_group_values(row, True),
+            (str(row["strategy"]), False),
+            (_int_text(row["workers"]), True),
+            (base, False),
+            (fmt_seconds(row["median_s"]), True),
+            (fmt_seconds(row.get("baseline_median_s")), True),
+            (fmt_speedup(row["speedup"]), True),
+            (fmt_range(row["speedup_ci_low"], row["speedup_ci_high"], fmt_float), True),
+            (fmt_percent(row.get("efficiency"), 0), True),
+            (fmt_float(row.get("karp_flatt")), True),
+        ]
+        table.rows.append(Row(_cells(values)))
+    return table
+
+
+def amdahl_appendix(amdahl: pd.DataFrame) -> Table:
+    table = Table(
+        columns=[
+            *_group_columns(True),
+            ("strategy", False),
+            ("points", True),
+            ("fitted up to", True),
+            ("Ts s", True),
+            ("Tp s", True),
+            ("serial fraction", True),
+            ("ceiling", True),
+            ("R²", True),
+        ],
+        css="cells appendix",
+    )
+    for _, fit in _cell_order(amdahl).iterrows():
+        values = [
+            *_group_values(fit, True),
+            (str(fit["strategy"]), False),
+            (_int_text(fit.get("points")), True),
+            (_int_text(fit.get("fit_max_workers")), True),
+            (fmt_seconds(fit.get("t_serial_s")), True),
+            (fmt_seconds(fit.get("t_parallel_s")), True),
+            (fmt_percent(fit["serial_fraction"]), True),
+            (fmt_speedup(fit["max_speedup"]), True),
+            (fmt_float(fit.get("fit_r2"), 3), True),
+        ]
+        table.rows.append(Row(_cells(values)))
+    return table
+
+
+# ----- method and threats to validity -------------------------------------------------------
 
 
 def _machine_rows(hosts: list[dict]) -> list[tuple[str, list[str]]]:
@@ -238,165 +733,284 @@ def _usable_cores(meta: dict, summary: pd.DataFrame) -> int | None:
     return None
 
 
-def _method(summary: pd.DataFrame, meta: dict) -> list[str]:
-    def uniq(col: str) -> list:
-        return sorted(pd.unique(summary[col].dropna())) if col in summary.columns else []
+def _uniq(frame: pd.DataFrame, column: str) -> list:
+    return sorted(pd.unique(frame[column].dropna())) if column in frame.columns else []
 
+
+def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
+    """How each cell was measured: grid, repetitions, timed region, cache, verification."""
     parallel = summary[summary["strategy"] != BASELINE]
     pairs = zip(summary["width"], summary["height"], strict=True)
     sizes = [f"{int(w)}x{int(h)}" for w, h in sorted(set(pairs))]
     workers = sorted({int(w) for w in parallel["workers"]})
     items = [
-        f"Grid: tasks {_joined(uniq('task'))}; strategies "
-        f"{_joined(sorted(uniq('strategy'), key=_serial_first))}; "
+        f"Grid: tasks {_joined(_uniq(summary, 'task'))}; strategies "
+        f"{_joined(sorted(_uniq(summary, 'strategy'), key=_serial_first))}; "
         f"workers {_joined(workers)} (the serial loop runs once, with 1); images per cell "
-        f"{_joined(int(n) for n in uniq('n_images'))}; sizes {_joined(sizes)}; storage "
-        f"{_joined(uniq('storage'))}; cache {_joined(uniq('cache'))}; input format "
-        f"{_joined(uniq('format'))}.",
+        f"{_joined(int(n) for n in _uniq(summary, 'n_images'))}; sizes {_joined(sizes)}; "
+        f"storage {_joined(_uniq(summary, 'storage'))}; cache "
+        f"{_joined(_uniq(summary, 'cache'))}; input format {_joined(_uniq(summary, 'format'))}.",
         f"{_joined(meta.get('repeats', []))} timed repetitions per cell after "
-        f"{_joined(meta.get('warmup', []))} warm-up; {_text(meta.get('cells'))} cells, "
-        f"{_text(meta.get('timed_repetitions'))} timed repetitions in all.",
-        "The timed region is the whole batch, including pool start-up and shutdown "
-        f"(multiprocessing start method: {_joined(meta.get('mp_start_methods', []))}).",
+        f"{_joined(meta.get('warmup', []))} untimed warm-up; {_text(meta.get('cells'))} cells, "
+        f"{_text(meta.get('timed_repetitions'))} timed repetitions in all; each cell ran alone.",
+        "The timed region is the whole batch, pool start-up and shutdown included "
+        f"(multiprocessing start method: {_joined(meta.get('mp_start_methods', []))}), split "
+        "into start-up (to the first result), work and shutdown.",
     ]
     cold_max = meta.get("cold_resident_fraction_max")
     methods = _joined(meta.get("cache_methods", []))
     if cold_max is None:
-        items.append(f"Cache control: {methods}; no cold-cache repetition was measured.")
+        items.append(f"Cache control: {methods}; no cold-cache repetition read inputs.")
     else:
         items.append(
-            f"Cache control: {methods}. Share of the inputs still in the page cache before a "
-            f"cold repetition: max {fmt_percent(cold_max)}, median "
+            f"Cache control: {methods}. Measured share of the inputs still in the page cache "
+            f"before a cold repetition (mincore): max {fmt_percent(cold_max)}, median "
             f"{fmt_percent(meta.get('cold_resident_fraction_median'))}."
         )
-    items += [
+    items.append(
         "Every repetition is verified (checksums of written files, decoded pixels of reads): "
-        "a repetition that lost or corrupted work is never reported.",
-        "Speedup base case: the serial loop of the same task, size, storage, cache and number "
-        "of images. Speedup is a ratio of medians; efficiency = speedup / workers.",
-    ]
-    levels = summary["ci_level"].dropna() if "ci_level" in summary.columns else pd.Series([])
-    statistic = (
-        "Statistic: the median, with a distribution-free confidence interval (order statistics)"
+        "a repetition that lost or corrupted work fails its cell and is never reported."
     )
-    if levels.empty:
-        items.append(statistic + ".")
-    elif levels.min() < 0.95:
-        items.append(
-            f"{statistic}: with this few repetitions the interval is [min, max] and its "
-            f"achieved level is {fmt_percent(levels.min())}, below 95%."
-        )
-    else:
-        items.append(f"{statistic} at {fmt_percent(levels.min())}.")
     return items
 
 
-def _warnings(summary: pd.DataFrame, meta: dict) -> list[str]:
-    out = [str(w) for w in meta.get("warnings", [])]
-    hosts, cpus = meta.get("hosts", []), meta.get("cpu_models", [])
-    if len(hosts) > 1 or len(cpus) > 1:
-        out.append(f"Cells ran on {len(hosts)} hosts ({_joined(cpus)}): results mix machines.")
+def method_analysis(summary: pd.DataFrame) -> list[str]:
+    """How cells are compared: statistic, both base cases, significance, Amdahl."""
+    levels = summary["ci_level"].dropna() if "ci_level" in summary.columns else pd.Series([])
+    statistic = "Statistic: the median wall time, with a distribution-free CI (order statistics)"
+    if levels.empty:
+        statistic += "."
+    elif levels.min() < CI_LEVEL_WANTED:
+        statistic += (
+            f"; with this few repetitions its level is only {fmt_percent(levels.min())} "
+            "(the interval is [min, max])."
+        )
+    else:
+        statistic += f" at {fmt_percent(levels.min())}."
+    return [
+        statistic,
+        BASE_CASES + " Speedup is a ratio of medians with a 95% percentile bootstrap CI "
+        "(2000 resamples of both cells' repetitions).",
+        "Efficiency = speedup over the serial loop / workers. Karp–Flatt e = (1/S − 1/p) / "
+        "(1 − 1/p), from the speedup over 1 worker: a serial fraction that grows with p "
+        "means overhead, not just serial work.",
+        f"“Significantly slower”: two-sided Mann–Whitney U of a cell's repetitions against "
+        f"the fastest cell of its group, p < {ALPHA}. A runner-up is named only when it is not.",
+        "Amdahl: least squares of T(p) = Ts + Tp / p per strategy (worker counts above the "
+        "usable cores left out); serial fraction = Ts / (Ts + Tp), ceiling = (Ts + Tp) / Ts.",
+    ]
+
+
+def _cell_name(row) -> str:
+    return (
+        f"{row['task']} {_size(row)} n={_int_text(row['n_images'])} "
+        f"{_who(str(row['strategy']), row['workers'])}"
+    )
+
+
+def _named(rows: pd.DataFrame, describe: Callable) -> str:
+    names = [describe(r) for _, r in rows.head(NAMED_CELLS).iterrows()]
+    more = len(rows) - len(names)
+    return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
+
+
+def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
+    """Threats to validity, each ``{"topic", "status", "text"}`` with status "ok" or "warn":
+    interference, repetition spread, outliers, hosts, cache state, repetitions, warnings."""
+    out = []
+
+    def add(topic: str, warn: bool, text: str) -> None:
+        out.append({"topic": topic, "status": "warn" if warn else "ok", "text": text})
+
     cores = _usable_cores(meta, summary)
     other = meta.get("other_cpu_per_wall_max")
-    if other is not None and other > INTERFERENCE_WARN:
-        out.append(
-            f"Other processes used up to {other:.2f} cores during one cell's repetitions "
-            f"(of {cores} usable): its times may include interference."
+    load = meta.get("load_average_1m_max")
+    load_text = (
+        ""
+        if load is None
+        else f" The 1-minute load average before cells reached {fmt_float(load)}, but it "
+        "mostly reflects the previous cells' own workers (it decays over a minute), so it is "
+        "not taken as interference."
+    )
+    if other is None:
+        add(
+            "Interference",
+            False,
+            "Not measured: no cell ran 1 s of timed wall time (CPU time is counted in 10 ms "
+            "ticks)." + load_text,
         )
-    resident = meta.get("cold_resident_fraction_max")
-    if resident is not None and resident > RESIDENT_WARN:
-        out.append(
-            f"Up to {fmt_percent(resident)} of the inputs were still cached before a cold "
-            "repetition: cold results may be partly warm."
+    else:
+        busy = other > INTERFERENCE_WARN
+        add(
+            "Interference",
+            busy,
+            f"Other processes used up to {fmt_float(other)} cores (of {_text(cores)} usable) "
+            "during one cell's repetitions"
+            + (": its times may include interference." if busy else ".")
+            + load_text,
         )
+
     if "cv" in summary.columns and not summary.empty:
-        noisy = int((summary["cv"] > CV_WARN).sum())
-        if noisy:
-            out.append(
-                f"{noisy} of {len(summary)} cells vary by more than {CV_WARN:.0%} "
-                "(coefficient of variation) between repetitions: their medians are less sure."
+        noisy = summary[summary["cv"] > CV_WARN].sort_values("cv", ascending=False)
+        add(
+            "Repetition spread",
+            not noisy.empty,
+            f"{len(noisy)} of {len(summary)} cells vary by more than {CV_WARN:.0%} (coefficient "
+            "of variation) between repetitions"
+            + (
+                f": their medians are less sure ({_named(noisy, _cv_name)})."
+                if not noisy.empty
+                else "."
+            ),
+        )
+    if "outliers" in summary.columns and not summary.empty:
+        counts = pd.to_numeric(summary["outliers"], errors="coerce").fillna(0)
+        odd = summary[counts > 0]
+        add(
+            "Outliers",
+            not odd.empty,
+            f"{len(odd)} cells have Tukey outliers ({int(counts.sum())} repetitions outside "
+            "1.5 IQR), reported, never removed"
+            + (f": {_named(odd, _cell_name)}." if not odd.empty else "."),
+        )
+
+    hosts, cpus = meta.get("hosts", []), meta.get("cpu_models", [])
+    mixed = len(hosts) > 1 or len(cpus) > 1
+    add(
+        "Hosts",
+        mixed,
+        f"Cells ran on {len(hosts)} hosts with {len(cpus)} CPU models ({_joined(cpus)}): "
+        "results mix machines; compare cells only within one."
+        if mixed
+        else f"Every cell ran on one host ({_joined(h.get('hostname') for h in hosts)}, "
+        f"{_joined(cpus)}).",
+    )
+
+    resident = meta.get("cold_resident_fraction_max")
+    methods = meta.get("cache_methods", [])
+    cold = summary[summary["cache"] == "cold"] if "cache" in summary.columns else summary
+    not_evicted = "none" in methods
+    if cold.empty:
+        add("Cache", False, "No cold-cache cells were measured.")
+    else:
+        partly_warm = resident is not None and resident > RESIDENT_WARN
+        text = []
+        if not_evicted:
+            text.append(
+                "The page cache could not be evicted for some cold repetitions (method "
+                "“none”): cold results may be warm."
             )
+        if resident is not None:
+            text.append(
+                f"Up to {fmt_percent(resident)} of the inputs were still cached before a cold "
+                "repetition" + (": cold results may be partly warm." if partly_warm else ".")
+            )
+        add(
+            "Cache",
+            not_evicted or partly_warm,
+            " ".join(text) or f"Cold cells were prepared by {_joined(methods)}.",
+        )
+
+    levels = summary["ci_level"].dropna() if "ci_level" in summary.columns else pd.Series([])
+    if not levels.empty:
+        few = levels.min() < CI_LEVEL_WANTED
+        add(
+            "Repetitions",
+            few,
+            f"The median's CI reaches {fmt_percent(levels.min())}"
+            + (
+                f", below {CI_LEVEL_WANTED:.0%}: too few repetitions (6 or more give 95%)."
+                if few
+                else f" or more in every cell ({CI_LEVEL_WANTED:.0%} wanted)."
+            ),
+        )
+    for warning in meta.get("warnings", []):
+        add("Run warning", True, str(warning))
     return out
 
 
-def _task_table(cells: pd.DataFrame) -> tuple[list[tuple[str, bool]], list[dict]]:
-    """Header and rows of a task's table: cells per (size, storage, cache, n), by median.
-
-    Header entries are ``(name, is_number)``; each row is ``{"values": [(text, is_number),
-    ...], "fastest": bool}``, the fastest cell of each block flagged for highlighting.
-    """
-    several_places = cells[["storage", "cache"]].drop_duplicates().shape[0] > 1
-    text = ["size", *(["storage", "cache"] if several_places else [])]
-    header = [(name, False) for name in text] + [("n", True), ("strategy", False)]
-    header += [
-        (name, True)
-        for name in ("workers", "median s", "CI s", "speedup", "efficiency", "images/s", "CPU/wall")
-    ]
-    ordered = cells.sort_values(
-        ["width", "height", "storage", "cache", "n_images", "median_s"], kind="stable"
-    )
-    fastest = ordered.groupby(["width", "height", "storage", "cache", "n_images"])[
-        "median_s"
-    ].transform("min")
-    rows = []
-    for (_, cell), is_fastest in zip(
-        ordered.iterrows(), ordered["median_s"] == fastest, strict=True
-    ):
-        values = [(f"{int(cell['width'])}x{int(cell['height'])}", False)]
-        if several_places:
-            values += [(str(cell["storage"]), False), (str(cell["cache"]), False)]
-        values += [(str(int(cell["n_images"])), True), (str(cell["strategy"]), False)]
-        values += [
-            (text, True)
-            for text in (
-                str(int(cell["workers"])),
-                fmt_seconds(cell["median_s"]),
-                f"{fmt_seconds(cell['ci_low_s'])}–{fmt_seconds(cell['ci_high_s'])}",
-                fmt_speedup(cell["speedup"]),
-                fmt_percent(cell["efficiency"], 0),
-                f"{cell['images_per_s']:.0f}" if math.isfinite(cell["images_per_s"]) else "n/a",
-                f"{cell['cpu_per_wall']:.2f}" if math.isfinite(cell["cpu_per_wall"]) else "n/a",
-            )
-        ]
-        rows.append({"values": values, "fastest": bool(is_fastest)})
-    return header, rows
+def _cv_name(row) -> str:
+    return f"{_cell_name(row)} CV {fmt_percent(row['cv'], 0)}"
 
 
-def _figure(figures_dir: Path, stem: str, title: str, caption: str) -> dict:
+# ----- reading ------------------------------------------------------------------------------
+
+
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise ImgbenchError(f"{path}: missing result table (run `imgbench aggregate` first)")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ImgbenchError(f"{path}: column(s) {', '.join(missing)} missing")
+    return frame
+
+
+def read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
+    """Every table the deck reads, checked for the columns it needs."""
+    return {
+        name: _read_table(Path(results_dir) / f"{name}.csv", columns)
+        for name, columns in TABLE_COLUMNS.items()
+    }
+
+
+def _read_metadata(path: Path) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ImgbenchError(f"{path}: missing metadata (run `imgbench aggregate` first)") from None
+    except json.JSONDecodeError as exc:
+        raise ImgbenchError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's header; None if it is not a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def figure(figures_dir: Path, stem: str) -> dict:
+    """A figure for the template: its data URI and size, or why it is missing."""
+    spec = FIGURES[stem]
+    out = {"id": f"fig-{stem}", "title": spec.title, "caption": spec.caption, "src": None}
     path = figures_dir / f"{stem}.png"
     if not path.is_file():
-        return {"title": title, "caption": caption, "src": None, "missing": str(path)}
-    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return {"title": title, "caption": caption, "src": f"data:image/png;base64,{encoded}"}
+        return {**out, "missing": f"{path.name} was not found"}
+    data = path.read_bytes()
+    size = _png_size(data)
+    if size is None:
+        return {**out, "missing": f"{path.name} is not a PNG image"}
+    encoded = base64.b64encode(data).decode("ascii")
+    return {
+        **out,
+        "src": f"data:image/png;base64,{encoded}",
+        "width": size[0],
+        "height": size[1],
+        "missing": "",
+    }
+
+
+# ----- the deck -----------------------------------------------------------------------------
 
 
 def deck_context(results_dir: Path) -> dict:
-    """Everything the template shows, as plain strings and lists (no formatting left to it)."""
+    """Everything the template shows, as plain strings and tables (no formatting left to it)."""
     results_dir = Path(results_dir)
-    summary = _read_csv(results_dir / "summary.csv")
-    speedup = _read_csv(results_dir / "speedup.csv")
-    efficiency = _read_csv(results_dir / "efficiency.csv")
+    tables = read_tables(results_dir)
     meta = _read_metadata(results_dir / "metadata.json")
+    summary = tables["summary"]
+    figures = {stem: figure(results_dir / "figures", stem) for stem in FIGURES}
 
-    cells = _cells_with_speedup(summary, speedup)
-    if "efficiency" in efficiency.columns and not efficiency.empty:
-        cells = cells.merge(efficiency[[*CELL, "efficiency"]], on=CELL, how="left")
-    else:
-        cells["efficiency"] = math.nan
-    verdicts = task_verdict_sentences(summary, speedup)
-    task_summaries = meta.get("task_summaries", {})
-    tasks = [
-        {
-            "name": task,
-            "summary": task_summaries.get(task, ""),
-            "verdicts": verdicts.get(task, []),
-            "table": _task_table(rows),
-        }
-        for task, rows in cells.groupby("task", sort=True)
-    ]
+    cells = cell_frame(tables)
     experiments = meta.get("experiments") or sorted(pd.unique(summary["experiment"].dropna()))
     hosts = meta.get("hosts", [])
     strategy_summaries = meta.get("strategy_summaries", {})
+    conclusions = task_verdicts(tables["recommendations"], largest_n_only=True)
     return {
         "experiment": _joined(experiments) if experiments else results_dir.name,
         "description": meta.get("description", ""),
@@ -404,6 +1018,7 @@ def deck_context(results_dir: Path) -> dict:
         "hosts": _joined(h.get("hostname") for h in hosts),
         "cells": meta.get("cells", len(summary)),
         "question": QUESTION,
+        "base_cases": BASE_CASES,
         "machine_headers": [_text(h.get("hostname")) for h in hosts],
         "machine_rows": _machine_rows(hosts),
         "machine_warning": (
@@ -412,11 +1027,25 @@ def deck_context(results_dir: Path) -> dict:
             if len(hosts) > 1 or len(meta.get("cpu_models", [])) > 1
             else ""
         ),
-        "method": _method(summary, meta),
+        "method_measurement": method_measurement(summary, meta),
+        "method_analysis": method_analysis(summary),
         "strategies": sorted(strategy_summaries.items(), key=lambda kv: _serial_first(kv[0])),
-        "tasks": tasks,
-        "figures": [_figure(results_dir / "figures", *spec) for spec in FIGURES],
-        "warnings": _warnings(summary, meta),
+        "figure_defs": [f for f in figures.values() if f["src"]],
+        "tasks": task_sections(cells, tables, meta, figures[TASK_FIGURE]),
+        "overview_figures": [figures[stem] for stem in OVERVIEW_FIGURES],
+        "overhead_figure": figures["overhead"],
+        "overhead_table": overhead_table(summary),
+        "recommendations": recommendations_table(tables["recommendations"]),
+        "conclusions": sorted(conclusions.items()),
+        "threats": threats(summary, meta),
+        "appendix": [
+            ("Appendix: every cell", summary_appendix(cells)),
+            (
+                "Appendix: speedup and efficiency, both base cases",
+                speedup_appendix(tables["speedup"], tables["efficiency"]),
+            ),
+            ("Appendix: Amdahl fits", amdahl_appendix(tables["amdahl"])),
+        ],
     }
 
 

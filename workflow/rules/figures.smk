@@ -1,14 +1,22 @@
+# Every figure is drawn as PNG and SVG; the PNGs go into the Snakemake report, each with
+# its own caption (workflow/report/figure_<name>.rst).
 rule figures:
     input:
         summary="results/{experiment}/summary.csv",
         speedup="results/{experiment}/speedup.csv",
         efficiency="results/{experiment}/efficiency.csv",
     output:
-        expand(
-            "results/{{experiment}}/figures/{figure}.{ext}",
-            figure=FIGURES,
-            ext=["png", "svg"],
-        ),
+        png=[
+            report(
+                f"results/{{experiment}}/figures/{figure}.png",
+                caption=f"../report/figure_{figure}.rst",
+                category="{experiment}",
+                subcategory="Figures",
+                labels={"experiment": "{experiment}", "figure": figure},
+            )
+            for figure in FIGURES
+        ],
+        svg=expand("results/{{experiment}}/figures/{figure}.svg", figure=FIGURES),
     log:
         "results/logs/{experiment}/figures.log",
     conda:

@@ -1,0 +1,310 @@
+"""The deck in a real browser: headless Chromium shows every slide, moves with the keyboard,
+prints one slide per page, and no request leaves the page.
+
+Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON
+messages ending in NUL on file descriptors 3 and 4), so no client library is needed. The
+deck is served from a local HTTP server that records every request it receives. Where no
+``chromium`` is installed the test is skipped; ``.ci/run`` installs it, so CI always runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import http.server
+import importlib.util
+import io
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imgbench.slides import render_deck
+
+
+def _deck_tables_builder():
+    """test_slides.py's builder of crafted result tables, loaded by path so that it does not
+    depend on how pytest names test modules."""
+    spec = importlib.util.spec_from_file_location(
+        "deck_tables", Path(__file__).with_name("test_slides.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_builder = _deck_tables_builder()
+EXPECTED_HEADINGS, write_results = _builder.EXPECTED_HEADINGS, _builder.write_results
+CHROMIUM = shutil.which("chromium")
+WIDTH, HEIGHT = 1280, 720
+TIMEOUT_S = 30
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no `chromium` on PATH: install Debian's chromium package (.ci/run does)",
+)
+
+
+class DevTools:
+    """A minimal DevTools-protocol client over Chromium's debugging pipe."""
+
+    def __init__(self, chromium: str, profile: Path):
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+
+        def wire_pipes() -> None:  # runs in the child: the pipe ends become fds 3 and 4
+            high_r = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD, 10)
+            high_w = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD, 10)
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
+
+        args = [
+            chromium,
+            "--headless",
+            "--no-sandbox",  # CI runs as root
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--hide-scrollbars",
+            "--mute-audio",
+            f"--user-data-dir={profile}",
+            f"--window-size={WIDTH},{HEIGHT}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=wire_pipes,
+            pass_fds=(3, 4),
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict] = []
+        self.session: str | None = None
+
+    def _read_message(self, deadline: float) -> dict:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._from_browser], [], [], left)[0]:
+                raise TimeoutError("Chromium did not answer in time")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise RuntimeError(f"Chromium closed the pipe (exit {self.process.poll()})")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def call(self, method: str, session: bool = True, **params) -> dict:
+        """Send a command (to the page's session unless ``session`` is false) and wait for
+        its result; events that arrive meanwhile are kept in ``events``."""
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params}
+        if session and self.session:
+            message["sessionId"] = self.session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            reply = self._read_message(deadline)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_for(self, method: str) -> dict:
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            for i, event in enumerate(self.events):
+                if event.get("method") == method:
+                    return self.events.pop(i)
+            self.events.append(self._read_message(deadline))
+
+    def open_page(self) -> None:
+        target = self.call("Target.createTarget", session=False, url="about:blank")
+        attached = self.call(
+            "Target.attachToTarget", session=False, targetId=target["targetId"], flatten=True
+        )
+        self.session = attached["sessionId"]
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def press(self, key: str, code: str, key_code: int) -> None:
+        for kind in ("keyDown", "keyUp"):
+            self.call(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key=key,
+                code=code,
+                windowsVirtualKeyCode=key_code,
+            )
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
+            self.call("Browser.close", session=False)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+class RecordingServer(http.server.ThreadingHTTPServer):
+    """Serves one directory on 127.0.0.1 and records the path of every request."""
+
+    def __init__(self, directory: Path):
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(directory), **kwargs)
+
+            def do_GET(self):  # noqa: N802 (the name http.server calls)
+                server.requests.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+ACTIVE_SLIDE = """(() => {
+  const slides = [...document.querySelectorAll("section.slide")];
+  const shown = slides.filter(s => getComputedStyle(s).display !== "none");
+  const slide = shown[0], box = slide.getBoundingClientRect();
+  const heading = slide.querySelector("h1, h2").getBoundingClientRect();
+  const figures = [...slide.querySelectorAll(".imgbox svg")].map(
+    f => f.getBoundingClientRect().height);
+  return {
+    shown: shown.length, index: slides.indexOf(slide), width: box.width, height: box.height,
+    heading: slide.querySelector("h1, h2").textContent,
+    headingInView: heading.top >= 0 && heading.bottom <= innerHeight && heading.height > 0,
+    figures: figures, counter: document.getElementById("counter").textContent,
+    hash: location.hash,
+  };
+})()"""
+
+RIGHT = ("ArrowRight", "ArrowRight", 39)
+LEFT = ("ArrowLeft", "ArrowLeft", 37)
+HOME = ("Home", "Home", 36)
+END = ("End", "End", 35)
+
+
+def _not_blank(png: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (WIDTH, HEIGHT)
+    assert len(image.getcolors(maxcolors=1 << 20) or [None, None]) > 1, "a blank screenshot"
+    return image
+
+
+def test_deck_in_headless_chromium(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    render_deck(write_results(tmp_path / "tiny"), site / "slides.html")
+    n = len(EXPECTED_HEADINGS)
+
+    browser = DevTools(CHROMIUM, tmp_path / "profile")
+    server = RecordingServer(site)  # after Chromium: no thread runs while it is forked
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    deck_url = f"http://127.0.0.1:{server.server_address[1]}/slides.html"
+    try:
+        browser.open_page()
+        browser.call("Page.enable")
+        browser.call("Network.enable")
+        browser.call("Runtime.enable")
+        browser.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            source="window.__blocked = []; document.addEventListener("
+            "'securitypolicyviolation', e => window.__blocked.push(e.blockedURI));",
+        )
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WIDTH,
+            height=HEIGHT,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        # Opening the deck at #3 shows the third slide.
+        browser.call("Page.navigate", url=f"{deck_url}#3")
+        browser.wait_for("Page.loadEventFired")
+        state = browser.evaluate(ACTIVE_SLIDE)
+        assert (state["index"], state["counter"]) == (2, f"3 / {n}")
+        assert browser.evaluate('document.querySelectorAll("section.slide").length') == n
+
+        # Home, then the right arrow through every slide: each shows alone, whole, counted.
+        browser.press(*HOME)
+        screenshots = {}
+        for i in range(n):
+            if i:
+                browser.press(*RIGHT)
+            state = browser.evaluate(ACTIVE_SLIDE)
+            assert state["shown"] == 1 and state["index"] == i, state
+            assert (state["width"], state["height"]) == (WIDTH, HEIGHT), state
+            assert state["heading"] == EXPECTED_HEADINGS[i]
+            assert state["headingInView"], state
+            assert state["counter"] == f"{i + 1} / {n}" and state["hash"] == f"#{i + 1}"
+            assert all(h > HEIGHT / 3 for h in state["figures"]), state
+            if i in (0, 7, 11):  # title, a task's table, a figure
+                shot = browser.call("Page.captureScreenshot", format="png")["data"]
+                screenshots[i] = _not_blank(base64.b64decode(shot))
+        browser.press(*RIGHT)  # past the end: stays on the last slide
+        assert browser.evaluate(ACTIVE_SLIDE)["index"] == n - 1
+        browser.press(*HOME)
+        assert browser.evaluate(ACTIVE_SLIDE)["index"] == 0
+        browser.press(*LEFT)
+        assert browser.evaluate(ACTIVE_SLIDE)["index"] == 0
+        browser.press(*END)
+        assert browser.evaluate(ACTIVE_SLIDE)["index"] == n - 1
+
+        # The figure slide shows the figure's pixels (write_results fills it with a colour).
+        efficiency_fill = (0xD5, 0x5E, 0x00)
+        figure_pixels = sum(
+            c for c, rgb in screenshots[11].getcolors(1 << 20) if rgb == efficiency_fill
+        )
+        assert figure_pixels > WIDTH * HEIGHT / 10
+
+        # Printing: one landscape page per slide.
+        pdf = base64.b64decode(browser.call("Page.printToPDF", preferCSSPageSize=True)["data"])
+        assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == n
+        assert re.search(rb"/MediaBox\s*\[\s*0 0 960 540\s*\]", pdf)
+
+        blocked = browser.evaluate("window.__blocked")
+        fetched = [
+            e["params"]["request"]["url"]
+            for e in browser.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
+    assert blocked == [], f"the page tried to load {blocked}"
+    assert [u for u in fetched if not u.startswith(("data:", deck_url))] == []
+    assert server.requests == ["/slides.html"]
