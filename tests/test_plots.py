@@ -1,90 +1,232 @@
-"""Figures: all six files are always written, and are valid images, whatever the data."""
+"""Figures: every file is always written, and is a valid image, whatever the data; the pure
+helpers behind them pick the right cells.
+
+The tables are crafted here from docs/results.md (the contract), not computed by
+``imgbench.analysis``: figures must follow the documented columns.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from imgbench import analysis
-from imgbench.plots import STRATEGY_COLORS, plot_all, strategy_color
+from imgbench.errors import ImgbenchError
+from imgbench.plots import (
+    FIGURES,
+    STRATEGY_COLORS,
+    amdahl_speedup,
+    best_per_strategy_and_n,
+    best_strategy_grid,
+    headline_cells,
+    overhead_frame,
+    payoff_n,
+    plot_all,
+    strategy_color,
+)
 
-EXPECTED = {
-    f"{stem}.{fmt}"
-    for stem in ("speedup", "efficiency", "faster_than_serial")
-    for fmt in ("png", "svg")
-}
+GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
+CELL = [*GROUP, "strategy", "workers"]
+EXPECTED = {f"{stem}.{fmt}" for stem in FIGURES for fmt in ("png", "svg")}
+PARALLEL = ("threads", "processes", "processes_chunked", "asyncio")
+
+# --- a builder of result tables, following docs/results.md ------------------------------
 
 
-def summary_rows(cells, task="save_png", size=(64, 48), storage="disk", cache="warm"):
-    """Summary rows with every column ``imgbench aggregate`` writes; cells are
-    (n_images, strategy, workers, median_s)."""
+def model_cells(
+    tasks=("save_png", "decode"),
+    sizes=((64, 48),),
+    conditions=(("disk", "warm"),),
+    n_values=(4, 16, 64),
+    workers=(1, 2, 4),
+    strategies=PARALLEL,
+    cores=4,
+    experiment="tiny",
+) -> pd.DataFrame:
+    """Cells with a plausible cost model: true median, start-up, shutdown and busy share.
+
+    Threads pay little start-up but keep part of the work serial (the GIL); processes pay a
+    start-up per worker and a cost per image sent; the chunked pool sends fewer messages.
+    """
     rows = []
-    for n, strategy, workers, median in cells:
-        rows.append(
-            {
-                "experiment": "tiny",
-                "task": task,
-                "storage": storage,
-                "cache": cache,
-                "width": size[0],
-                "height": size[1],
-                "n_images": n,
-                "strategy": strategy,
-                "workers": workers,
-                "reps": 5,
-                "median_s": median,
-                "mean_s": median,
-                "std_s": median / 20,
-                "min_s": median * 0.9,
-                "max_s": median * 1.1,
-                "ci_low_s": median * 0.95,
-                "ci_high_s": median * 1.05,
-                "ci_level": 0.9375,
-                "cv": 0.05,
-                "images_per_s": n / median,
-                "mb_per_s": 1.0,
-                "median_first_result_s": median / n,
-                "median_cpu_s": median,
-                "cpu_per_wall": 1.0,
-                "max_peak_rss_bytes": 10**8,
-                "cache_method": "none",
-                "max_resident_fraction": math.nan,
-                "format": "raw",
-                "host": "box",
-                "usable_cores": 4,
-            }
-        )
-    return rows
+    for t_index, task in enumerate(tasks):
+        serial_part = 0.15 + 0.25 * t_index
+        for width, height in sizes:
+            per_image = 2e-4 * width * height / 3072 * (1 + t_index)
+            for storage, cache in conditions:
+                for n in n_values:
+                    work = n * per_image
+                    rows.append(
+                        (experiment, task, storage, cache, width, height, n, "serial", 1)
+                        + (work, 2e-5, 1e-5, 0.98, cores)
+                    )
+                    for strategy in strategies:
+                        for w in workers:
+                            p = min(w, cores)
+                            if strategy in ("threads", "asyncio"):
+                                s = serial_part * (1.6 if strategy == "asyncio" else 1.0)
+                                startup, ipc = 2e-4 * w, 0.0
+                                busy = 0.9 / (1 + s * (p - 1))
+                            else:
+                                s = 0.02
+                                startup = 0.012 * w
+                                ipc = (3e-5 if strategy == "processes" else 8e-6) * n
+                                busy = 0.85 if p <= cores else 0.5
+                            t = startup + work * (s + (1 - s) / p) + ipc + 1e-3 * max(0, w - p)
+                            rows.append(
+                                (experiment, task, storage, cache, width, height, n, strategy, w)
+                                + (t, startup, 0.3 * startup, busy, cores)
+                            )
+    return pd.DataFrame(
+        rows, columns=[*CELL, "true_s", "startup_s", "shutdown_true_s", "busy", "usable_cores"]
+    )
 
 
-def write_tables(directory: Path, summary: pd.DataFrame) -> Path:
+def timings_table(cells: pd.DataFrame, reps: int = 5, seed: int = 0) -> pd.DataFrame:
+    """One row per timed repetition with the repetition fields of the contract."""
+    rng = np.random.default_rng(seed)
+    out = cells.loc[cells.index.repeat(reps)].reset_index(drop=True)
+    out["repetition"] = np.tile(np.arange(reps), len(cells))
+    noise = rng.lognormal(0.0, 0.04, len(out))
+    noise[rng.random(len(out)) < 0.03] *= 1.4  # an occasional slow repetition
+    out["wall_s"] = out["true_s"] * noise
+    out["first_result_s"] = out["startup_s"] + out["wall_s"] / out["n_images"] * 0.9
+    out["shutdown_s"] = out["shutdown_true_s"] * noise
+    out["work_s"] = (out["wall_s"] - out["first_result_s"] - out["shutdown_s"]).clip(lower=0)
+    out["cpu_s"] = out["wall_s"] * np.minimum(out["workers"], out["usable_cores"]) * out["busy"]
+    out["cpu_user_s"], out["cpu_sys_s"] = out["cpu_s"] * 0.9, out["cpu_s"] * 0.1
+    out["other_cpu_s"] = 0.0
+    out["warmup"] = False
+    out["index"] = out["repetition"] + 1
+    out["size"] = out["width"].astype(str) + "x" + out["height"].astype(str)
+    out["format"] = "raw"
+    out["repeats"], out["warmup_reps"] = reps, 1
+    out["host"], out["cpu_model"], out["mp_start_method"] = "box", "cpu", "forkserver"
+    out["payload_bytes"] = out["n_images"] * out["width"] * out["height"] * 3
+    out["images_per_s"] = out["n_images"] / out["wall_s"]
+    out["mb_per_s"] = out["payload_bytes"] / out["wall_s"] / 1e6
+    out["peak_rss_bytes"] = 10**8
+    out["cache_method"], out["resident_fraction"], out["verified"] = "none", math.nan, True
+    return out.drop(columns=["true_s", "startup_s", "shutdown_true_s", "busy"])
+
+
+def summary_table(timings: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: the summary columns the figures read, and some others."""
+    grouped = timings.groupby(CELL, sort=True)
+    summary = grouped.agg(
+        reps=("wall_s", "size"),
+        median_s=("wall_s", "median"),
+        mean_s=("wall_s", "mean"),
+        std_s=("wall_s", "std"),
+        min_s=("wall_s", "min"),
+        max_s=("wall_s", "max"),
+        median_first_result_s=("first_result_s", "median"),
+        median_work_s=("work_s", "median"),
+        median_shutdown_s=("shutdown_s", "median"),
+        median_cpu_s=("cpu_s", "median"),
+        total_wall_s=("wall_s", "sum"),
+        total_cpu_s=("cpu_s", "sum"),
+        usable_cores=("usable_cores", "max"),
+    ).reset_index()
+    # With five repetitions the order-statistic CI of the median is (min, max) at 93.75%.
+    summary["ci_low_s"], summary["ci_high_s"] = summary["min_s"], summary["max_s"]
+    summary["ci_level"] = 0.9375
+    summary["cv"] = summary["std_s"] / summary["mean_s"]
+    summary["outliers"] = 0
+    summary["cpu_per_wall"] = summary.pop("total_cpu_s") / summary.pop("total_wall_s")
+    usable = np.minimum(summary["workers"], summary["usable_cores"])
+    summary["worker_busy"] = summary["cpu_per_wall"] / usable
+    summary["other_cpu_per_wall"] = 0.0
+    summary["images_per_s"] = summary["n_images"] / summary["mean_s"]
+    summary["mb_per_s"] = 1.0
+    summary["max_peak_rss_bytes"] = 10**8
+    summary["cache_method"], summary["max_resident_fraction"] = "none", math.nan
+    summary["format"], summary["host"] = "raw", "box"
+    return summary
+
+
+def speedup_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Long format: one row per cell and base case (``serial`` and ``1 worker``)."""
+    cell = summary[[*CELL, "median_s", "ci_low_s", "ci_high_s", "usable_cores"]]
+    frames = []
+    loop = cell[cell["strategy"] == "serial"][[*GROUP, "workers", "median_s"]]
+    loop = loop.rename(columns={"workers": "baseline_workers", "median_s": "baseline_median_s"})
+    serial = cell.merge(loop, on=GROUP, how="left").assign(
+        baseline="serial", baseline_strategy="serial"
+    )
+    frames.append(serial)
+    one = cell[cell["workers"] == 1][[*GROUP, "strategy", "median_s"]].rename(
+        columns={"median_s": "baseline_median_s"}
+    )
+    one_worker = cell.merge(one, on=[*GROUP, "strategy"], how="left").assign(
+        baseline="1 worker", baseline_strategy=lambda f: f["strategy"], baseline_workers=1
+    )
+    frames.append(one_worker)
+    out = pd.concat(frames, ignore_index=True)
+    out["speedup"] = out["baseline_median_s"] / out["median_s"]
+    # A stand-in for the bootstrap: the spread of the cell's median CI.
+    out["speedup_ci_low"] = out["baseline_median_s"] / out["ci_high_s"]
+    out["speedup_ci_high"] = out["baseline_median_s"] / out["ci_low_s"]
+    columns = [*CELL, "baseline", "baseline_strategy", "baseline_workers", "median_s"]
+    columns += ["ci_low_s", "ci_high_s", "baseline_median_s", "speedup", "speedup_ci_low"]
+    columns += ["speedup_ci_high", "usable_cores"]
+    return out[columns]
+
+
+def efficiency_table(speedup: pd.DataFrame) -> pd.DataFrame:
+    out = speedup[[*CELL, "baseline", "speedup", "usable_cores"]].copy()
+    for suffix in ("", "_ci_low", "_ci_high"):
+        out[f"efficiency{suffix}"] = speedup[f"speedup{suffix}"] / speedup["workers"]
+    p = out["workers"].where(out["workers"] > 1)
+    out["karp_flatt"] = (1 / out["speedup"] - 1 / p) / (1 - 1 / p)
+    return out
+
+
+def amdahl_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Least squares of T(p) = Ts + Tp / p per (group, strategy) with two or more counts."""
+    data = summary[summary["workers"] <= summary["usable_cores"]].copy()
+    data["x"] = 1 / data["workers"]
+    keys = [*GROUP, "strategy"]
+    g = data.groupby(keys)
+    stats = g.agg(points=("x", "size"), mx=("x", "mean"), my=("median_s", "mean"))
+    data = data.join(stats, on=keys)
+    data["sxy"] = (data["x"] - data["mx"]) * (data["median_s"] - data["my"])
+    data["sxx"] = (data["x"] - data["mx"]) ** 2
+    sums = data.groupby(keys)[["sxy", "sxx"]].sum()
+    fit = stats.join(sums).reset_index()
+    fit = fit[fit["points"] >= 2]
+    fit["t_parallel_s"] = fit["sxy"] / fit["sxx"]
+    fit["t_serial_s"] = fit["my"] - fit["t_parallel_s"] * fit["mx"]
+    fit["fit_max_workers"] = 4
+    total = fit["t_serial_s"] + fit["t_parallel_s"]
+    fit["serial_fraction"] = fit["t_serial_s"] / total
+    fit["max_speedup"] = total / fit["t_serial_s"]
+    fit["fit_r2"] = 0.99
+    return fit[
+        [*keys, "points", "fit_max_workers", "t_serial_s", "t_parallel_s"]
+        + ["serial_fraction", "max_speedup", "fit_r2"]
+    ]
+
+
+def write_tables(directory: Path, cells: pd.DataFrame, reps: int = 5) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    speedup = analysis.speedup_frame(summary)
-    for name, frame in (
-        ("summary", summary),
-        ("speedup", speedup),
-        ("efficiency", analysis.efficiency_frame(speedup)),
-    ):
+    timings = timings_table(cells, reps)
+    summary = summary_table(timings)
+    speedup = speedup_table(summary)
+    tables = {
+        "timings": timings,
+        "summary": summary,
+        "speedup": speedup,
+        "efficiency": efficiency_table(speedup),
+        "amdahl": amdahl_table(summary),
+    }
+    for name, frame in tables.items():
         frame.to_csv(directory / f"{name}.csv", index=False)
     return directory
-
-
-GRID = [
-    (n, strategy, workers, base / speedup)
-    for n, base in ((4, 0.04), (16, 0.16))
-    for strategy, workers, speedup in (
-        ("serial", 1, 1.0),
-        ("threads", 1, 0.9),
-        ("threads", 2, 1.8),
-        ("threads", 4, 2.5),
-        ("processes", 2, 1.2),
-        ("processes", 4, 1.6),
-    )
-]
 
 
 def assert_all_written(written: list[Path], out: Path) -> None:
@@ -101,52 +243,204 @@ def assert_all_written(written: list[Path], out: Path) -> None:
             assert b"<svg" in path.read_bytes()[:2000]
 
 
-def test_plot_all_writes_six_valid_files(tmp_path):
-    summary = pd.DataFrame(
-        summary_rows(GRID) + summary_rows(GRID, task="decode", size=(32, 24), cache="cold")
+# --- every file, whatever the data --------------------------------------------------------
+
+
+def test_figures_are_the_seven_declared_ones():
+    assert FIGURES == (
+        "speedup",
+        "efficiency",
+        "faster_than_serial",
+        "time_vs_n",
+        "best_strategy",
+        "repetitions",
+        "overhead",
     )
-    results = write_tables(tmp_path / "res", summary)
+
+
+def test_plot_all_writes_every_valid_file(tmp_path):
+    cells = model_cells(
+        tasks=("decode",),
+        sizes=((64, 48), (32, 24)),
+        conditions=(("disk", "warm"), ("disk", "cold")),
+        n_values=(4, 16),
+    )
+    results = write_tables(tmp_path / "res", cells)
     out = tmp_path / "figures"
     assert_all_written(plot_all(results, out), out)
-    assert (out / "speedup.png").stat().st_size < 400_000
+    for stem in FIGURES:
+        assert (out / f"{stem}.png").stat().st_size < 400_000, stem
 
 
 def test_plot_all_is_deterministic(tmp_path):
-    results = write_tables(tmp_path / "res", pd.DataFrame(summary_rows(GRID)))
+    cells = model_cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
+    results = write_tables(tmp_path / "res", cells)
     plot_all(results, tmp_path / "a")
     plot_all(results, tmp_path / "b")
     for name in EXPECTED:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_plot_all_with_a_group_without_serial(tmp_path):
-    no_serial = [c for c in GRID if c[1] != "serial"]
-    summary = pd.DataFrame(summary_rows(GRID) + summary_rows(no_serial, task="read"))
-    results = write_tables(tmp_path / "res", summary)
-    assert pd.read_csv(results / "speedup.csv")["speedup"].isna().any()
+def test_plot_all_with_a_group_without_serial_and_an_infinite_ci(tmp_path):
+    cells = model_cells(tasks=("save_png", "read"), n_values=(4, 16), workers=(1, 2))
+    cells = cells[~((cells["task"] == "read") & (cells["strategy"] == "serial"))]
+    results = write_tables(tmp_path / "res", cells)
+    speedup = pd.read_csv(results / "speedup.csv")
+    assert speedup["speedup"].isna().any()
+    finite = speedup[(speedup["baseline"] == "serial") & speedup["speedup"].notna()]
+    speedup.loc[finite.index[-1], "speedup_ci_high"] = math.inf  # a zero time somewhere
+    speedup.to_csv(results / "speedup.csv", index=False)
     out = tmp_path / "figures"
     assert_all_written(plot_all(results, out), out)
 
 
 def test_plot_all_with_only_nan_speedups(tmp_path):
-    no_serial = [c for c in GRID if c[1] != "serial"]
-    results = write_tables(tmp_path / "res", pd.DataFrame(summary_rows(no_serial)))
+    cells = model_cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
+    results = write_tables(tmp_path / "res", cells[cells["strategy"] != "serial"])
+    speedup = pd.read_csv(results / "speedup.csv")
+    assert speedup.loc[speedup["baseline"] == "serial", "speedup"].isna().all()
     out = tmp_path / "figures"
     assert_all_written(plot_all(results, out), out)
 
 
 def test_plot_all_with_empty_tables(tmp_path):
-    columns = list(pd.DataFrame(summary_rows(GRID[:1])).columns)
-    results = write_tables(tmp_path / "res", pd.DataFrame(columns=columns))
+    full = write_tables(tmp_path / "full", model_cells(tasks=("read",), n_values=(4,)))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for path in full.glob("*.csv"):
+        pd.read_csv(path).iloc[0:0].to_csv(empty / path.name, index=False)
+    out = tmp_path / "figures"
+    assert_all_written(plot_all(empty, out), out)
+
+
+def test_plot_all_with_headerless_tables_and_no_overhead_fields(tmp_path):
+    cells = model_cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
+    results = write_tables(tmp_path / "res", cells)
+    (results / "amdahl.csv").write_text("")
+    summary = pd.read_csv(results / "summary.csv")
+    summary["median_work_s"] = math.nan
+    summary["median_shutdown_s"] = math.nan
+    summary.to_csv(results / "summary.csv", index=False)
     out = tmp_path / "figures"
     assert_all_written(plot_all(results, out), out)
 
 
 def test_plot_all_names_a_missing_table(tmp_path):
-    from imgbench.errors import ImgbenchError
-
     with pytest.raises(ImgbenchError, match="speedup.csv"):
         plot_all(tmp_path, tmp_path / "figures")
+
+
+def test_plot_all_on_a_large_grid(tmp_path):
+    """2,000 cells and 12,000 repetitions: every figure is drawn and every PNG stays small.
+
+    (The time target, 50,000 rows, is measured by benchmarks/aggregate_scale.py.)
+    """
+    cells = model_cells(
+        tasks=("save_png", "save_jpeg", "read", "decode"),
+        sizes=((64, 48), (256, 192)),
+        conditions=(("disk", "warm"), ("disk", "cold")),
+        n_values=(4, 16, 64, 256, 1024),
+        workers=(1, 2, 4, 8, 16, 32),
+    )
+    assert len(cells) == 2000
+    results = write_tables(tmp_path / "res", cells, reps=6)
+    out = tmp_path / "figures"
+    assert_all_written(plot_all(results, out), out)
+    for stem in FIGURES:
+        assert (out / f"{stem}.png").stat().st_size < 400_000, stem
+
+
+# --- the pure helpers ---------------------------------------------------------------------
+
+
+def crafted_summary() -> pd.DataFrame:
+    """Two groups: at n=16 processes win with 2 and 4 workers and the loop wins at 1; at
+    n=4 the loop wins everywhere."""
+    medians = {
+        16: [("serial", 1, 1.0), ("threads", 1, 1.1), ("threads", 2, 0.6), ("threads", 4, 0.7)]
+        + [("processes", 2, 0.5), ("processes", 4, 0.25)],
+        4: [("serial", 1, 0.1), ("threads", 1, 0.12), ("threads", 2, 0.15)]
+        + [("processes", 2, 0.4), ("processes", 4, 0.5)],
+    }
+    rows = [
+        ("x", "decode", "disk", "warm", 64, 48, n, strategy, workers, median)
+        for n, cells in medians.items()
+        for strategy, workers, median in cells
+    ]
+    return pd.DataFrame(rows, columns=[*CELL, "median_s"]).astype({"width": float})
+
+
+def test_best_strategy_grid_picks_the_fastest_per_column():
+    summary = crafted_summary()
+    speedup = summary.assign(baseline="serial")
+    speedup["speedup"] = speedup["n_images"].map({16: 1.0, 4: 0.1}) / speedup["median_s"]
+    grid = best_strategy_grid(summary, speedup)
+    winners = {
+        (int(r.n_images), int(r.workers)): (r.best_strategy, int(r.best_workers), r.speedup)
+        for r in grid.itertuples()
+    }
+    assert set(winners) == {(16, 1), (16, 2), (16, 4), (4, 1), (4, 2), (4, 4)}
+    assert winners[16, 1] == ("serial", 1, pytest.approx(1.0))
+    assert winners[16, 2] == ("processes", 2, pytest.approx(2.0))
+    assert winners[16, 4] == ("processes", 4, pytest.approx(4.0))
+    for workers in (1, 2, 4):
+        assert winners[4, workers] == ("serial", 1, pytest.approx(1.0))
+
+
+def test_best_strategy_grid_without_a_loop_or_a_speedup_table():
+    summary = crafted_summary()
+    summary = summary[(summary["strategy"] != "serial") | (summary["n_images"] == 4)]
+    grid = best_strategy_grid(summary, pd.DataFrame())
+    at_16 = grid[grid["n_images"] == 16].set_index("workers")
+    assert list(at_16["best_strategy"]) == ["threads", "processes", "processes"]
+    assert at_16["speedup"].isna().all()
+    at_4 = grid[grid["n_images"] == 4].set_index("workers")
+    assert at_4.loc[2, "speedup"] == pytest.approx(1.0)
+    assert best_strategy_grid(summary.iloc[0:0], pd.DataFrame()).empty
+
+
+def test_amdahl_speedup_divides_the_loop_by_the_fitted_time():
+    group = {"experiment": "x", "task": "decode", "storage": "disk", "cache": "warm"}
+    group |= {"width": 64.0, "height": 48.0, "n_images": 16.0}
+    amdahl = pd.DataFrame(
+        [{**group, "strategy": "threads", "t_serial_s": 1.0, "t_parallel_s": 3.0}]
+    )
+    speedup = pd.DataFrame(
+        [{**group, "strategy": "threads", "workers": 2.0, "baseline": "serial"}]
+        + [{**group, "strategy": "threads", "workers": 2.0, "baseline": "1 worker"}]
+    ).assign(baseline_median_s=[4.0, 99.0])
+    curve = amdahl_speedup(amdahl, speedup, [1, 3])
+    assert list(curve["speedup"]) == pytest.approx([1.0, 2.0])
+
+
+def test_payoff_n_is_where_a_strategy_stays_faster():
+    summary = crafted_summary()
+    extra = summary[summary["n_images"] == 16].assign(
+        n_images=64, median_s=lambda f: f["median_s"] * 4
+    )
+    extra.loc[extra["strategy"] == "threads", "median_s"] = 5.0
+    payoff = payoff_n(best_per_strategy_and_n(pd.concat([summary, extra])))
+    by_strategy = payoff.set_index("strategy")["payoff_n"]
+    assert by_strategy["processes"] == 16
+    assert math.isnan(by_strategy["threads"])  # faster at 16 only, slower again at 64
+
+
+def test_headline_and_overhead_cells():
+    summary = crafted_summary().assign(
+        median_first_result_s=0.01, median_work_s=0.1, median_shutdown_s=0.01
+    )
+    headline = headline_cells(summary)
+    assert set(
+        zip(headline["strategy"], headline["workers"], headline["n_images"], strict=True)
+    ) == {
+        ("serial", 1, 16),
+        ("threads", 2, 16),
+        ("processes", 4, 16),
+    }
+    bars = overhead_frame(summary)
+    assert set(bars["which"]) == {"smallest n", "largest n"}
+    small = bars[bars["which"] == "smallest n"].set_index("strategy")["workers"]
+    assert small.to_dict() == {"serial": 1, "threads": 1, "processes": 2}
 
 
 def test_strategy_colors_are_fixed_with_a_fallback():

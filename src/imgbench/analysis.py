@@ -388,7 +388,7 @@ def metadata(results: list[dict], timings: pd.DataFrame) -> dict:
         m = res["machine"]
         hosts.setdefault(m["hostname"], {k: m.get(k) for k in HOST_FIELDS})
     cold = timings[timings["cache"] == "cold"] if not timings.empty else timings
-    resident = cold["resident_fraction"].dropna() if not cold.empty else pd.Series([], float)
+    resident = cold["resident_fraction"].dropna() if not cold.empty else pd.Series([], dtype=float)
     loads = [r["machine"]["load_average_1m"] for r in results]
     loads = [x for x in loads if x is not None]
     return {

@@ -26,7 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from imgbench.errors import ImgbenchError
-from imgbench.plots import _RC, _save, strategy_color, strategy_order
+from imgbench.plots import RC_PARAMS, save_figure, strategy_color, strategy_order
 from imgbench.results import write_atomic
 from imgbench.stats import mann_whitney_p, speedup_ci
 
@@ -215,8 +215,8 @@ def compare_results(a: Path, b: Path, output_dir: Path, alpha: float = 0.05) -> 
     output_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(output_dir / "comparison.csv", matched.to_csv(index=False).encode())
     write_atomic(output_dir / "unmatched.csv", unmatched.to_csv(index=False).encode())
-    with plt.rc_context(_RC):
-        _save(comparison_figure(matched), output_dir, "comparison")
+    with plt.rc_context(RC_PARAMS):
+        save_figure(comparison_figure(matched), output_dir, "comparison")
     return matched
 
 

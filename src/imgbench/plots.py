@@ -1,14 +1,23 @@
 """Figures of an experiment (PNG and SVG), drawn from its result tables only.
 
-Every figure's base case is the serial loop of the same task, size, storage, cache and
-number of images. The file names in ``FIGURES`` are stable: the workflow declares them as
-outputs, so all of them are written even when there is nothing to plot.
+The tables are those of docs/results.md: ``timings.csv``, ``summary.csv``, ``speedup.csv``,
+``efficiency.csv`` and ``amdahl.csv``. Unless a figure says otherwise, the base case is the
+serial loop of the same task, size, storage, cache and number of images (the ``serial`` rows
+of the long-format speedup and efficiency tables). The file names in ``FIGURES`` are stable:
+the workflow declares them as outputs, so all of them are written even when there is nothing
+to plot. Each strategy has one colour in every figure (``STRATEGY_COLORS``).
+
+Figures scale to large grids by aggregating first: repetitions are drawn for the headline
+cells only, lines and bands as one collection per panel, the headline figures (faster than
+serial, best strategy, repetitions, overhead) show each task's largest image size, and each
+figure is laid out once and drawn once per format.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import textwrap
 import zlib
 from pathlib import Path
 
@@ -21,8 +30,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullLocator,
+)
 from PIL import Image  # noqa: E402
 
 from imgbench.analysis import BASELINE  # noqa: E402
@@ -30,9 +48,39 @@ from imgbench.errors import ImgbenchError  # noqa: E402
 from imgbench.results import write_atomic  # noqa: E402
 
 #: Stems of the figures ``plot_all`` writes, each as ``.png`` and ``.svg``.
-FIGURES = ("speedup", "efficiency", "faster_than_serial")
+FIGURES = (
+    "speedup",
+    "efficiency",
+    "faster_than_serial",
+    "time_vs_n",
+    "best_strategy",
+    "repetitions",
+    "overhead",
+)
 FORMATS = ("png", "svg")
-BASE_CASE = "base case: serial loop, same task/size/n"
+#: The tables the figures read (docs/results.md); all must exist, empty ones are fine.
+TABLES = ("speedup", "efficiency", "summary", "amdahl", "timings")
+BASE_CASE = "base case: the serial loop of the same task, size, storage, cache and n"
+
+#: A group is one workload; a cell is a group run by one strategy with one worker count.
+GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
+CELL = [*GROUP, "strategy", "workers"]
+_TEXT_COLUMNS = ("experiment", "task", "storage", "cache", "strategy", "baseline")
+_NUMBER_COLUMNS = (
+    "width",
+    "height",
+    "n_images",
+    "workers",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "efficiency",
+    "efficiency_ci_low",
+    "efficiency_ci_high",
+    "worker_busy",
+    "usable_cores",
+    "fit_max_workers",
+)
 
 #: One colour per strategy in every figure where hue is the strategy (colour-blind safe).
 STRATEGY_COLORS: dict[str, str] = {
@@ -43,24 +91,60 @@ STRATEGY_COLORS: dict[str, str] = {
     "asyncio": "#009e73",
 }
 _SPARE_COLORS = ("#cc79a7", "#56b4e9", "#8c564b", "#f0e442", "#000000", "#9467bd")
+#: Short names for heatmap cells.
+SHORT_NAMES: dict[str, str] = {
+    "serial": "loop",
+    "threads": "thr",
+    "processes": "proc",
+    "processes_chunked": "chunk",
+    "asyncio": "async",
+}
+#: The overhead breakdown: summary column, legend label and colour of each bar segment.
+SEGMENTS = (
+    ("median_first_result_s", "start-up: timer start → first result", "#cc79a7"),
+    ("median_work_s", "work: first → last result", "#c8c8c8"),
+    ("median_shutdown_s", "shutdown: last result → return", "#56b4e9"),
+)
 
 # About 120 dpi keeps a PNG legible on a projector; large grids get fewer dots per inch
-# (down to 80) and PNGs are saved with a 256-colour palette, so each stays well under
-# 400 KB and a bundle stays small.
+# (down to 72) and PNGs are saved with a 256-colour palette (fewer colours when that is
+# not enough), so each stays under 400 KB and a bundle stays small.
 _DPI = 120
-_MIN_DPI = 80
-_MAX_PNG_PIXELS = 5_000_000
+_MIN_DPI = 72
+_MAX_PNG_PIXELS = 4_000_000
+_PNG_BUDGET = 380_000
 _PANEL_W, _PANEL_H = 3.4, 2.7
-_RC = {
+# Nothing smaller than 9 pt: figures are shown on slides.
+RC_PARAMS = {
     "svg.hashsalt": "imgbench",
+    # Text as text, not glyph outlines: smaller SVGs, drawn several times faster.
+    "svg.fonttype": "none",
     "figure.facecolor": "white",
+    # A fixed title height: the automatic one measures every axis above each title, which
+    # is a large part of the layout time of a large grid and is only needed for top ticks.
+    "axes.titley": 1.0,
+    "axes.titlepad": 5.0,
+    "font.size": 10,
     "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 9,
-    "legend.title_fontsize": 9,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9.5,
+    "legend.title_fontsize": 10,
 }
+_SUPTITLE_PT = 12
+#: Lines per panel of the scaling figures: more shades of one colour are not told apart.
+_MAX_SHADES = 6
+#: Lines (values of n times sizes) per panel of the scaling figures, beyond which n thins.
+_MAX_LINES = 8
+_AMDAHL_STYLE = (0, (5, 1.5, 1, 1.5))
+_NOTE_PT = 9.5
+_WHISKER_NOTE = (
+    "Box: quartiles; whiskers: furthest points within 1.5 × IQR (Tukey); dots: every repetition"
+)
+
+
+# --- colours and names -------------------------------------------------------------------
 
 
 def strategy_color(name: str) -> str:
@@ -77,59 +161,349 @@ def strategy_order(names) -> list[str]:
     return known + sorted(names - set(known))
 
 
+def short_name(strategy: str) -> str:
+    """A strategy's name in at most five characters, for heatmap cells."""
+    return SHORT_NAMES.get(strategy, strategy[:5])
+
+
+def _shades(color: str, count: int) -> list[tuple[float, float, float]]:
+    """``count`` shades of one colour from light to dark (the colour itself in the middle)."""
+    base = np.array(to_rgb(color))
+    if count == 1:
+        return [tuple(base)]
+    shades = []
+    for t in np.linspace(-0.5, 0.45, count):
+        mixed = base + (1 - base) * -t if t < 0 else base * (1 - t)
+        shades.append(tuple(float(v) for v in mixed))
+    return shades
+
+
+def _text_color_on(color) -> str:
+    r, g, b = to_rgb(color)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
+
+
+def _lighten(color: str, amount: float) -> tuple[float, float, float]:
+    base = np.array(to_rgb(color))
+    return tuple(float(v) for v in base + (1 - base) * amount)
+
+
+# --- reading and shaping the tables ------------------------------------------------------
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise ImgbenchError(f"{path}: missing result table (run `imgbench aggregate` first)")
     try:
-        return pd.read_csv(path)
+        return _prepare(pd.read_csv(path))
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
+
+
+def _read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
+    missing = [f"{name}.csv" for name in TABLES if not (results_dir / f"{name}.csv").is_file()]
+    if missing:
+        raise ImgbenchError(
+            f"{results_dir}: missing result table(s) {', '.join(missing)} "
+            "(run `imgbench aggregate` first)"
+        )
+    return {name: _read_csv(results_dir / f"{name}.csv") for name in TABLES}
+
+
+def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as floats (infinities as NaN), names as strings, and only rows with a
+    complete identity.
+
+    Key columns become floats in every table, so that tables merge on them whatever pandas
+    inferred from each file (an empty table has no types to infer).
+    """
+    out = frame.copy()
+    if "experiment" not in out.columns and "task" in out.columns:
+        out["experiment"] = ""
+    for column in out.columns:
+        if column in _TEXT_COLUMNS:
+            out[column] = out[column].astype(str)
+        elif column in _NUMBER_COLUMNS or column.endswith("_s"):
+            # An infinite CI end (a zero time somewhere) would stretch an axis to infinity.
+            numbers = pd.to_numeric(out[column], errors="coerce").astype(float)
+            out[column] = numbers.where(np.isfinite(numbers))
+    keys = [c for c in ("width", "height", "n_images", "workers") if c in out.columns]
+    return out.dropna(subset=keys) if keys else out
 
 
 def _has(frame: pd.DataFrame, columns) -> bool:
     return not frame.empty and all(c in frame.columns for c in columns)
 
 
+def _serial_base(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a long-format speedup or efficiency table whose base case is the loop."""
+    if "baseline" not in frame.columns:
+        return frame
+    return frame[frame["baseline"] == BASELINE]
+
+
 def _experiment_name(frames: list[pd.DataFrame], results_dir: Path) -> str:
     names: set[str] = set()
     for frame in frames:
         if "experiment" in frame.columns:
-            names |= {str(v) for v in frame["experiment"].dropna().unique()}
+            names |= {str(v) for v in frame["experiment"].dropna().unique() if str(v)}
     return ", ".join(sorted(names)) or Path(results_dir).name
 
 
-def _with_panel(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``panel`` (task, and storage-cache when several) and ``size`` labels.
+def _size_label(frame: pd.DataFrame) -> pd.Series:
+    return frame["width"].astype(int).astype(str) + "x" + frame["height"].astype(int).astype(str)
 
-    Size goes into the panel label only for the bar chart; line plots tell sizes apart by
-    line style, so that rows stay one per task and storage-cache combination.
+
+def _with_panel(frame: pd.DataFrame, size_in_panel: bool = False) -> pd.DataFrame:
+    """Add ``size``, ``storage_cache`` and ``panel`` labels.
+
+    A panel is the task, plus storage-cache when several are in the table, plus the size when
+    ``size_in_panel`` and several are in the table (line plots of speedup tell sizes apart by
+    marker instead).
     """
     out = frame.copy()
-    out["size"] = out["width"].astype(int).astype(str) + "x" + out["height"].astype(int).astype(str)
+    out["size"] = _size_label(out)
     out["storage_cache"] = out["storage"].astype(str) + "-" + out["cache"].astype(str)
     out["panel"] = out["task"].astype(str)
     if out["storage_cache"].nunique() > 1:
         out["panel"] = out["panel"] + " · " + out["storage_cache"]
+    if size_in_panel and out["size"].nunique() > 1:
+        out["panel"] = out["panel"] + " · " + out["size"]
     return out
+
+
+def _attach_panel(frame: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the ``panel`` and ``size`` labels ``labelled`` gave the same task,
+    storage, cache and size (rows of other conditions are dropped), so that an overlay
+    lands in the panel of the data it belongs to."""
+    keys = GROUP[1:-1]
+    if frame.empty or not all(k in frame.columns for k in keys):
+        return frame.iloc[0:0].assign(panel=[], size=[])
+    labels = labelled[[*keys, "panel", "size"]].drop_duplicates(keys)
+    return frame.merge(labels, on=keys, how="inner")
+
+
+def _largest_size(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """The rows at the largest image size of each task, storage and cache; and whether any
+    smaller size was left out."""
+    pixels = frame["width"] * frame["height"]
+    largest = pixels.groupby([frame[c] for c in GROUP[:4]]).transform("max")
+    kept = frame[pixels == largest]
+    return kept, len(kept) < len(frame)
 
 
 def _sorted_unique(values) -> list:
     return sorted(pd.unique(values))
 
 
-def _save(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
+def _times(value: float) -> str:
+    """A speedup as "1.04×" (three significant digits up to 10×, then "12×"); "n/a" if NaN."""
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.2f}×" if value < 9.995 else f"{value:.0f}×"
+
+
+def _cell_label(strategy: str, workers: float, sep: str = " ") -> str:
+    return "serial loop" if strategy == BASELINE else f"{strategy}{sep}×{int(workers)}"
+
+
+def _cell_labels(frame: pd.DataFrame, sep: str = " ") -> list[str]:
+    pairs = zip(frame["strategy"], frame["workers"], strict=True)
+    return [_cell_label(strategy, workers, sep) for strategy, workers in pairs]
+
+
+# --- pure helpers: what the figures show ------------------------------------------------
+
+
+def amdahl_speedup(amdahl: pd.DataFrame, speedup: pd.DataFrame, workers) -> pd.DataFrame:
+    """Speedup over the serial loop that each Amdahl fit predicts, at the given worker counts.
+
+    Predicted time is T(p) = t_serial_s + t_parallel_s / p; the predicted speedup is the
+    group's serial-loop median (``baseline_median_s`` of the ``serial`` rows of
+    ``speedup``) divided by it. One row per (group, strategy, workers): the group, strategy,
+    ``workers`` and ``speedup``. Groups without a measured loop, and worker counts where the
+    fitted time is not positive, are left out.
+    """
+    needed = [*GROUP, "strategy", "t_serial_s", "t_parallel_s"]
+    columns = [*GROUP, "strategy", "workers", "speedup"]
+    if not _has(amdahl, needed) or not _has(speedup, [*GROUP, "baseline_median_s"]):
+        return pd.DataFrame(columns=columns)
+    base = (
+        _serial_base(speedup)
+        .dropna(subset=["baseline_median_s"])
+        .groupby(GROUP, as_index=False)["baseline_median_s"]
+        .first()
+    )
+    fits = amdahl[needed].merge(base, on=GROUP, how="inner")
+    grid = np.asarray(workers, dtype=float)
+    if fits.empty or grid.size == 0:
+        return pd.DataFrame(columns=columns)
+    repeated = fits.loc[fits.index.repeat(grid.size)].reset_index(drop=True)
+    repeated["workers"] = np.tile(grid, len(fits))
+    predicted = repeated["t_serial_s"] + repeated["t_parallel_s"] / repeated["workers"]
+    repeated["speedup"] = repeated["baseline_median_s"] / predicted
+    valid = (predicted > 0) & np.isfinite(repeated["speedup"])
+    return repeated.loc[valid, columns].reset_index(drop=True)
+
+
+def best_per_strategy_and_n(summary: pd.DataFrame) -> pd.DataFrame:
+    """For each group and strategy, the summary row of its fastest worker count (median)."""
+    data = summary.dropna(subset=["median_s"])
+    return (
+        data.sort_values(["median_s", "workers"], kind="stable")
+        .drop_duplicates([*GROUP, "strategy"])
+        .sort_values(CELL, kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def payoff_n(best: pd.DataFrame) -> pd.DataFrame:
+    """Where each strategy starts to pay off: the smallest n from which its fastest cell beats
+    the serial loop's median at every larger n measured.
+
+    ``best`` is ``best_per_strategy_and_n``'s output. One row per (task, storage, cache, size,
+    parallel strategy) whose group has a measured loop: ``payoff_n`` (NaN: never faster).
+    """
+    condition = GROUP[:-1]
+    columns = [*condition, "strategy", "payoff_n"]
+    if best.empty:
+        return pd.DataFrame(columns=columns)
+    loop = best[best["strategy"] == BASELINE][[*GROUP, "median_s"]].rename(
+        columns={"median_s": "serial_median_s"}
+    )
+    parallel = best[best["strategy"] != BASELINE].merge(loop, on=GROUP, how="inner")
+    if parallel.empty:
+        return pd.DataFrame(columns=columns)
+    parallel = parallel.sort_values([*condition, "strategy", "n_images"], ascending=False)
+    parallel["faster"] = (parallel["median_s"] < parallel["serial_median_s"]).astype(int)
+    # From the largest n down: faster here and at every larger n.
+    parallel["faster_from_here"] = parallel.groupby([*condition, "strategy"])["faster"].cummin()
+    parallel["candidate"] = parallel["n_images"].where(parallel["faster_from_here"] == 1)
+    out = parallel.groupby([*condition, "strategy"], as_index=False)["candidate"].min()
+    return out.rename(columns={"candidate": "payoff_n"})[columns]
+
+
+def best_strategy_grid(summary: pd.DataFrame, speedup: pd.DataFrame) -> pd.DataFrame:
+    """The fastest strategy per (group, worker count): the heatmap's cells.
+
+    Candidates at worker count w are the cells run with w workers, and the group's serial
+    loop, which competes in every column as the one-worker loop. One row per group and worker
+    count of that group: the group, ``workers`` (the column), ``best_strategy``,
+    ``best_workers`` (the winner's own worker count), ``best_median_s``, and ``speedup`` of
+    the winner over the serial loop (from ``speedup``'s ``serial`` rows, else the ratio of
+    medians; NaN when the group has no loop). Ties go to the earlier strategy in registry
+    order, then fewer workers.
+    """
+    columns = [*GROUP, "workers", "best_strategy", "best_workers", "best_median_s", "speedup"]
+    if not _has(summary, [*CELL, "median_s"]):
+        return pd.DataFrame(columns=columns)
+    cells = summary[[*CELL, "median_s"]].dropna(subset=["median_s"])
+    if cells.empty:
+        return pd.DataFrame(columns=columns)
+    loop = (
+        cells[cells["strategy"] == BASELINE]
+        .sort_values(["median_s", "workers"], kind="stable")
+        .drop_duplicates(GROUP)
+    )
+    worker_columns = cells[[*GROUP, "workers"]].drop_duplicates()
+    parallel = cells[cells["strategy"] != BASELINE].assign(best_workers=lambda f: f["workers"])
+    loop_everywhere = worker_columns.merge(
+        loop.drop(columns="workers"), on=GROUP, how="inner"
+    ).merge(loop[[*GROUP, "workers"]].rename(columns={"workers": "best_workers"}), on=GROUP)
+    candidates = pd.concat([parallel, loop_everywhere], ignore_index=True)
+    rank = {s: i for i, s in enumerate(strategy_order(candidates["strategy"].unique()))}
+    candidates["rank"] = candidates["strategy"].map(rank)
+    winners = (
+        candidates.sort_values(["median_s", "rank", "best_workers"], kind="stable")
+        .drop_duplicates([*GROUP, "workers"])
+        .rename(columns={"strategy": "best_strategy", "median_s": "best_median_s"})
+    )
+    loop_median = loop[[*GROUP, "median_s"]].rename(columns={"median_s": "loop_median_s"})
+    winners = winners.merge(loop_median, on=GROUP, how="left")
+    winners["speedup"] = winners["loop_median_s"] / winners["best_median_s"]
+    if _has(speedup, [*CELL, "speedup"]):
+        table = (
+            _serial_base(speedup)[[*CELL, "speedup"]]
+            .drop_duplicates(CELL)
+            .rename(
+                columns={
+                    "strategy": "best_strategy",
+                    "workers": "best_workers",
+                    "speedup": "table_speedup",
+                }
+            )
+        )
+        winners = winners.merge(table, on=[*GROUP, "best_strategy", "best_workers"], how="left")
+        winners["speedup"] = winners["table_speedup"].fillna(winners["speedup"])
+    return winners.sort_values([*GROUP, "workers"])[columns].reset_index(drop=True)
+
+
+def headline_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """The cells whose repetitions are shown: for each task, storage and cache, at its
+    largest size and then its largest n, the serial loop and the fastest cell of each
+    parallel strategy. Summary rows plus ``label``."""
+    if not _has(summary, [*CELL, "median_s"]):
+        return pd.DataFrame(columns=[*CELL, "median_s", "label"])
+    data, _ = _largest_size(summary.dropna(subset=["median_s"]))
+    largest_n = data.groupby(GROUP[:-1])["n_images"].transform("max")
+    data = best_per_strategy_and_n(data[data["n_images"] == largest_n])
+    return data.assign(label=_cell_labels(data, "\n")).reset_index(drop=True)
+
+
+def overhead_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """The overhead bars: for each task, storage and cache at its largest size, at the
+    smallest and the largest n, each strategy at its fastest worker count.
+
+    Summary rows plus ``which`` ("smallest n" or "largest n"; one "only n" when they
+    coincide) and ``label``.
+    """
+    if not _has(summary, [*CELL, "median_s"]):
+        return pd.DataFrame(columns=[*CELL, "median_s", "which", "label"])
+    data, _ = _largest_size(summary.dropna(subset=["median_s"]))
+    condition = GROUP[:-1]
+    smallest = data.groupby(condition)["n_images"].transform("min")
+    largest = data.groupby(condition)["n_images"].transform("max")
+    which = np.where(
+        smallest == largest,
+        "only n",
+        np.where(data["n_images"] == smallest, "smallest n", "largest n"),
+    )
+    data = data.assign(which=which)[(data["n_images"] == smallest) | (data["n_images"] == largest)]
+    data = best_per_strategy_and_n(data)
+    return data.assign(label=_cell_labels(data)).reset_index(drop=True)
+
+
+# --- drawing helpers ---------------------------------------------------------------------
+
+
+def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
     width_in, height_in = fig.get_size_inches()
     dpi = max(_MIN_DPI, min(_DPI, int(math.sqrt(_MAX_PNG_PIXELS / (width_in * height_in)))))
+    # Minor ticks carry no labels here but cost a text layout each on every draw.
+    for ax in fig.axes:
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_locator(NullLocator())
+    # Lay out once, then freeze: each savefig would otherwise run the layout again, which
+    # costs about as much as drawing on a large grid. The constrained layout keeps titles,
+    # legends and notes inside the figure, so no tight bounding box is needed.
+    fig.draw_without_rendering()
+    fig.set_layout_engine(None)  # no engine at all: savefig then draws only once
     png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(png, format="png", dpi=dpi)
     # Dropping the date keeps reruns on the same data byte-equal; Pillow writes no date.
     svg = io.BytesIO()
-    fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(svg, format="svg", metadata={"Date": None})
     plt.close(fig)
     with Image.open(png) as image:
-        palette = image.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
-    png = io.BytesIO()
-    palette.save(png, format="PNG", optimize=True)
+        rgb = image.convert("RGB")
+    # The fast octree quantizer is several times quicker than median cut on large figures,
+    # and its palette compresses as well.
+    for colors in (256, 96, 48):
+        png = io.BytesIO()
+        palette = rgb.quantize(
+            colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
+        palette.save(png, format="PNG", compress_level=9)
+        if png.tell() <= _PNG_BUDGET:
+            break
     written = []
     for fmt, data in (("png", png), ("svg", svg)):
         path = output_dir / f"{stem}.{fmt}"
@@ -138,111 +512,267 @@ def _save(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
     return written
 
 
+def _suptitle(fig: plt.Figure, text: str) -> None:
+    """A figure title wrapped to the figure's width."""
+    width_in = fig.get_size_inches()[0]
+    chars = max(50, int(width_in * 72 / (_SUPTITLE_PT * 0.55)))
+    fig.suptitle("\n".join(textwrap.wrap(text, chars)), fontsize=_SUPTITLE_PT)
+
+
+def _note(fig: plt.Figure, text: str) -> None:
+    """An explanatory line under the figure, wrapped to its width (kept in by the layout)."""
+    width_in = fig.get_size_inches()[0]
+    chars = max(50, int(width_in * 72 / (_NOTE_PT * 0.52)))
+    fig.supxlabel("\n".join(textwrap.wrap(text, chars)), fontsize=_NOTE_PT)
+
+
+def _panel_title(ax: plt.Axes, text: str, width_in: float, **kwargs) -> None:
+    chars = max(16, int(width_in * 72 / (RC_PARAMS["axes.titlesize"] * 0.55)))
+    ax.set_title("\n".join(textwrap.wrap(text, chars)), **kwargs)
+
+
 def _no_data_figure(title: str, reason: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     ax.axis("off")
     ax.text(0.5, 0.5, f"no data\n{reason}", ha="center", va="center", fontsize=16)
-    fig.suptitle(title, fontsize=12)
+    _suptitle(fig, title)
     return fig
 
 
-def _workers_axis(ax: plt.Axes, workers: list[int]) -> None:
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(FixedLocator(workers))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    ax.xaxis.set_minor_locator(NullLocator())
-    low, high = min(workers), max(workers)
-    pad = 2**0.25
-    ax.set_xlim(low / pad, high * pad)
+def _grid(
+    count: int, panel_w: float, panel_h: float, extra_w: float = 0.0, extra_h: float = 1.0
+) -> tuple[int, int]:
+    """Rows and columns for ``count`` panels whose figure is closest to a 16:9 slide, with
+    few empty places (each costs as much as a third too wide or too tall)."""
+
+    def distance(ncols: int) -> float:
+        nrows = math.ceil(count / ncols)
+        ratio = (panel_w * ncols + extra_w) / (panel_h * nrows + extra_h)
+        return abs(math.log(ratio / (16 / 9))) + 0.3 * (nrows * ncols - count)
+
+    ncols = min(range(1, max(1, count) + 1), key=distance)
+    return math.ceil(count / ncols), ncols
 
 
-def _scaling_figure(frame: pd.DataFrame, experiment: str, metric: str) -> plt.Figure:
-    """Speedup or efficiency against workers: rows are panels, columns parallel strategies."""
+def _thin(values: list, most: int) -> list:
+    """At most ``most`` of the sorted values, evenly spaced, first and last kept."""
+    if len(values) <= most:
+        return list(values)
+    index = np.unique(np.round(np.linspace(0, len(values) - 1, most)).astype(int))
+    return [values[i] for i in index]
+
+
+def _log_axis_at(axis, values: list, most: int) -> None:
+    """A log axis ticked at the measured values (thinned so labels do not collide)."""
+    axis.set_major_locator(FixedLocator(_thin(values, most)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+
+
+def _log_seconds_axis(axis) -> None:
+    """A log axis of seconds, plainly written, ticked at 1, 2 and 5 times powers of ten (more
+    steps when the data spans less than a decade and a half). Call after plotting."""
+    low, high = axis.get_data_interval()
+    narrow = low > 0 and high / low < 30
+    subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=10))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+
+
+def _speedup_tick(value: float, _pos=None) -> str:
+    """A power-of-two speedup tick: "4×", "0.5×", and "1/16×" below an eighth."""
+    if value <= 0:
+        return ""
+    return f"{value:g}×" if value >= 0.125 else f"1/{round(1 / value)}×"
+
+
+def _strategy_handles(strategies) -> list:
+    return [
+        Line2D(
+            [],
+            [],
+            color=strategy_color(s),
+            marker="o",
+            lw=2,
+            label="serial loop" if s == BASELINE else s,
+        )
+        for s in strategies
+    ]
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def _scaling_figure(
+    frame: pd.DataFrame, experiment: str, metric: str, amdahl: pd.DataFrame | None = None
+) -> plt.Figure:
+    """Speedup or efficiency against workers: rows are panels, columns parallel strategies.
+
+    Lines are shades of the strategy's colour, darker for more images (at most
+    ``_MAX_SHADES`` values of n and ``_MAX_LINES`` lines a panel, evenly picked); bands are
+    the bootstrap CI; ``amdahl`` (``amdahl_speedup`` over a fine grid) adds thin fitted
+    curves. Each panel draws a few collections, not one artist per line, so that large grids
+    stay fast.
+    """
     is_speedup = metric == "speedup"
     title = (
-        f"{experiment}: speedup over the serial loop ({BASE_CASE})"
+        f"{experiment}: speedup over the serial loop ({BASE_CASE}); "
+        "band: 95% bootstrap CI of the ratio of medians"
         if is_speedup
-        else f"{experiment}: parallel efficiency = speedup / workers ({BASE_CASE})"
+        else f"{experiment}: parallel efficiency = speedup / workers ({BASE_CASE}); "
+        "band: 95% bootstrap CI"
     )
-    needed = ["task", "storage", "cache", "width", "height", "n_images", "strategy", "workers"]
-    if not _has(frame, [*needed, "usable_cores", metric]):
+    low_col, high_col = f"{metric}_ci_low", f"{metric}_ci_high"
+    if not _has(frame, [*CELL, "usable_cores", metric]):
         return _no_data_figure(title, "the result table is empty")
-    data = _with_panel(frame[frame["strategy"] != BASELINE])
-    data = data[np.isfinite(data[metric].astype(float))]
+    data = _serial_base(frame)
+    data = _with_panel(data[data["strategy"] != BASELINE])
+    data = data[np.isfinite(data[metric])]
     if data.empty:
         return _no_data_figure(title, "no parallel cell has a serial loop to compare with")
+    has_band = low_col in data.columns and high_col in data.columns
+    if not has_band:
+        data = data.assign(**{low_col: math.nan, high_col: math.nan})
 
+    all_n = _sorted_unique(data["n_images"])
+    n_values = _thin(all_n, min(_MAX_SHADES, max(2, _MAX_LINES // data["size"].nunique())))
+    data = data[data["n_images"].isin(n_values)]
     panels = _sorted_unique(data["panel"])
     strategies = strategy_order(data["strategy"].unique())
-    n_values = _sorted_unique(data["n_images"])
     sizes = _sorted_unique(data["size"])
     workers = [int(w) for w in _sorted_unique(data["workers"])]
-    palette = dict(zip(n_values, sns.color_palette("Dark2", len(n_values)), strict=True))
+    shade_of = {n: i for i, n in enumerate(n_values)}
+    shades = {s: _shades(strategy_color(s), len(n_values)) for s in strategies}
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
-    dashes = ["", (4, 2), (1, 1), (6, 2, 1, 2), (3, 1, 1, 1)]
+    dashes = ["solid", (0, (4, 2)), (0, (1, 1)), (0, (6, 2, 1, 2)), (0, (3, 1, 1, 1))]
     size_style = {
         s: (markers[i % len(markers)], dashes[i % len(dashes)]) for i, s in enumerate(sizes)
     }
     cores = sorted({int(c) for c in data["usable_cores"].dropna()})
+    data = data.sort_values(["panel", "strategy", "n_images", "size", "workers"])
+    lines = {
+        key: list(group.groupby(["n_images", "size"], sort=True))
+        for key, group in data.groupby(["panel", "strategy"], sort=False)
+    }
+    curves: dict = {}
+    if is_speedup and amdahl is not None and not amdahl.empty:
+        fitted = _attach_panel(amdahl[amdahl["n_images"].isin(n_values)], data)
+        fitted = fitted.sort_values(["panel", "strategy", "n_images", "size", "workers"])
+        curves = {
+            key: list(group.groupby(["n_images", "size"], sort=True))
+            for key, group in fitted.groupby(["panel", "strategy"], sort=False)
+        }
 
     fig, axes = plt.subplots(
         len(panels),
         len(strategies),
-        figsize=(_PANEL_W * len(strategies) + 1.8, _PANEL_H * len(panels) + 0.6),
-        sharex=True,
-        sharey=True,
+        figsize=(_PANEL_W * len(strategies) + 2.6, _PANEL_H * len(panels) + 1.0),
         squeeze=False,
         layout="constrained",
     )
-    x_ideal = np.geomspace(min(workers) / 1.2, max(workers) * 1.2, 20)
+    x_grid = np.geomspace(min(workers) / 1.2, max(workers) * 1.2, 40)
+    panel_cores = data.groupby("panel")["usable_cores"].max()
     for r, panel in enumerate(panels):
+        ceiling = panel_cores.get(panel, math.nan)
+        ceiling = int(ceiling) if math.isfinite(ceiling) and ceiling <= max(workers) * 2 else None
         for c, strategy in enumerate(strategies):
             ax = axes[r][c]
-            cell = data[(data["panel"] == panel) & (data["strategy"] == strategy)]
-            ax.set_title(f"{panel} — {strategy}")
-            ax.grid(True, which="major", alpha=0.3)
-            ax.plot(x_ideal, x_ideal if is_speedup else np.ones_like(x_ideal), "k--", lw=1)
+            color = strategy_color(strategy)
+            _panel_title(ax, f"{panel} — {strategy}", _PANEL_W)
+            ax.spines["top"].set(color=color, linewidth=4)
             if is_speedup:
+                ax.plot(x_grid, x_grid, "k--", lw=1)
                 ax.axhline(1.0, color=strategy_color(BASELINE), lw=1.2)
-            panel_cores = data.loc[data["panel"] == panel, "usable_cores"].dropna()
-            if len(panel_cores) and panel_cores.max() <= max(workers) * 2:
-                ax.axvline(int(panel_cores.max()), color="k", ls=":", lw=1.2)
-            if cell.empty:
+            else:
+                ax.axhline(1.0, color="k", ls="--", lw=1)
+            if ceiling is not None:
+                ax.axvline(ceiling, color="k", ls=":", lw=1.2)
+                if is_speedup:
+                    ax.axhline(ceiling, color="k", ls=":", lw=1.2)
+                else:
+                    ax.plot(x_grid, np.minimum(1.0, ceiling / x_grid), "k:", lw=1.2)
+            cell = lines.get((panel, strategy))
+            if cell is None:
                 ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center")
                 continue
-            for (n, size), line in cell.groupby(["n_images", "size"], sort=True):
-                line = line.sort_values("workers")
-                marker, dash = size_style[size]
-                ax.plot(
-                    line["workers"],
-                    line[metric],
-                    marker=marker,
-                    dashes=dash,
-                    color=palette[n],
-                    lw=1.6,
-                    ms=5,
+            _draw_lines(ax, cell, metric, low_col, high_col, shades[strategy], shade_of, size_style)
+            fits = curves.get((panel, strategy))
+            if fits is not None:
+                segments = [f[["workers", "speedup"]].to_numpy() for _key, f in fits]
+                colors = [shades[strategy][shade_of[n]] for (n, _size), _f in fits]
+                ax.add_collection(
+                    LineCollection(
+                        segments,
+                        colors=colors,
+                        linewidths=1,
+                        linestyles=[_AMDAHL_STYLE],
+                        alpha=0.9,
+                    ),
+                    autolim=False,
                 )
+    # The same limits and ticks everywhere, set per panel: sharing axes across a large
+    # grid makes every change visit every sibling. Only the outer panels get ticks (labels);
+    # every panel gets its grid as one collection, since ticks and per-tick grid lines are
+    # most of the drawing time of a large grid.
+    if is_speedup:
+        values = pd.concat([data[metric], data[low_col], data[high_col]])
+        values = values[values > 0]
+        y_limits = (
+            min(0.9, float(values.min()) / 1.15),
+            max(max(workers) * 1.2, float(values.max())) * 1.15,
+        )
+        powers = np.arange(
+            math.ceil(math.log2(y_limits[0])), math.floor(math.log2(y_limits[1])) + 1
+        )
+        y_ticks = [float(2.0**k) for k in _thin(list(powers), 8)]
+        y_format = FuncFormatter(_speedup_tick)
+    else:
+        values = data[metric]
+        tops = pd.concat([values, data[high_col].clip(upper=3 * values.max())])
+        y_limits = (0.0, max(1.1, float(tops.max()) * 1.08))
+        step = 0.2 if y_limits[1] <= 1.6 else 0.5 if y_limits[1] <= 4 else 1.0
+        y_ticks = list(np.arange(0.0, y_limits[1], step))
+        y_format = FuncFormatter(lambda v, _pos: f"{v:.0%}")
+    x_ticks = _thin(workers, 7)
+    pad = 2**0.25
+    x_limits = (min(workers) / pad, max(workers) * pad)
     for ax in axes.flat:
-        _workers_axis(ax, workers)
+        ax.set_xscale("log", base=2)
         if is_speedup:
             ax.set_yscale("log", base=2)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}×"))
-        else:
-            top = max(1.1, float(data[metric].max()) * 1.08)
-            ax.set_ylim(0, top)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0%}"))
+        ax.set_xlim(*x_limits)
+        ax.set_ylim(*y_limits)
+        spec = ax.get_subplotspec()
+        for axis, ticks, outer in (
+            (ax.xaxis, x_ticks, spec.is_last_row()),
+            (ax.yaxis, y_ticks, spec.is_first_col()),
+        ):
+            axis.set_major_locator(FixedLocator(ticks) if outer else NullLocator())
+            axis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.yaxis.set_major_formatter(y_format)
+        _grid_lines(ax, x_ticks, y_ticks, x_limits, y_limits)
     ylabel = "speedup vs serial loop (×)" if is_speedup else "efficiency (speedup / workers)"
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel)
     for ax in axes[-1, :]:
         ax.set_xlabel("workers (log₂ scale)")
 
-    handles = [Line2D([], [], color=palette[n], marker="o", label=f"{n} images") for n in n_values]
+    grey = _shades("#6e6e6e", len(n_values))
+    handles = [
+        Line2D([], [], color=grey[i], marker="o", lw=1.8, label=f"{int(n)} images")
+        for i, n in enumerate(n_values)
+    ]
     if len(sizes) > 1:
         handles += [
-            Line2D([], [], color="k", marker=size_style[s][0], dashes=size_style[s][1], label=s)
+            Line2D([], [], color="k", marker=size_style[s][0], ls=size_style[s][1], label=s)
             for s in sizes
         ]
+    if has_band:
+        handles.append(Patch(color="#6e6e6e", alpha=0.25, label="95% bootstrap CI"))
+    if curves:
+        handles.append(Line2D([], [], color="#6e6e6e", lw=1, ls=_AMDAHL_STYLE, label="Amdahl fit"))
     ideal = "ideal: speedup = workers" if is_speedup else "ideal: 100% efficiency"
     handles.append(Line2D([], [], color="k", ls="--", lw=1, label=ideal))
     if is_speedup:
@@ -251,58 +781,115 @@ def _scaling_figure(frame: pd.DataFrame, experiment: str, metric: str) -> plt.Fi
         label = "usable cores = " + ", ".join(str(c) for c in cores)
         if max(cores) > max(workers) * 2:
             label += " (off the axis)"
+        else:
+            label += "\n(ceiling: " + ("speedup ≤ cores)" if is_speedup else "cores / workers)")
         handles.append(Line2D([], [], color="k", ls=":", lw=1.2, label=label))
-    fig.legend(handles=handles, loc="outside right center", frameon=False)
-    fig.suptitle(title, fontsize=12)
+    legend_title = "colour: strategy\nshade: n (darker = more)"
+    if len(n_values) < len(all_n):
+        legend_title += f"\n{len(n_values)} of {len(all_n)} values of n shown"
+    fig.legend(handles=handles, loc="outside right center", frameon=False, title=legend_title)
+    _suptitle(fig, title)
     return fig
 
 
-def _bar_frame(speedup: pd.DataFrame) -> pd.DataFrame:
-    """The cells at the largest n_images of each panel, with a conservative speedup range.
+def _grid_lines(ax: plt.Axes, xs, ys, x_limits, y_limits) -> None:
+    """Major grid lines as one collection (``ax.grid`` draws one line per tick)."""
+    segments = [[(x, y_limits[0]), (x, y_limits[1])] for x in xs]
+    segments += [[(x_limits[0], y), (x_limits[1], y)] for y in ys]
+    ax.add_collection(
+        LineCollection(segments, colors="#b0b0b0", linewidths=0.8, alpha=0.6, zorder=0.5),
+        autolim=False,
+    )
 
-    The range holds the serial median fixed and divides it by the ends of the cell's median
-    CI; it ignores the serial loop's own uncertainty.
-    """
-    data = _with_panel(speedup)
+
+def _draw_lines(ax, cell, metric, low_col, high_col, shades, shade_of, size_style) -> None:
+    """One panel's lines (one per n and size), CI bands and markers, as a few collections."""
+    segments, colors, styles, bands, band_colors = [], [], [], [], []
+    whiskers, whisker_colors = [], []  # a band needs two points; a lone point gets a bar
+    points: dict[str, list] = {}
+    for (n, size), line in cell:
+        x = line["workers"].to_numpy()
+        y = line[metric].to_numpy()
+        shade = shades[shade_of[n]]
+        marker, style = size_style[size]
+        segments.append(np.column_stack([x, y]))
+        colors.append(shade)
+        styles.append(style)
+        points.setdefault(marker, []).append((x, y, shade))
+        low, high = line[low_col].to_numpy(), line[high_col].to_numpy()
+        ok = np.isfinite(low) & np.isfinite(high) & (low > 0)
+        if ok.sum() >= 2:
+            outline = np.column_stack([np.r_[x[ok], x[ok][::-1]], np.r_[low[ok], high[ok][::-1]]])
+            bands.append(outline)
+            band_colors.append(shade)
+        elif ok.sum() == 1:
+            whiskers.append([(x[ok][0], low[ok][0]), (x[ok][0], high[ok][0])])
+            whisker_colors.append(shade)
+    if bands:
+        ax.add_collection(
+            PolyCollection(bands, facecolors=band_colors, alpha=0.2, lw=0), autolim=False
+        )
+    if whiskers:
+        ax.add_collection(
+            LineCollection(whiskers, colors=whisker_colors, linewidths=3, alpha=0.35),
+            autolim=False,
+        )
+    ax.add_collection(
+        LineCollection(segments, colors=colors, linestyles=styles, linewidths=1.8),
+        autolim=False,
+    )
+    for marker, rows in points.items():
+        x = np.concatenate([r[0] for r in rows])
+        y = np.concatenate([r[1] for r in rows])
+        c = [r[2] for r in rows for _ in range(len(r[0]))]
+        ax.scatter(x, y, c=c, marker=marker, s=22, zorder=3, linewidths=0)
+
+
+def _bar_frame(speedup: pd.DataFrame) -> pd.DataFrame:
+    """The cells at the largest size and then the largest n_images of each task, storage and
+    cache, serial base case only."""
+    data, _ = _largest_size(_serial_base(speedup))
+    data = _with_panel(data)
     data["panel"] = data["panel"] + " · " + data["size"]
     largest = data.groupby("panel")["n_images"].transform("max")
     data = data[data["n_images"] == largest].copy()
     data["panel"] = data["panel"] + " · n=" + data["n_images"].astype(int).astype(str)
-    data["speedup_low"] = data["baseline_median_s"] / data["ci_high_s"]
-    data["speedup_high"] = data["baseline_median_s"] / data["ci_low_s"]
     order = {s: i for i, s in enumerate(strategy_order(data["strategy"].unique()))}
     data["strategy_rank"] = data["strategy"].map(order)
-    data["bar"] = np.where(
-        data["strategy"] == BASELINE,
-        "serial loop",
-        data["strategy"].astype(str) + " ×" + data["workers"].astype(int).astype(str),
-    )
+    data["bar"] = _cell_labels(data)
     return data.sort_values(["panel", "strategy_rank", "workers"]).reset_index(drop=True)
 
 
 def _faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Figure:
     title = f"{experiment}: × faster than the serial loop at the largest n ({BASE_CASE})"
-    needed = ["task", "storage", "cache", "width", "height", "n_images", "strategy", "workers"]
-    if not _has(speedup, [*needed, "speedup", "baseline_median_s", "ci_low_s", "ci_high_s"]):
+    if not _has(speedup, [*CELL, "speedup"]):
         return _no_data_figure(title, "the result table is empty")
     data = _bar_frame(speedup)
+    if data.empty:
+        return _no_data_figure(title, "no cell has the serial loop as its base case")
+    if _largest_size(_serial_base(speedup))[1]:
+        title = title.replace("at the largest n", "at the largest size and n of each task")
+    has_ci = _has(data, ["speedup_ci_low", "speedup_ci_high"])
     panels = _sorted_unique(data["panel"])
     n_bars = int(data.groupby("panel").size().max())
-    ncols = min(2, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
+    # Many bars: narrower, with their values written upwards so that neighbours never touch.
+    upright = n_bars > 12
+    panel_w, panel_h = max(6.0, (0.42 if upright else 0.55) * n_bars + 1.5), 4.0
+    nrows, ncols = _grid(len(panels), panel_w, panel_h)
     fig, axes = plt.subplots(
         nrows,
         ncols,
-        figsize=(max(6.0, 0.5 * n_bars + 1.5) * ncols, 3.6 * nrows + 0.8),
+        figsize=(panel_w * ncols, panel_h * nrows + 1.0),
         squeeze=False,
         layout="constrained",
     )
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
+    bars_of = dict(tuple(data.groupby("panel", sort=False)))
     for ax, panel in zip(axes.flat, panels, strict=False):
-        bars = data[data["panel"] == panel].reset_index(drop=True)
-        ax.set_title(panel)
-        if not np.isfinite(bars["speedup"].astype(float)).any():
+        bars = bars_of[panel].reset_index(drop=True)
+        _panel_title(ax, panel, panel_w)
+        if not np.isfinite(bars["speedup"]).any():
             ax.text(
                 0.5,
                 0.5,
@@ -315,53 +902,451 @@ def _faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Fi
             ax.set_yticks([])
             continue
         x = np.arange(len(bars))
-        heights = bars["speedup"].astype(float).fillna(0.0)
+        heights = bars["speedup"].fillna(0.0)
         ax.bar(x, heights, color=[strategy_color(s) for s in bars["strategy"]], width=0.75)
-        low = (heights - bars["speedup_low"]).clip(lower=0).fillna(0.0)
-        high = (bars["speedup_high"] - heights).clip(lower=0).fillna(0.0)
-        ax.errorbar(x, heights, yerr=[low, high], fmt="none", ecolor="k", elinewidth=1, capsize=3)
+        whisker_top = heights
+        if has_ci:
+            low = (heights - bars["speedup_ci_low"]).clip(lower=0).fillna(0.0)
+            high = (bars["speedup_ci_high"] - heights).clip(lower=0).fillna(0.0)
+            ax.errorbar(
+                x, heights, yerr=[low, high], fmt="none", ecolor="k", elinewidth=1, capsize=3
+            )
+            whisker_top = np.fmax(heights, bars["speedup_ci_high"].fillna(0.0))
         ax.axhline(1.0, color="k", lw=1, ls="--")
-        whisker_top = np.fmax(heights, bars["speedup_high"].fillna(0.0))
-        top = float(max(whisker_top.max(), 1.0)) * 1.15
+        top = float(max(whisker_top.max(), 1.0)) * (1.3 if upright else 1.18)
         ax.set_ylim(0, top)
-        for xi, value, y in zip(x, bars["speedup"].astype(float), whisker_top, strict=True):
+        for xi, value, y in zip(x, bars["speedup"], whisker_top, strict=True):
             text = f"{value:.2f}×" if math.isfinite(value) else "n/a"
-            ax.text(xi, y + top * 0.01, text, ha="center", va="bottom", fontsize=7.5)
+            ax.text(
+                xi,
+                y + top * 0.01,
+                text,
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                rotation=90 if upright else 0,
+            )
         ax.set_xticks(x, bars["bar"], rotation=40, ha="right", rotation_mode="anchor")
+        for label, strategy in zip(ax.get_xticklabels(), bars["strategy"], strict=True):
+            label.set_color(strategy_color(strategy) if strategy != BASELINE else "black")
         ax.set_ylabel("× faster than serial loop")
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(title, fontsize=12)
-    fig.text(
-        0.5,
-        0.0,
-        "Bar: ratio of medians (serial / strategy). Whisker: serial median ÷ the ends of the "
-        "cell's median CI (serial median held fixed). Dashed line: the serial loop (1×).",
-        ha="center",
-        va="top",
-        fontsize=8.5,
+    _suptitle(fig, title)
+    whisker = (
+        "Whisker: 95% percentile bootstrap CI of that ratio (repetitions of both cells resampled). "
+        if has_ci
+        else ""
+    )
+    _note(
+        fig,
+        "Bar: ratio of medians (serial / strategy). "
+        + whisker
+        + "Dashed line: the serial loop (1×).",
     )
     return fig
 
 
-def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
-    """Write the speedup, efficiency and faster-than-serial figures, each as PNG and SVG.
+def _time_vs_n_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
+    title = (
+        f"{experiment}: median time vs number of images (log-log); each strategy at its "
+        "fastest worker count for that n; error bars: CI of the median"
+    )
+    if not _has(summary, [*CELL, "median_s"]):
+        return _no_data_figure(title, "the summary table is empty")
+    best = best_per_strategy_and_n(summary)
+    if best.empty:
+        return _no_data_figure(title, "no cell has a median time")
+    best = _with_panel(best, size_in_panel=True)
+    payoff = _attach_panel(payoff_n(best), best)
+    has_ci = _has(best, ["ci_low_s", "ci_high_s"])
+    panels = _sorted_unique(best["panel"])
+    strategies = strategy_order(best["strategy"].unique())
+    n_values = [int(n) for n in _sorted_unique(best["n_images"])]
+    panel_w, panel_h = 4.0, 3.2 + 0.2 * (len(strategies) - 1)
+    nrows, ncols = _grid(len(panels), panel_w, panel_h, extra_w=2.4)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_w * ncols + 2.4, panel_h * nrows + 1.0),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    lines = dict(tuple(best.groupby(["panel", "strategy"], sort=False)))
+    payoff_of = dict(tuple(payoff.groupby("panel", sort=False))) if not payoff.empty else {}
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        _panel_title(ax, panel, panel_w)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+        for strategy in strategies:
+            line = lines.get((panel, strategy))
+            if line is None:
+                continue
+            line = line.sort_values("n_images")
+            is_loop = strategy == BASELINE
+            color = strategy_color(strategy)
+            ax.plot(
+                line["n_images"],
+                line["median_s"],
+                color=color,
+                marker="s" if is_loop else "o",
+                ms=5,
+                lw=2.6 if is_loop else 1.6,
+                zorder=3 if is_loop else 2,
+            )
+            if has_ci:
+                # One collection per line: error bars without caps draw far faster.
+                ax.vlines(
+                    line["n_images"],
+                    line["ci_low_s"].fillna(line["median_s"]),
+                    line["ci_high_s"].fillna(line["median_s"]),
+                    colors=color,
+                    lw=1.2,
+                    zorder=3 if is_loop else 2,
+                )
+        rows = payoff_of.get(panel)
+        if rows is None:
+            continue
+        notes = []
+        for strategy in strategies:
+            row = rows[rows["strategy"] == strategy]
+            if row.empty:
+                continue
+            n = row["payoff_n"].iloc[0]
+            text = (
+                f"{strategy}: faster from n = {int(n)}"
+                if math.isfinite(n)
+                else f"{strategy}: never faster"
+            )
+            notes.append((text, strategy_color(strategy)))
+            if math.isfinite(n):
+                point = lines[(panel, strategy)]
+                y = point.loc[point["n_images"] == n, "median_s"].iloc[0]
+                ax.scatter(
+                    [n],
+                    [y],
+                    s=130,
+                    facecolors="none",
+                    edgecolors=strategy_color(strategy),
+                    linewidths=1.6,
+                    zorder=4,
+                )
+        # Under the axis, clear of the lines; the layout makes room for it.
+        for i, (text, color) in enumerate(notes):
+            ax.annotate(
+                text,
+                xy=(0, 0),
+                xycoords="axes fraction",
+                xytext=(0, -34 - 12 * i),
+                textcoords="offset points",
+                va="top",
+                fontsize=9,
+                color=color,
+            )
+    for ax in axes.flat[: len(panels)]:
+        _log_axis_at(ax.xaxis, n_values, 6)
+        ax.set_xlim(min(n_values) / 1.3, max(n_values) * 1.3)
+        ax.set_xlabel("images (log)")
+        _log_seconds_axis(ax.yaxis)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("median time (s, log)")
+    handles = _strategy_handles(strategies)
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            ms=11,
+            mfc="none",
+            mec="k",
+            label="from here on faster\nthan the serial loop\n(n listed under each panel)",
+        )
+    )
+    fig.legend(handles=handles, loc="outside right center", frameon=False)
+    _suptitle(fig, title)
+    return fig
 
-    Reads ``speedup.csv`` and ``efficiency.csv`` in ``results_dir``. All six files in
-    ``output_dir`` are always written (a "no data" figure stands in for an empty table);
-    returns their paths.
+
+def _best_strategy_figure(
+    summary: pd.DataFrame, speedup: pd.DataFrame, experiment: str
+) -> plt.Figure:
+    title = (
+        f"{experiment}: fastest strategy per (n images, workers) by median time; text: the "
+        "winner and its speedup over the serial loop (the loop competes in every column as "
+        "its one-worker run)"
+    )
+    grid = best_strategy_grid(summary, speedup)
+    if grid.empty:
+        return _no_data_figure(title, "the summary table has no median times")
+    grid, dropped_size = _largest_size(grid)
+    if dropped_size:
+        title += "; largest image size of each task only"
+    grid = _with_panel(grid, size_in_panel=True)
+    panels = _sorted_unique(grid["panel"])
+    strategies = strategy_order(grid["best_strategy"].unique())
+    workers = [int(w) for w in _sorted_unique(grid["workers"])]
+    n_values = [int(n) for n in _sorted_unique(grid["n_images"])]
+    cell_w, cell_h = 0.66, 0.44
+    panel_w = max(3.2, cell_w * len(workers) + 1.1)
+    panel_h = cell_h * len(n_values) + 1.0
+    nrows, ncols = _grid(len(panels), panel_w, panel_h, extra_w=2.2)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_w * ncols + 2.2, panel_h * nrows + 1.0),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    colors = {s: to_rgb(strategy_color(s)) for s in strategies}
+    n_index = {n: i for i, n in enumerate(n_values)}
+    w_index = {w: i for i, w in enumerate(workers)}
+    by_panel = dict(tuple(grid.groupby("panel", sort=False)))
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        cells = by_panel[panel]
+        image = np.ones((len(n_values), len(workers), 3))
+        rows = cells["n_images"].astype(int).map(n_index).to_numpy()
+        cols = cells["workers"].astype(int).map(w_index).to_numpy()
+        image[rows, cols] = np.array([colors[s] for s in cells["best_strategy"]])
+        ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest")
+        for r, c, strategy, value in zip(
+            rows, cols, cells["best_strategy"], cells["speedup"], strict=True
+        ):
+            ratio = _times(value)
+            ax.text(
+                c,
+                r,
+                f"{short_name(strategy)}\n{ratio}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                linespacing=1.0,
+                color=_text_color_on(colors[strategy]),
+            )
+        ax.set_xticks(range(len(workers)), [str(w) for w in workers])
+        ax.set_yticks(range(len(n_values)), [str(n) for n in n_values])
+        ax.vlines(np.arange(len(workers) + 1) - 0.5, -0.5, len(n_values) - 0.5, "white", lw=1.5)
+        ax.hlines(np.arange(len(n_values) + 1) - 0.5, -0.5, len(workers) - 0.5, "white", lw=1.5)
+        ax.set_xlabel("workers")
+        ax.set_ylabel("images")
+        _panel_title(ax, panel, panel_w)
+    handles = [Patch(color=strategy_color(s), label=f"{short_name(s)} = {s}") for s in strategies]
+    if len(grid) < len(panels) * len(n_values) * len(workers):
+        handles.append(Patch(facecolor="white", edgecolor="#999999", label="not measured"))
+    fig.legend(handles=handles, loc="outside right center", frameon=False, title="winner")
+    _suptitle(fig, title)
+    return fig
+
+
+def _repetitions_figure(
+    summary: pd.DataFrame, timings: pd.DataFrame, experiment: str
+) -> plt.Figure:
+    title = (
+        f"{experiment}: every timed repetition of the headline cells (largest size and n of "
+        "each task: the serial loop and each strategy's fastest worker count)"
+    )
+    headline = headline_cells(summary)
+    if headline.empty or not _has(timings, [*CELL, "wall_s"]):
+        return _no_data_figure(title, "no timed repetitions")
+    reps = timings[[*CELL, "wall_s", *(["warmup"] if "warmup" in timings.columns else [])]]
+    if "warmup" in reps.columns:
+        reps = reps[reps["warmup"].astype(str).str.lower() != "true"]
+    reps = reps.merge(headline[[*CELL, "label"]], on=CELL, how="inner").dropna(subset=["wall_s"])
+    if reps.empty:
+        return _no_data_figure(title, "no timed repetitions of the headline cells")
+    reps = _with_panel(reps)
+    reps["panel"] = (
+        reps["panel"] + " · " + reps["size"] + " · n=" + reps["n_images"].astype(int).astype(str)
+    )
+    panels = _sorted_unique(reps["panel"])
+    rank = {s: i for i, s in enumerate(strategy_order(reps["strategy"].unique()))}
+    n_boxes = int(reps.groupby("panel")["label"].nunique().max())
+    panel_w, panel_h = max(4.0, 0.95 * n_boxes + 1.2), 3.6
+    nrows, ncols = _grid(len(panels), panel_w, panel_h, extra_h=1.4)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_w * ncols + 0.6, panel_h * nrows + 1.2),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    rng = np.random.default_rng(0)
+    by_panel = dict(tuple(reps.groupby("panel", sort=False)))
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        data = by_panel[panel]
+        cells = (
+            data[["label", "strategy", "workers"]]
+            .drop_duplicates()
+            .assign(rank=lambda f: f["strategy"].map(rank))
+            .sort_values(["rank", "workers"])
+        )
+        order = list(cells["label"])
+        color_of = dict(zip(cells["label"], cells["strategy"].map(strategy_color), strict=True))
+        sns.boxplot(
+            data=data,
+            x="label",
+            y="wall_s",
+            order=order,
+            hue="label",
+            hue_order=order,
+            palette={k: _lighten(v, 0.55) for k, v in color_of.items()},
+            whis=1.5,
+            showfliers=False,
+            width=0.6,
+            linecolor="#333333",
+            legend=False,
+            ax=ax,
+        )
+        position = {label: i for i, label in enumerate(order)}
+        x = data["label"].map(position).to_numpy() + rng.uniform(-0.2, 0.2, len(data))
+        ax.scatter(
+            x,
+            data["wall_s"],
+            s=16,
+            c=[color_of[label] for label in data["label"]],
+            edgecolors="black",
+            linewidths=0.4,
+            zorder=3,
+        )
+        values = data["wall_s"]
+        if values.min() > 0 and values.max() / values.min() > 4:
+            ax.set_yscale("log")
+            _log_seconds_axis(ax.yaxis)
+            ax.set_ylabel("wall time per repetition (s, log)")
+        else:
+            ax.set_ylabel("wall time per repetition (s)")
+        for label in ax.get_xticklabels():
+            text = label.get_text()
+            label.set_color("black" if text == "serial loop" else color_of.get(text, "black"))
+        ax.set_xlabel("")
+        ax.grid(True, axis="y", alpha=0.3)
+        _panel_title(ax, panel, panel_w)
+    _suptitle(fig, title)
+    _note(fig, _WHISKER_NOTE)
+    return fig
+
+
+def _overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
+    title = (
+        f"{experiment}: where the time goes (medians over repetitions), at the smallest and "
+        "the largest n of each task; start-up = timer start → first result, work = first → "
+        "last result, shutdown = last result → return; each strategy at its fastest worker "
+        "count; busy = CPU time / wall time per usable worker"
+    )
+    segment_columns = [column for column, _label, _color in SEGMENTS]
+    if summary.empty:
+        return _no_data_figure(title, "the summary table is empty")
+    if not _has(summary, [*CELL, "median_s", *segment_columns]):
+        return _no_data_figure(title, "the summary table has no overhead breakdown")
+    bars = overhead_frame(summary)
+    if bars.empty:
+        return _no_data_figure(title, "no cell has a median time")
+    _, dropped_size = _largest_size(summary.dropna(subset=["median_s"]))
+    if dropped_size:
+        title += " (largest image size of each task only)"
+    bars = _with_panel(bars)
+    panels = _sorted_unique(bars["panel"])
+    which_order = [w for w in ("only n", "smallest n", "largest n") if w in set(bars["which"])]
+    rank = {s: i for i, s in enumerate(strategy_order(bars["strategy"].unique()))}
+    n_bars = int(bars.groupby(["panel", "which"]).size().max())
+    panel_w, panel_h = 5.0, 0.42 * n_bars + 1.1
+    # Each task's facets stay side by side; tasks wrap to keep the figure near 16:9.
+    nrows, per_row = _grid(len(panels), panel_w * len(which_order), panel_h, 2.8, 1.6)
+    fig, axes = plt.subplots(
+        nrows,
+        per_row * len(which_order),
+        figsize=(panel_w * len(which_order) * per_row + 2.8, panel_h * nrows + 1.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat:
+        ax.set_visible(False)
+    by_facet = dict(tuple(bars.groupby(["panel", "which"], sort=False)))
+    has_busy = "worker_busy" in bars.columns
+    for i, panel in enumerate(panels):
+        for j, which in enumerate(which_order):
+            ax = axes[i // per_row][(i % per_row) * len(which_order) + j]
+            facet = by_facet.get((panel, which))
+            if facet is None:
+                continue
+            ax.set_visible(True)
+            facet = facet.assign(rank=facet["strategy"].map(rank)).sort_values(
+                ["rank", "workers"], ascending=False
+            )
+            n = int(facet["n_images"].iloc[0])
+            _panel_title(ax, f"{panel} — {which} = {n}", panel_w)
+            y = np.arange(len(facet))
+            left = np.zeros(len(facet))
+            for column, label, color in SEGMENTS:
+                width = facet[column].fillna(0.0).to_numpy()
+                ax.barh(y, width, left=left, color=color, height=0.7, label=label)
+                left = left + width
+            present = facet[segment_columns].notna()
+            recorded, complete = present.any(axis=1).to_numpy(), present.all(axis=1).to_numpy()
+            busy = facet["worker_busy"] if has_busy else pd.Series(math.nan, index=facet.index)
+            right = max(float(left.max()), 1e-9)
+            for yi, end, any_part, all_parts, share in zip(
+                y, left, recorded, complete, busy, strict=True
+            ):
+                parts = []
+                if math.isfinite(share):
+                    parts.append(f"busy {share:.0%}")
+                if not any_part:
+                    parts.append("not recorded")
+                elif not all_parts:
+                    parts.append("part not recorded")
+                ax.text(end + right * 0.02, yi, "; ".join(parts), va="center", fontsize=9)
+            ax.set_xlim(0, right * 1.45)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.set_yticks(y, facet["label"])
+            for tick, strategy in zip(ax.get_yticklabels(), facet["strategy"], strict=True):
+                tick.set_color(strategy_color(strategy) if strategy != BASELINE else "black")
+            ax.set_xlabel("median seconds")
+            ax.grid(True, axis="x", alpha=0.3)
+    handles = [Patch(color=color, label=label) for _column, label, color in SEGMENTS]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, title="segment")
+    _suptitle(fig, title)
+    return fig
+
+
+def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
+    """Write every figure of ``FIGURES``, each as PNG and SVG, and return their paths.
+
+    Reads the tables of ``TABLES`` in ``results_dir`` (a missing one is an error naming it).
+    All files in ``output_dir`` are always written: a "no data" figure stands in for an
+    empty table.
     """
     results_dir, output_dir = Path(results_dir), Path(output_dir)
-    speedup = _read_csv(results_dir / "speedup.csv")
-    efficiency = _read_csv(results_dir / "efficiency.csv")
-    experiment = _experiment_name([speedup, efficiency], results_dir)
+    tables = _read_tables(results_dir)
+    speedup, efficiency = tables["speedup"], tables["efficiency"]
+    summary, timings = tables["summary"], tables["timings"]
+    experiment = _experiment_name([summary, speedup, efficiency], results_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    serial_speedup = _serial_base(speedup)
+    amdahl = None
+    if _has(serial_speedup, ["workers"]):
+        workers = serial_speedup["workers"].dropna()
+        if len(workers):
+            grid = np.geomspace(1, max(1.0, float(workers.max())), 40)
+            amdahl = amdahl_speedup(tables["amdahl"], serial_speedup, grid)
+    draw = {
+        "speedup": lambda: _scaling_figure(speedup, experiment, "speedup", amdahl),
+        "efficiency": lambda: _scaling_figure(efficiency, experiment, "efficiency"),
+        "faster_than_serial": lambda: _faster_than_serial_figure(speedup, experiment),
+        "time_vs_n": lambda: _time_vs_n_figure(summary, experiment),
+        "best_strategy": lambda: _best_strategy_figure(summary, speedup, experiment),
+        "repetitions": lambda: _repetitions_figure(summary, timings, experiment),
+        "overhead": lambda: _overhead_figure(summary, experiment),
+    }
     written: list[Path] = []
-    with plt.rc_context(_RC):
-        written += _save(_scaling_figure(speedup, experiment, "speedup"), output_dir, "speedup")
-        written += _save(
-            _scaling_figure(efficiency, experiment, "efficiency"), output_dir, "efficiency"
-        )
-        written += _save(
-            _faster_than_serial_figure(speedup, experiment), output_dir, "faster_than_serial"
-        )
+    with plt.rc_context(RC_PARAMS):
+        for stem in FIGURES:
+            written += save_figure(draw[stem](), output_dir, stem)
     return written

@@ -87,7 +87,8 @@ FIGURES = {
         FigureSpec(
             "faster_than_serial",
             "× faster than the serial loop",
-            "Ratio of medians, serial loop / strategy, at the largest number of images.",
+            "Ratio of medians, serial loop / strategy, at the largest number of images; "
+            "whiskers: 95% bootstrap CI of the ratio.",
         ),
         FigureSpec(
             "time_vs_n",

@@ -5,6 +5,8 @@ rule figures:
         summary="results/{experiment}/summary.csv",
         speedup="results/{experiment}/speedup.csv",
         efficiency="results/{experiment}/efficiency.csv",
+        timings="results/{experiment}/timings.csv",
+        amdahl="results/{experiment}/amdahl.csv",
     output:
         png=[
             report(
