@@ -48,6 +48,7 @@ def _cell_result(spec: CellSpec, walls: np.ndarray, rng: np.random.Generator) ->
                 "cpu_sys_s": float(wall * 0.1),
                 "cpu_s": float(wall),
                 "other_cpu_s": float(rng.uniform(0, 0.01) * wall),
+                "steal_s": 0.0,
                 "io_read_chars": 1000,
                 "io_write_chars": 0,
                 "io_read_bytes": 1000,

@@ -31,6 +31,7 @@ def _result(strategy, workers, walls, n=10, task="decode"):
             "cpu_sys_s": 0.0,
             "cpu_s": w,
             "other_cpu_s": w / 100,
+            "steal_s": 0.0,
             "peak_rss_bytes": 100,
             "peak_rss_reset": True,
             "peak_rss_children_bytes": 0,
@@ -199,6 +200,7 @@ def test_metadata_reports_cache_state_and_hosts(tables):
     assert meta["cache_methods"] == ["drop_caches"]
     # Two repetitions of 1 s: enough clock ticks to judge interference.
     assert meta["other_cpu_per_wall_max"] == pytest.approx(0.01)
+    assert meta["steal_per_wall_max"] == 0.0
     assert [h["hostname"] for h in meta["hosts"]] == ["h"]
 
 

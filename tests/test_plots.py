@@ -100,6 +100,7 @@ def timings_table(cells: pd.DataFrame, reps: int = 5, seed: int = 0) -> pd.DataF
     out["cpu_s"] = out["wall_s"] * np.minimum(out["workers"], out["usable_cores"]) * out["busy"]
     out["cpu_user_s"], out["cpu_sys_s"] = out["cpu_s"] * 0.9, out["cpu_s"] * 0.1
     out["other_cpu_s"] = 0.0
+    out["steal_s"] = 0.0
     out["warmup"] = False
     out["index"] = out["repetition"] + 1
     out["size"] = out["width"].astype(str) + "x" + out["height"].astype(str)

@@ -32,7 +32,7 @@ def test_every_task_and_strategy_runs_verified(datasets, tmp_path, task, strateg
         assert rep["wall_s"] > 0 and 0 < rep["first_result_s"] <= rep["wall_s"]
         assert rep["images_per_s"] == pytest.approx(6 / rep["wall_s"])
         assert rep["payload_bytes"] > 0 and rep["peak_rss_bytes"] > 0
-        assert rep["cpu_s"] >= 0 and rep["other_cpu_s"] >= 0
+        assert rep["cpu_s"] >= 0 and rep["other_cpu_s"] >= 0 and rep["steal_s"] >= 0
         parts = rep["first_result_s"] + rep["work_s"] + rep["shutdown_s"]
         assert rep["work_s"] >= 0 and rep["shutdown_s"] >= 0
         assert parts == pytest.approx(rep["wall_s"])

@@ -115,6 +115,7 @@ SUMMARY_COLUMNS = [
     "cpu_per_wall",
     "worker_busy",
     "other_cpu_per_wall",
+    "steal_per_wall",
     "max_peak_rss_bytes",
     "cache_method",
     "max_resident_fraction",
@@ -144,6 +145,7 @@ def summary_frame(timings: pd.DataFrame) -> pd.DataFrame:
         payload_sum=("payload_bytes", "sum"),
         cpu_sum=("cpu_s", "sum"),
         other_sum=("other_cpu_s", "sum"),
+        steal_sum=("steal_s", "sum"),
         median_first_result_s=("first_result_s", "median"),
         median_work_s=("work_s", "median"),
         median_shutdown_s=("shutdown_s", "median"),
@@ -172,6 +174,9 @@ def summary_frame(timings: pd.DataFrame) -> pd.DataFrame:
     # CPU seconds other processes used per wall second: cores lost to interference.
     out["other_cpu_per_wall"] = [
         _interference(o, w) for o, w in zip(out["other_sum"], out["wall_sum"], strict=True)
+    ]
+    out["steal_per_wall"] = [
+        _interference(s, w) for s, w in zip(out["steal_sum"], out["wall_sum"], strict=True)
     ]
     return out[SUMMARY_COLUMNS].astype(
         {"reps": int, "outliers": int, "max_peak_rss_bytes": int, "usable_cores": int}
@@ -368,14 +373,13 @@ def comparisons_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFr
     return out[columns].reset_index(drop=True)
 
 
-def _max_interference(timings: pd.DataFrame) -> float | None:
-    """The largest share of a core other processes used during one cell's repetitions."""
+def _max_interference(timings: pd.DataFrame, column: str) -> float | None:
+    """The largest share of a core lost to interference during one cell's repetitions."""
     if timings.empty:
         return None
-    per_cell = timings.groupby(CELL)[["other_cpu_s", "wall_s"]].sum()
+    per_cell = timings.groupby(CELL)[[column, "wall_s"]].sum()
     shares = [
-        _interference(o, w)
-        for o, w in zip(per_cell["other_cpu_s"], per_cell["wall_s"], strict=True)
+        _interference(o, w) for o, w in zip(per_cell[column], per_cell["wall_s"], strict=True)
     ]
     shares = [s for s in shares if not math.isnan(s)]
     return max(shares) if shares else None
@@ -403,7 +407,8 @@ def metadata(results: list[dict], timings: pd.DataFrame) -> dict:
         "cold_resident_fraction_max": float(resident.max()) if len(resident) else None,
         "cold_resident_fraction_median": float(resident.median()) if len(resident) else None,
         "load_average_1m_max": max(loads) if loads else None,
-        "other_cpu_per_wall_max": _max_interference(timings),
+        "other_cpu_per_wall_max": _max_interference(timings, "other_cpu_s"),
+        "steal_per_wall_max": _max_interference(timings, "steal_s"),
         "mp_start_methods": sorted({r["run"]["mp_start_method"] for r in results}),
         "started_unix": min((r["started_unix"] for r in results), default=None),
         "finished_unix": max((r["finished_unix"] for r in results), default=None),

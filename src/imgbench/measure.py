@@ -49,10 +49,21 @@ def peak_rss_children() -> int:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * _RSS_UNIT
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy (not idle, not waiting on I/O)."""
-    times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+#: Fields of psutil.cpu_times() that are not time spent running this machine's processes:
+#: idle and I/O wait; steal (the hypervisor ran another VM), counted apart; guest time,
+#: already included in user and nice on Linux.
+_NOT_BUSY = ("idle", "iowait", "steal", "guest", "guest_nice")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine so far.
+
+    Busy: running any process or the kernel. Stolen: a hypervisor gave this VM's CPUs to
+    someone else, interference that no process on the machine shows.
+    """
+    times = psutil.cpu_times()._asdict()
+    busy = sum(v for k, v in times.items() if k not in _NOT_BUSY)
+    return busy, times.get("steal", 0.0)
 
 
 @dataclass(frozen=True)
@@ -65,8 +76,9 @@ class Snapshot:
     write_chars: int | None
     read_bytes: int | None
     write_bytes: int | None
-    #: Busy CPU seconds of the whole machine (every process), for the interference measure.
+    #: Busy and stolen CPU seconds of the whole machine, for the interference measure.
     machine_busy: float
+    machine_steal: float
 
     @classmethod
     def take(cls) -> Snapshot:
@@ -83,7 +95,7 @@ class Snapshot:
             getattr(io, "write_chars", None),
             getattr(io, "read_bytes", None),
             getattr(io, "write_bytes", None),
-            machine_busy_seconds(),
+            *machine_busy_seconds(),
         )
 
 
@@ -97,7 +109,8 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
     ``io_read_chars``/``io_write_chars`` count every read/write call (pipes to workers
     included); ``io_read_bytes``/``io_write_bytes`` count what reached the storage layer.
     ``other_cpu_s`` is the CPU time the rest of the machine used meanwhile: work that
-    competed with the repetition (at the kernel's tick resolution, so noisy for short ones).
+    competed with the repetition (at the kernel's tick resolution, so noisy for short ones);
+    ``steal_s`` the CPU time a hypervisor gave to other VMs.
     """
     user = (after.user - before.user) + (after.children_user - before.children_user)
     system = (after.system - before.system) + (after.children_system - before.children_system)
@@ -106,6 +119,7 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
         "cpu_sys_s": system,
         "cpu_s": user + system,
         "other_cpu_s": max(0.0, (after.machine_busy - before.machine_busy) - (user + system)),
+        "steal_s": after.machine_steal - before.machine_steal,
         "io_read_chars": _delta(after.read_chars, before.read_chars),
         "io_write_chars": _delta(after.write_chars, before.write_chars),
         "io_read_bytes": _delta(after.read_bytes, before.read_bytes),

@@ -38,6 +38,8 @@ CV_WARN = 0.10
 RESIDENT_WARN = 0.01
 #: Other processes using more than this share of a core during a cell's repetitions.
 INTERFERENCE_WARN = 0.2
+#: CPU time stolen by a hypervisor, in cores, above which a cell is flagged.
+STEAL_WARN = 0.05
 #: Below this confidence level the median's interval says too little: too few repetitions.
 CI_LEVEL_WANTED = 0.95
 #: Significance level of "significantly slower than the best" (comparisons.csv).
@@ -849,6 +851,18 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
             "during one cell's repetitions"
             + (": its times may include interference." if busy else ".")
             + load_text,
+        )
+    steal = meta.get("steal_per_wall_max")
+    if steal is not None:
+        stolen = steal > STEAL_WARN
+        add(
+            "Virtual machine",
+            stolen,
+            f"The hypervisor took up to {fmt_float(steal)} cores from this machine (steal time) "
+            "during one cell's repetitions"
+            + (": its times include another VM's load." if stolen else ".")
+            + " Other host contention (a busy SMT sibling, frequency changes) is invisible "
+            "from inside, so compare runs, not only the CIs of one run.",
         )
 
     if "cv" in summary.columns and not summary.empty:
