@@ -554,6 +554,23 @@ def _grid(
     return math.ceil(count / ncols), ncols
 
 
+def _panel_figure(
+    count: int, panel_w: float, panel_h: float, extra_w: float
+) -> tuple[plt.Figure, np.ndarray]:
+    """A figure of ``count`` panels laid out by ``_grid``, the unused places hidden."""
+    nrows, ncols = _grid(count, panel_w, panel_h, extra_w=extra_w)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_w * ncols + extra_w, panel_h * nrows + 1.0),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
 def _thin(values: list, most: int) -> list:
     """At most ``most`` of the sorted values, evenly spaced, first and last kept."""
     if len(values) <= most:
@@ -875,16 +892,7 @@ def _faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Fi
     # Many bars: narrower, with their values written upwards so that neighbours never touch.
     upright = n_bars > 12
     panel_w, panel_h = max(6.0, (0.42 if upright else 0.55) * n_bars + 1.5), 4.0
-    nrows, ncols = _grid(len(panels), panel_w, panel_h)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(panel_w * ncols, panel_h * nrows + 1.0),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
+    fig, axes = _panel_figure(len(panels), panel_w, panel_h, extra_w=0.0)
     bars_of = dict(tuple(data.groupby("panel", sort=False)))
     for ax, panel in zip(axes.flat, panels, strict=False):
         bars = bars_of[panel].reset_index(drop=True)
@@ -963,16 +971,7 @@ def _time_vs_n_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
     strategies = strategy_order(best["strategy"].unique())
     n_values = [int(n) for n in _sorted_unique(best["n_images"])]
     panel_w, panel_h = 4.0, 3.2 + 0.2 * (len(strategies) - 1)
-    nrows, ncols = _grid(len(panels), panel_w, panel_h, extra_w=2.4)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(panel_w * ncols + 2.4, panel_h * nrows + 1.0),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
+    fig, axes = _panel_figure(len(panels), panel_w, panel_h, extra_w=2.4)
     lines = dict(tuple(best.groupby(["panel", "strategy"], sort=False)))
     payoff_of = dict(tuple(payoff.groupby("panel", sort=False))) if not payoff.empty else {}
     for ax, panel in zip(axes.flat, panels, strict=False):
@@ -1092,16 +1091,7 @@ def _best_strategy_figure(
     cell_w, cell_h = 0.66, 0.44
     panel_w = max(3.2, cell_w * len(workers) + 1.1)
     panel_h = cell_h * len(n_values) + 1.0
-    nrows, ncols = _grid(len(panels), panel_w, panel_h, extra_w=2.2)
-    fig, axes = plt.subplots(
-        nrows,
-        ncols,
-        figsize=(panel_w * ncols + 2.2, panel_h * nrows + 1.0),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax in axes.flat[len(panels) :]:
-        ax.set_visible(False)
+    fig, axes = _panel_figure(len(panels), panel_w, panel_h, extra_w=2.2)
     colors = {s: to_rgb(strategy_color(s)) for s in strategies}
     n_index = {n: i for i, n in enumerate(n_values)}
     w_index = {w: i for i, w in enumerate(workers)}
