@@ -11,6 +11,7 @@ from imgbench.stats import (
     mann_whitney_p,
     mann_whitney_ps,
     median_ci,
+    smallest_mann_whitney_p,
     speedup_ci,
     speedup_cis,
     tukey_outliers,
@@ -108,3 +109,9 @@ def test_batched_speedup_cis_bracket_each_ratio():
     ratio = np.median(base, axis=1) / np.median(cells, axis=1)
     assert (low <= ratio).all() and (ratio <= high).all()
     assert np.array_equal(speedup_cis(base, cells)[0], low)
+
+
+def test_smallest_mann_whitney_p():
+    assert smallest_mann_whitney_p(3, 3) == pytest.approx(0.1)
+    assert smallest_mann_whitney_p(4, 4) == pytest.approx(2 / 70)
+    assert smallest_mann_whitney_p(6, 6) == pytest.approx(2 / 924)

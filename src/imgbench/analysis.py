@@ -22,6 +22,7 @@ from imgbench.stats import (
     karp_flatt,
     mann_whitney_ps,
     median_ci,
+    smallest_mann_whitney_p,
     speedup_cis,
     tukey_outliers,
 )
@@ -343,6 +344,7 @@ def comparisons_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFr
         "best_workers",
         "mannwhitney_p",
         "ci_overlap",
+        "testable",
         "significantly_slower",
     ]
     if summary.empty:
@@ -368,6 +370,15 @@ def comparisons_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFr
     out["mannwhitney_p"] = np.where(is_best, math.nan, p)
     out["ci_overlap"] = (out["ci_low_s"] <= joined["ci_high_s"].to_numpy()) & (
         joined["ci_low_s"].to_numpy() <= out["ci_high_s"]
+    )
+    # With few repetitions even complete separation is not significant (3 vs 3: p >= 0.1):
+    # such a cell is not "within noise", it is untested.
+    best_reps = joined["reps"].to_numpy()
+    out["testable"] = is_best | np.array(
+        [
+            smallest_mann_whitney_p(int(a), int(b)) < ALPHA
+            for a, b in zip(summary["reps"], best_reps, strict=True)
+        ]
     )
     out["significantly_slower"] = ~is_best & (out["mannwhitney_p"] < ALPHA)
     return out[columns].reset_index(drop=True)

@@ -78,6 +78,39 @@ def sentence(group: dict, best: pd.Series, noise: list[pd.Series], loop_is_noise
     return f"{where}, {name} is {speed} faster than the loop{tie_text}."
 
 
+def _untested(group: dict, best: pd.Series, others: pd.DataFrame) -> dict:
+    """A group whose cells have too few repetitions for any difference to be significant."""
+    where = (
+        f"For {group['task']} at {group['n_images']} images of "
+        f"{group['width']}x{group['height']} ({group['storage']}, {group['cache']} cache)"
+    )
+    name = describe(best["strategy"], int(best["workers"]))
+    speed = (
+        ""
+        if best["strategy"] == BASELINE
+        else f", {_speedup(best['speedup'], best['speedup_ci_low'], best['speedup_ci_high'])}"
+        " the loop's speed"
+    )
+    return {
+        **group,
+        "best_strategy": best["strategy"],
+        "best_workers": int(best["workers"]),
+        "best_median_s": float(best["median_s"]),
+        "speedup": best["speedup"],
+        "speedup_ci_low": best["speedup_ci_low"],
+        "speedup_ci_high": best["speedup_ci_high"],
+        "runner_up_strategy": "",
+        "runner_up_workers": None,
+        "runner_up_speedup": math.nan,
+        "within_noise": "",
+        "sentence": (
+            f"{where}, {name} has the lowest median ({_seconds(best['median_s'])}{speed}); "
+            "too few repetitions for any difference to reach p < 0.05, so nothing is called "
+            "faster or tied: repeat at least 4 times."
+        ),
+    }
+
+
 def recommendations_frame(
     summary: pd.DataFrame, speedup: pd.DataFrame, comparisons: pd.DataFrame
 ) -> pd.DataFrame:
@@ -96,6 +129,9 @@ def recommendations_frame(
         for column in ("speedup", "speedup_ci_low", "speedup_ci_high"):
             best[column] = float(stats[column]) if stats is not None else math.nan
         others = g.iloc[1:]
+        if not others["testable"].all():
+            rows.append(_untested(group, best, others))
+            continue
         noise = [r for _, r in others.iterrows() if not r["significantly_slower"]]
         loop_rows = others[others["strategy"] == BASELINE]
         loop_is_noise = bool(len(loop_rows)) and not bool(loop_rows["significantly_slower"].any())

@@ -154,6 +154,15 @@ def mann_whitney_ps(a, b) -> np.ndarray:
     return p
 
 
+def smallest_mann_whitney_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p-value Mann-Whitney U can give for these sample sizes.
+
+    Complete separation is the most extreme outcome: 2 / C(n_a + n_b, n_a). Where that is
+    not below the significance level, no difference can ever be shown.
+    """
+    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+
+
 def mann_whitney_p(a, b) -> float:
     """Two-sided Mann-Whitney U p-value: do two sets of repetitions differ in location?"""
     return float(mann_whitney_ps([a], [b])[0])
