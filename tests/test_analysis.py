@@ -214,3 +214,12 @@ def test_interference_is_not_judged_on_too_little_time():
 def test_empty_input_gives_empty_tables():
     summary = analysis.summary_frame(pd.DataFrame())
     assert summary.empty
+
+
+def test_cpu_shares_are_not_judged_on_too_little_time():
+    # 10 ms of timed wall time in all: CPU time (10 ms ticks) cannot say how busy workers were.
+    summary = analysis.summary_frame(
+        analysis.timings_frame([_result("threads", 2, [0.005, 0.005])])
+    )
+    assert math.isnan(summary["cpu_per_wall"].iloc[0])
+    assert math.isnan(summary["worker_busy"].iloc[0])

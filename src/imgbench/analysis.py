@@ -33,9 +33,10 @@ BASELINE = "serial"
 ONE_WORKER = "1 worker"
 #: Two-sided significance level for "A is slower than B".
 ALPHA = 0.05
-#: CPU time is counted in clock ticks (10 ms), so a share of CPU used by other processes
-#: means something only over this much timed wall time.
-MIN_INTERFERENCE_WALL_S = 1.0
+#: CPU time is counted in clock ticks (10 ms), so a ratio of CPU time to wall time (how
+#: busy the workers were, how much other processes used) means something only over this
+#: much timed wall time; below it, it is NaN.
+MIN_CPU_SHARE_WALL_S = 1.0
 #: Machine fields that identify a host; the rest (load, time) vary from cell to cell.
 HOST_FIELDS = [
     "hostname",
@@ -90,8 +91,8 @@ def timings_frame(results: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def _interference(other_cpu_s: float, wall_s: float) -> float:
-    return float(other_cpu_s / wall_s) if wall_s >= MIN_INTERFERENCE_WALL_S else math.nan
+def _cpu_share(cpu_s: float, wall_s: float) -> float:
+    return float(cpu_s / wall_s) if wall_s >= MIN_CPU_SHARE_WALL_S else math.nan
 
 
 SUMMARY_COLUMNS = [
@@ -170,14 +171,16 @@ def summary_frame(timings: pd.DataFrame) -> pd.DataFrame:
     out["mb_per_s"] = out["payload_sum"] / out["wall_sum"] / 1e6
     # How busy the process tree was: CPU seconds per wall second, and per worker that
     # could actually run at once.
-    out["cpu_per_wall"] = out["cpu_sum"] / out["wall_sum"]
+    out["cpu_per_wall"] = [
+        _cpu_share(c, w) for c, w in zip(out["cpu_sum"], out["wall_sum"], strict=True)
+    ]
     out["worker_busy"] = out["cpu_per_wall"] / np.minimum(out["workers"], out["usable_cores"])
     # CPU seconds other processes used per wall second: cores lost to interference.
     out["other_cpu_per_wall"] = [
-        _interference(o, w) for o, w in zip(out["other_sum"], out["wall_sum"], strict=True)
+        _cpu_share(o, w) for o, w in zip(out["other_sum"], out["wall_sum"], strict=True)
     ]
     out["steal_per_wall"] = [
-        _interference(s, w) for s, w in zip(out["steal_sum"], out["wall_sum"], strict=True)
+        _cpu_share(s, w) for s, w in zip(out["steal_sum"], out["wall_sum"], strict=True)
     ]
     return out[SUMMARY_COLUMNS].astype(
         {"reps": int, "outliers": int, "max_peak_rss_bytes": int, "usable_cores": int}
@@ -389,9 +392,7 @@ def _max_interference(timings: pd.DataFrame, column: str) -> float | None:
     if timings.empty:
         return None
     per_cell = timings.groupby(CELL)[[column, "wall_s"]].sum()
-    shares = [
-        _interference(o, w) for o, w in zip(per_cell[column], per_cell["wall_s"], strict=True)
-    ]
+    shares = [_cpu_share(o, w) for o, w in zip(per_cell[column], per_cell["wall_s"], strict=True)]
     shares = [s for s in shares if not math.isnan(s)]
     return max(shares) if shares else None
 
