@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from imgbench.config import load_yaml, resolve_config
+from imgbench.config import load_yaml, resolve_config, task_options
 from imgbench.errors import ConfigError
 from imgbench.grid import expand_cells, plan_datasets, source_dataset
 
@@ -39,7 +39,7 @@ def test_defaults_are_filled():
         (_config(repeats=0), "experiments.e.repeats"),
         (
             _config(tasks=["resize"]),
-            "experiments.e.tasks[0]: unknown value 'resize'; allowed: decode",
+            "experiments.e.tasks[0]: unknown value 'resize'; allowed: blur_thumbnail, decode",
         ),
         (_config(strategies=["gpu"]), "experiments.e.strategies[0]: unknown value 'gpu'; allowed"),
         (_config(workers=[100000]), "experiments.e.workers[0]: 100000 exceeds the limit"),
@@ -82,6 +82,73 @@ def test_grid_runs_serial_once_per_group_and_skips_cold_tmpfs():
     assert {c.workers for c in cells if c.strategy == "serial"} == {1}
 
 
+def test_greyscale_experiments_get_their_own_datasets():
+    config = resolve_config(
+        {
+            "experiments": {
+                "g": {"tasks": ["save_jpeg"], "strategies": ["serial"], "color": "grey"},
+                "c": {"tasks": ["save_jpeg"], "strategies": ["serial"]},
+            }
+        }
+    )
+    cells = expand_cells(config)
+    names = {plan.name for plan in plan_datasets(config, cells).values()}
+    assert {n.split("-")[1] for n in names} == {"grey", "rgb"}
+
+
+@pytest.mark.parametrize(
+    ("experiment", "named"),
+    [
+        (
+            {"tasks": ["decode", "grayscale"], "strategies": ["serial", "vectorized"]},
+            "experiments.e.strategies: vectorized has no meaning for task 'decode'",
+        ),
+        (
+            {
+                "tasks": ["blur_thumbnail"],
+                "strategies": ["serial"],
+                "task_options": {"blur_thumbnail": {"sigma": 3}},
+            },
+            "experiments.e.task_options.blur_thumbnail.sigma: unknown option; allowed: radius",
+        ),
+        (
+            {
+                "tasks": ["blur_thumbnail"],
+                "strategies": ["serial"],
+                "task_options": {"blur_thumbnail": {"radius": -1}},
+            },
+            "experiments.e.task_options.blur_thumbnail.radius: -1 is not a number >= 0",
+        ),
+        (
+            {
+                "tasks": ["blur_thumbnail"],
+                "strategies": ["serial"],
+                "task_options": {"blur_thumbnail": {"thumbnail": "big"}},
+            },
+            "task_options.blur_thumbnail.thumbnail: 'big' is not a size WIDTHxHEIGHT",
+        ),
+        (
+            {"tasks": ["decode"], "strategies": ["serial"], "task_options": {"resize": {}}},
+            "experiments.e.task_options.resize: unknown task 'resize'",
+        ),
+        (
+            {"tasks": ["decode"], "strategies": ["serial"], "color": "cmyk"},
+            "experiments.e.color",
+        ),
+    ],
+)
+def test_task_and_strategy_mismatches_are_refused(experiment, named):
+    with pytest.raises(ConfigError) as err:
+        resolve_config({"experiments": {"e": experiment}})
+    assert named in str(err.value)
+
+
+def test_task_options_merge_over_defaults():
+    exp = {"task_options": {"blur_thumbnail": {"radius": 4}}}
+    assert task_options(exp, "blur_thumbnail") == {"radius": 4, "thumbnail": "1200x1200"}
+    assert task_options({}, "decode") == {}
+
+
 def test_datasets_are_shared_and_sized_for_their_largest_use():
     config = resolve_config(
         {
@@ -106,9 +173,12 @@ def test_datasets_are_shared_and_sized_for_their_largest_use():
     plan = plan_datasets(config, cells)
     names = {c.task: plan[c].name for c in cells}
     seed = config["dataset_seed"]
-    assert names["decode"] == f"jpeg-32x16-n9-s{seed}"
-    assert names["read"] == f"png-32x16-n20-s{seed}"
-    # The raw arrays serve the encoded datasets too, so they are as large as any use.
-    assert names["save_png"] == f"raw-32x16-n20-s{seed}"
-    source = source_dataset(config, cells, plan[cells[0]])
-    assert source is None or source.name == f"raw-32x16-n20-s{seed}"
+    assert names["decode"] == f"jpeg-rgb-32x16-n9-s{seed}"
+    assert names["read"] == f"png-rgb-32x16-n20-s{seed}"
+    assert names["save_png"] == f"raw-rgb-32x16-n9-s{seed}"
+    by_task = {c.task: plan[c] for c in cells}
+    # An encoded dataset is made from the raw arrays a saving task needs anyway; where those
+    # are too few, it is synthesized (image i of a seed is the same either way).
+    assert source_dataset(config, cells, by_task["decode"]).name == names["save_png"]
+    assert source_dataset(config, cells, by_task["read"]) is None
+    assert source_dataset(config, cells, by_task["save_png"]) is None

@@ -88,3 +88,18 @@ def test_failed_generation_leaves_nothing(tmp_path):
     with pytest.raises(DatasetError):
         make_dataset(tmp_path / "d", "gif", 8, 8, 2, seed=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_greyscale_datasets_hold_two_axis_images(tmp_path):
+    raw = make_dataset(tmp_path / "raw", "raw", 16, 8, 3, seed=5, color="grey")
+    assert raw.color == "grey" and raw.load_arrays(3).shape == (3, 8, 16)
+    for fmt in ("png", "jpeg", "bmp"):
+        ds = make_dataset(tmp_path / fmt, fmt, 16, 8, 3, seed=5, source=raw.directory, color="grey")
+        with Image.open(ds.paths(1)[0]) as im:
+            assert im.mode == "L" and im.size == (16, 8)
+    # Image i of a seed is the RGB image in greyscale, wherever it is made.
+    rgb = synthesize_image(16, 8, 5, 1)
+    expected = np.asarray(Image.fromarray(rgb).convert("L"))
+    np.testing.assert_array_equal(raw.load_arrays(3)[1], expected)
+    with pytest.raises(DatasetError, match="not a raw rgb dataset"):
+        make_dataset(tmp_path / "x", "png", 16, 8, 3, seed=5, source=raw.directory)

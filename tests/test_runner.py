@@ -1,13 +1,16 @@
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
 from imgbench import strategies
 from imgbench.cells import CellSpec
+from imgbench.datasets import make_dataset
 from imgbench.errors import DatasetError, ImgbenchError, VerificationError
 from imgbench.runner import RunOptions, run_cell
 from imgbench.strategies import STRATEGIES, Outcome, Strategy
+from imgbench.tasks import TASKS
 
 
 def _cell(task="decode", strategy="threads", workers=2, n=6, storage="disk", cache="cold"):
@@ -19,11 +22,22 @@ def _options(datasets, tmp_path, task="decode", repeats=3, warmup=1):
     return RunOptions(repeats, warmup, dataset, tmp_path / "scratch", tmp_path / "out.json")
 
 
-@pytest.mark.parametrize("task", ["save_png", "save_jpeg", "read", "decode"])
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+LOCAL_TASKS = [t for t in sorted(TASKS) if t != "download"]  # download: tests/test_download.py
+PAIRS = [
+    (task, strategy)
+    for task in LOCAL_TASKS
+    for strategy in sorted(STRATEGIES)
+    if strategy != "vectorized" or TASKS[task].batch is not None
+]
+
+
+@pytest.mark.parametrize(("task", "strategy"), PAIRS)
 def test_every_task_and_strategy_runs_verified(datasets, tmp_path, task, strategy):
-    workers = 1 if strategy == "serial" else 2
-    result = run_cell(_cell(task, strategy, workers), _options(datasets, tmp_path, task))
+    workers = 2 if STRATEGIES[strategy].uses_workers else 1
+    options = _options(datasets, tmp_path, task)
+    if task == "blur_thumbnail":
+        options = replace(options, task_options={"radius": 2.0, "thumbnail": "24x24"})
+    result = run_cell(_cell(task, strategy, workers), options)
     assert json.loads((tmp_path / "out.json").read_text()) == json.loads(json.dumps(result))
     reps = result["repetitions"]
     assert [r["warmup"] for r in reps] == [True, False, False, False]
@@ -36,12 +50,49 @@ def test_every_task_and_strategy_runs_verified(datasets, tmp_path, task, strateg
         parts = rep["first_result_s"] + rep["work_s"] + rep["shutdown_s"]
         assert rep["work_s"] >= 0 and rep["shutdown_s"] >= 0
         assert parts == pytest.approx(rep["wall_s"])
-    if task in ("read", "decode"):
+    if TASKS[task].input_kind == "files":
         assert all(r["resident_fraction"] is not None for r in reps)
     # Scratch space is cleaned up.
     assert list((tmp_path / "scratch").iterdir()) == []
     assert result["machine"]["usable_cores"] >= 1
     assert result["started_unix"] <= result["finished_unix"]
+
+
+def test_vectorized_is_refused_for_tasks_without_a_batch_form(datasets, tmp_path):
+    with pytest.raises(ImgbenchError, match="no whole-batch form"):
+        run_cell(_cell("decode", "vectorized", 1), _options(datasets, tmp_path))
+
+
+def test_blur_thumbnail_shrinks_to_the_box_and_records_its_options(datasets, tmp_path):
+    options = replace(
+        _options(datasets, tmp_path, "blur_thumbnail"),
+        task_options={"radius": 3.0, "thumbnail": "24x24"},
+    )
+    result = run_cell(_cell("blur_thumbnail", "serial", 1), options)
+    assert result["run"]["task_options"] == {"radius": 3.0, "thumbnail": "24x24"}
+    with pytest.raises(ImgbenchError, match="radius"):
+        run_cell(
+            _cell("blur_thumbnail", "serial", 1),
+            replace(options, task_options={"radius": "wide"}),
+        )
+
+
+def test_greyscale_datasets_decode_and_save_as_greyscale(tmp_path):
+    raw = make_dataset(tmp_path / "raw", "raw", 20, 10, 4, seed=3, color="grey")
+    png = make_dataset(
+        tmp_path / "png", "png", 20, 10, 4, seed=3, source=raw.directory, color="grey"
+    )
+    for task, dataset in (
+        ("decode", png),
+        ("grayscale", png),
+        ("save_png", raw),
+        ("save_jpeg", raw),
+    ):
+        result = run_cell(
+            CellSpec("t", task, "disk", "warm", 20, 10, 4, "serial", 1),
+            RunOptions(2, 0, dataset.directory, tmp_path / "scratch"),
+        )
+        assert result["run"]["dataset_color"] == "grey"
 
 
 def test_cold_cells_start_nearly_uncached(datasets, tmp_path):

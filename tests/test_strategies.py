@@ -1,13 +1,17 @@
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from imgbench.strategies import STRATEGIES, contiguous_chunks
-from imgbench.tasks import TASKS
+from imgbench.tasks import TASKS, grey_loop, grey_of
+
+PER_IMAGE = sorted(n for n in STRATEGIES if n != "vectorized")
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", PER_IMAGE)
 @pytest.mark.parametrize("workers", [1, 3])
 def test_every_strategy_returns_every_result_in_order(datasets, name, workers):
     ds = datasets["jpeg"]
@@ -20,14 +24,43 @@ def test_every_strategy_returns_every_result_in_order(datasets, name, workers):
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_greys_every_image_identically(datasets, name):
+    items = [str(p) for p in datasets["jpeg"].paths(5)]
+    expected = [grey_of(np.asarray(Image.open(p).convert("RGB"))) for p in items]
+    for task in ("grayscale", "grayscale_loop"):
+        if name == "vectorized" and TASKS[task].batch is None:
+            continue
+        outcome = STRATEGIES[name].run(TASKS[task], items, 2)
+        assert len(outcome.results) == 5
+        for got, want in zip(outcome.results, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_the_pure_python_loop_matches_numpy_exactly():
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(grey_loop(array), grey_of(array))
+    assert grey_of(np.array([[[255, 255, 254]]], np.uint8))[0, 0] == 254  # no uint8 overflow
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_a_failing_image_fails_the_strategy_with_its_name(tmp_path, datasets, name):
     items = [str(p) for p in datasets["jpeg"].paths(3)] + [str(tmp_path / "gone.jpg")]
+    task = TASKS["grayscale" if name == "vectorized" else "decode"]
     with pytest.raises(Exception, match="gone.jpg"):
-        STRATEGIES[name].run(TASKS["decode"], items, 2)
+        STRATEGIES[name].run(task, items, 2)
 
 
-def test_only_the_loop_ignores_workers():
-    assert [n for n, s in STRATEGIES.items() if not s.uses_workers] == ["serial"]
+def test_vectorized_refuses_a_task_without_a_batch_form(datasets):
+    with pytest.raises(ValueError, match="no whole-batch form"):
+        STRATEGIES["vectorized"].run(TASKS["decode"], [], 1)
+
+
+def test_the_loop_and_the_batch_ignore_workers():
+    assert sorted(n for n, s in STRATEGIES.items() if not s.uses_workers) == [
+        "serial",
+        "vectorized",
+    ]
 
 
 @pytest.mark.parametrize(("n", "parts", "sizes"), [(10, 3, [4, 3, 3]), (2, 4, [1, 1]), (6, 1, [6])])

@@ -3,6 +3,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from imgbench.errors import TaskError, VerificationError
 from imgbench.tasks import TASKS, VerifyContext
@@ -119,3 +120,53 @@ def test_corrupt_image_names_the_file(tmp_path):
         asyncio.run(TASKS["decode"].awork(str(bad)))
     with pytest.raises(TaskError, match="missing.jpg: cannot read"):
         TASKS["read"].work(str(tmp_path / "missing.jpg"))
+
+
+@pytest.mark.parametrize("name", ["grayscale", "grayscale_loop"])
+def test_greyscale_tasks_verify_and_catch_a_wrong_image(datasets, name):
+    ds = datasets["png"]
+    task = TASKS[name]
+    results = [task.work(str(p)) for p in ds.paths(3)]
+    assert all(r.shape == (32, 48) and r.dtype == np.uint8 for r in results)
+    task.verify(_files_context(ds, 3), results)
+    task.verify(_files_context(ds, 3), [asyncio.run(task.awork(str(p))) for p in ds.paths(3)])
+    with pytest.raises(VerificationError, match="img_000001"):
+        task.verify(_files_context(ds, 3), [results[0], results[0], results[2]])
+    with pytest.raises(VerificationError, match="expected uint8"):
+        task.verify(_files_context(ds, 3), [r.astype(np.float32) for r in results])
+
+
+def _blur_context(ds, tmp_path, n=3):
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = [out / f"img_{i:06d}.jpg" for i in range(n)]
+    options = {"radius": 2.0, "thumbnail": "20x20"}
+    task = TASKS["blur_thumbnail"]
+    items = [
+        task.build_item(str(s), str(p), options, None)
+        for s, p in zip(ds.paths(n), paths, strict=True)
+    ]
+    ctx = _files_context(ds, n)
+    ctx.output_paths, ctx.output_dir, ctx.items = paths, out, items
+    ctx.reference_dir = tmp_path / "reference"
+    return ctx, items
+
+
+def test_blur_thumbnail_fits_the_box_and_verifies_against_a_reference(datasets, tmp_path):
+    task = TASKS["blur_thumbnail"]
+    ctx, items = _blur_context(datasets["jpeg"], tmp_path)
+    results = [task.work(item) for item in items]
+    with Image.open(results[0]) as im:
+        assert im.size == (20, 13)  # 48x32 shrunk to fit 20x20, aspect ratio kept
+    task.verify(ctx, results)
+    # A different radius gives different bytes: the verifier compares with the real work.
+    task.work((*items[1][:2], 5.0, *items[1][3:]))
+    with pytest.raises(VerificationError, match="img_000001.jpg: differs from the reference"):
+        task.verify(ctx, results)
+
+
+def test_blur_thumbnail_names_a_corrupt_input(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(TaskError, match="bad.jpg: cannot decode"):
+        TASKS["blur_thumbnail"].work((str(bad), str(tmp_path / "o.jpg"), 2.0, 10, 10))

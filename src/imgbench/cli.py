@@ -29,9 +29,37 @@ def cmd_make_dataset(args: argparse.Namespace) -> None:
 
     width, height = args.size
     manifest = make_dataset(
-        args.output, args.format, width, height, args.count, args.seed, source=args.source
+        args.output,
+        args.format,
+        width,
+        height,
+        args.count,
+        args.seed,
+        source=args.source,
+        color=args.color,
     )
     print(f"{manifest.directory}: {manifest.count} {manifest.format} images {width}x{height}")
+
+
+def _task_options(task: str, pairs: list[str]) -> dict:
+    """``NAME=VALUE`` pairs, each parsed as its default's type (a number or a string)."""
+    from imgbench.tasks import TASKS
+
+    defaults = TASKS[task].options if task in TASKS else {}
+    options = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ImgbenchError(f"--option {pair!r}: expected NAME=VALUE")
+        default = defaults.get(name)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            try:
+                options[name] = float(value) if isinstance(default, float) else int(value)
+            except ValueError:
+                raise ImgbenchError(f"--option {pair!r}: {name} must be a number") from None
+        else:
+            options[name] = value
+    return options
 
 
 def cmd_run_cell(args: argparse.Namespace) -> None:
@@ -52,7 +80,14 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
     )
     result = run_cell(
         spec,
-        RunOptions(args.repeats, args.warmup, args.dataset, args.scratch, args.output),
+        RunOptions(
+            args.repeats,
+            args.warmup,
+            args.dataset,
+            args.scratch,
+            args.output,
+            task_options=_task_options(args.task, args.option),
+        ),
     )
     walls = sorted(r["wall_s"] for r in result["repetitions"] if not r["warmup"])
     median = walls[len(walls) // 2] if len(walls) % 2 else sum(walls[len(walls) // 2 - 1 :][:2]) / 2
@@ -142,7 +177,10 @@ def cmd_info(args: argparse.Namespace) -> None:
 
     info = {
         "machine": collect_machine_info(Path(args.storage_path)),
-        "tasks": {name: t.summary for name, t in TASKS.items()},
+        "tasks": {
+            name: {"summary": t.summary, "options": dict(t.options), "vectorized": bool(t.batch)}
+            for name, t in TASKS.items()
+        },
         "strategies": {name: s.summary for name, s in STRATEGIES.items()},
     }
     print(json.dumps(info, indent=1))
@@ -177,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", required=True, type=_size, help="WIDTHxHEIGHT")
     p.add_argument("--count", required=True, type=int)
     p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--color", default="rgb", choices=["rgb", "grey"])
     p.add_argument("--source", type=Path, help="raw dataset to encode (else synthesize)")
     p.add_argument("--output", required=True, type=Path, help="dataset directory")
     p.set_defaults(func=cmd_make_dataset)
@@ -195,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, type=Path, help="dataset directory")
     p.add_argument("--scratch", required=True, type=Path, help="scratch root on the storage")
     p.add_argument("--output", required=True, type=Path, help="cell result JSON")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a task option (see `imgbench info`), e.g. radius=15; repeatable",
+    )
     p.set_defaults(func=cmd_run_cell)
 
     p = sub.add_parser("aggregate", help="cell results -> timings/summary/speedup CSVs")

@@ -8,6 +8,7 @@ its registry. Every error names the key and what is allowed.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,7 @@ def check_config(config: dict) -> None:
                         f"config key experiments.{name}.{key}[{i}]: unknown value {value!r}; "
                         f"allowed: {', '.join(sorted(registry))}"
                     )
+        problems += _task_problems(name, exp, TASKS, STRATEGIES)
         for i, w in enumerate(exp.get("workers", [])):
             if isinstance(w, int) and w > MAX_WORKERS:
                 problems.append(
@@ -85,6 +87,55 @@ def check_config(config: dict) -> None:
                 )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _task_problems(name: str, exp: dict, tasks: dict, strategies: dict) -> list[str]:
+    """Strategies a task cannot run under, and task options of the wrong name or type."""
+    problems = []
+    known_tasks = [t for t in exp.get("tasks", []) if t in tasks]
+    if "vectorized" in exp.get("strategies", []) and "vectorized" in strategies:
+        with_batch = sorted(n for n, t in tasks.items() if t.batch is not None)
+        for task in known_tasks:
+            if tasks[task].batch is None:
+                problems.append(
+                    f"config key experiments.{name}.strategies: vectorized has no meaning for "
+                    f"task {task!r}; it applies only to: {', '.join(with_batch)} "
+                    "(put other tasks in another experiment)"
+                )
+    for task, options in (exp.get("task_options") or {}).items():
+        key = f"experiments.{name}.task_options.{task}"
+        if task not in tasks:
+            problems.append(
+                f"config key {key}: unknown task {task!r}; allowed: {', '.join(sorted(tasks))}"
+            )
+            continue
+        defaults = tasks[task].options
+        for option, value in (options or {}).items():
+            problems += option_problems(f"{key}.{option}", option, value, defaults)
+    return problems
+
+
+def option_problems(key: str, option: str, value: Any, defaults: dict) -> list[str]:
+    """A task option must be known and have its default's type; numbers are never negative."""
+    if option not in defaults:
+        allowed = ", ".join(sorted(defaults)) or "(this task has no options)"
+        return [f"config key {key}: unknown option; allowed: {allowed}"]
+    default = defaults[option]
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            return [f"config key {key}: {value!r} is not a number >= 0"]
+    elif isinstance(default, str) and not (
+        isinstance(value, str) and re.fullmatch(r"[1-9][0-9]{0,4}x[1-9][0-9]{0,4}", value)
+    ):
+        return [f"config key {key}: {value!r} is not a size WIDTHxHEIGHT, e.g. {default}"]
+    return []
+
+
+def task_options(exp: dict, task: str) -> dict[str, Any]:
+    """A task's options in an experiment: its defaults, overridden by the config."""
+    from imgbench.tasks import TASKS
+
+    return {**TASKS[task].options, **((exp.get("task_options") or {}).get(task) or {})}
 
 
 def resolve_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict:

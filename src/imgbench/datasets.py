@@ -30,10 +30,28 @@ JPEG_QUALITY = 90
 #: Encoded formats (files a task reads) and "raw" (in-memory arrays that save tasks encode).
 FORMATS = {"png": ".png", "jpeg": ".jpg", "bmp": ".bmp"}
 RAW = "raw"
+#: Colour modes of a dataset: RGB arrays (h, w, 3), or greyscale arrays (h, w), Pillow's "L".
+COLORS = ("rgb", "grey")
 
 
-def synthesize_image(width: int, height: int, seed: int, index: int) -> np.ndarray:
-    """Return image ``index`` of ``seed`` as an RGB ``uint8`` array of shape (height, width, 3)."""
+def channels(color: str) -> tuple[int, ...]:
+    """The trailing shape of one pixel: (3,) for RGB, () for greyscale."""
+    return (3,) if color == "rgb" else ()
+
+
+def native_array(im: Image.Image) -> np.ndarray:
+    """Pixels in the mode they were stored in: greyscale stays (h, w), anything else is RGB.
+
+    Every decoder (tasks and manifest alike) goes through this, so that checksums agree.
+    """
+    return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
+
+
+def synthesize_image(
+    width: int, height: int, seed: int, index: int, color: str = "rgb"
+) -> np.ndarray:
+    """Image ``index`` of ``seed``: ``uint8`` of shape (height, width, 3), or (height, width)
+    for greyscale (the RGB image converted with Pillow's luma weights)."""
     rng = np.random.default_rng([seed, index])
     # Smooth structure is computed on a coarse grid and upsampled: photos are mostly
     # low-frequency, and this keeps generation cheap for large images.
@@ -64,7 +82,10 @@ def synthesize_image(width: int, height: int, seed: int, index: int) -> np.ndarr
             draw.rectangle(box, fill=colour)
     base = base.filter(ImageFilter.GaussianBlur(max(0.5, short / 400)))
     noise = rng.integers(-6, 7, size=(height, width, 3), dtype=np.int16)
-    return np.clip(np.asarray(base, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    rgb = np.clip(np.asarray(base, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    if color == "grey":
+        return np.asarray(Image.fromarray(rgb).convert("L"))
+    return rgb
 
 
 def pixel_sha256(array: np.ndarray) -> str:
@@ -96,23 +117,29 @@ class Manifest:
     seed: int
     files: tuple[FileEntry, ...]
     pixel_sha256: tuple[str, ...]
+    color: str = "rgb"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one decoded image."""
+        return (self.height, self.width, *channels(self.color))
 
     def paths(self, n: int) -> list[Path]:
         return [self.directory / f.name for f in self.files[:n]]
 
     def load_arrays(self, n: int) -> np.ndarray:
-        """The first ``n`` raw images as one (n, height, width, 3) array, fully in memory."""
+        """The first ``n`` raw images as one (n, *shape) array, fully in memory."""
         arrays = np.load(self.directory / ARRAYS, mmap_mode="r")
-        if arrays.shape != (self.count, self.height, self.width, 3):
+        if arrays.shape != (self.count, *self.shape):
             raise DatasetError(
                 f"{self.directory / ARRAYS}: shape {arrays.shape} does not match the manifest "
-                f"({self.count}, {self.height}, {self.width}, 3)"
+                f"{(self.count, *self.shape)}"
             )
         return np.array(arrays[:n])
 
 
-def dataset_name(fmt: str, width: int, height: int, count: int, seed: int) -> str:
-    return f"{fmt}-{width}x{height}-n{count}-s{seed}"
+def dataset_name(fmt: str, width: int, height: int, count: int, seed: int, color: str) -> str:
+    return f"{fmt}-{color}-{width}x{height}-n{count}-s{seed}"
 
 
 def make_dataset(
@@ -123,6 +150,7 @@ def make_dataset(
     count: int,
     seed: int,
     source: Path | None = None,
+    color: str = "rgb",
 ) -> Manifest:
     """Generate a dataset into ``out_dir`` atomically (a temporary sibling, then a rename).
 
@@ -132,6 +160,8 @@ def make_dataset(
     """
     if fmt != RAW and fmt not in FORMATS:
         raise DatasetError(f"unknown dataset format {fmt!r}; allowed: raw, {', '.join(FORMATS)}")
+    if color not in COLORS:
+        raise DatasetError(f"unknown dataset colour {color!r}; allowed: {', '.join(COLORS)}")
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -139,13 +169,18 @@ def make_dataset(
     try:
         if source is not None:
             src = load_manifest(source)
-            if (src.format, src.width, src.height, src.seed) != (RAW, width, height, seed) or (
+            want = (RAW, width, height, seed, color)
+            if (src.format, src.width, src.height, src.seed, src.color) != want or (
                 src.count < count
             ):
-                raise DatasetError(f"{source}: not a raw dataset for {width}x{height} seed {seed}")
+                raise DatasetError(
+                    f"{source}: not a raw {color} dataset for {width}x{height} seed {seed}"
+                )
             arrays = src.load_arrays(count)
         else:
-            arrays = np.stack([synthesize_image(width, height, seed, i) for i in range(count)])
+            arrays = np.stack(
+                [synthesize_image(width, height, seed, i, color) for i in range(count)]
+            )
         pixel = tuple(pixel_sha256(a) for a in arrays)
         files: list[FileEntry] = []
         if fmt == RAW:
@@ -156,7 +191,7 @@ def make_dataset(
                 options = {"quality": JPEG_QUALITY} if fmt == "jpeg" else {}
                 Image.fromarray(array).save(path, format=fmt.upper(), **options)
                 with Image.open(path) as im:
-                    decoded = pixel_sha256(np.asarray(im.convert("RGB")))
+                    decoded = pixel_sha256(native_array(im))
                 data = path.read_bytes()
                 files.append(
                     FileEntry(path.name, len(data), hashlib.sha256(data).hexdigest(), decoded)
@@ -168,6 +203,7 @@ def make_dataset(
             "height": height,
             "count": count,
             "seed": seed,
+            "color": color,
             "jpeg_quality": JPEG_QUALITY if fmt == "jpeg" else None,
             "pillow_version": Image.__version__,
             "pixel_sha256": list(pixel),
@@ -201,6 +237,7 @@ def load_manifest(directory: Path) -> Manifest:
             seed=int(raw["seed"]),
             files=files,
             pixel_sha256=tuple(raw["pixel_sha256"]),
+            color=raw.get("color", "rgb"),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"{path}: unreadable manifest ({exc})") from exc

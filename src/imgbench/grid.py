@@ -59,10 +59,13 @@ class DatasetSpec:
     height: int
     count: int
     seed: int
+    color: str = "rgb"
 
     @property
     def name(self) -> str:
-        return dataset_name(self.format, self.width, self.height, self.count, self.seed)
+        return dataset_name(
+            self.format, self.width, self.height, self.count, self.seed, self.color
+        )
 
 
 def dataset_format(config: dict, cell: CellSpec) -> str:
@@ -72,30 +75,41 @@ def dataset_format(config: dict, cell: CellSpec) -> str:
     return config["experiments"][cell.experiment]["format"]
 
 
-def _counts(config: dict, cells: list[CellSpec]) -> dict[tuple[str, int, int], int]:
-    counts: dict[tuple[str, int, int], int] = {}
+def dataset_color(config: dict, cell: CellSpec) -> str:
+    return config["experiments"][cell.experiment].get("color", "rgb")
+
+
+DatasetKey = tuple[str, str, int, int]
+
+
+def _counts(config: dict, cells: list[CellSpec]) -> dict[DatasetKey, int]:
+    """The largest number of images each (format, colour, size) is used with."""
+    counts: dict[DatasetKey, int] = {}
     for cell in cells:
-        # Every size needs a raw dataset: encoded datasets are made from it.
-        for fmt in {dataset_format(config, cell), RAW}:
-            key = (fmt, cell.width, cell.height)
-            counts[key] = max(counts.get(key, 0), cell.n_images)
+        key = (dataset_format(config, cell), dataset_color(config, cell), cell.width, cell.height)
+        counts[key] = max(counts.get(key, 0), cell.n_images)
     return counts
 
 
 def plan_datasets(config: dict, cells: list[CellSpec]) -> dict[CellSpec, DatasetSpec]:
-    """The dataset each cell reads: one per (format, size, seed), as large as its largest use."""
+    """The dataset each cell reads: one per (format, colour, size, seed), as large as its
+    largest use."""
     counts = _counts(config, cells)
     plan = {}
     for cell in cells:
-        fmt = dataset_format(config, cell)
-        count = counts[(fmt, cell.width, cell.height)]
-        plan[cell] = DatasetSpec(fmt, cell.width, cell.height, count, config["dataset_seed"])
+        key = (dataset_format(config, cell), dataset_color(config, cell), cell.width, cell.height)
+        plan[cell] = DatasetSpec(
+            key[0], cell.width, cell.height, counts[key], config["dataset_seed"], key[1]
+        )
     return plan
 
 
 def source_dataset(config: dict, cells: list[CellSpec], target: DatasetSpec) -> DatasetSpec | None:
-    """The raw dataset an encoded dataset is made from (None for a raw dataset)."""
+    """The raw dataset an encoded dataset is made from, when a saving task needs that raw
+    dataset anyway; None otherwise (the images are synthesized directly, identically)."""
     if target.format == RAW:
         return None
-    count = _counts(config, cells).get((RAW, target.width, target.height), target.count)
-    return DatasetSpec(RAW, target.width, target.height, count, target.seed)
+    raw = _counts(config, cells).get((RAW, target.color, target.width, target.height))
+    if raw is None or raw < target.count:
+        return None
+    return DatasetSpec(RAW, target.width, target.height, raw, target.seed, target.color)

@@ -88,15 +88,19 @@ STRATEGY_COLORS: dict[str, str] = {
     "threads": "#0072b2",
     "processes": "#d55e00",
     "processes_chunked": "#e69f00",
+    "threads_chunked": "#56b4e9",
+    "vectorized": "#cc79a7",
     "asyncio": "#009e73",
 }
-_SPARE_COLORS = ("#cc79a7", "#56b4e9", "#8c564b", "#f0e442", "#000000", "#9467bd")
+_SPARE_COLORS = ("#8c564b", "#f0e442", "#000000", "#9467bd", "#17becf", "#bcbd22")
 #: Short names for heatmap cells.
 SHORT_NAMES: dict[str, str] = {
     "serial": "loop",
     "threads": "thr",
     "processes": "proc",
     "processes_chunked": "chunk",
+    "threads_chunked": "tchunk",
+    "vectorized": "vec",
     "asyncio": "async",
 }
 #: The overhead breakdown: summary column, legend label and colour of each bar segment.

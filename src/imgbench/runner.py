@@ -8,17 +8,19 @@ cell: no time is ever reported for work that was not done.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from imgbench import cache, measure
 from imgbench.cells import CellSpec
+from imgbench.config import option_problems
 from imgbench.datasets import RAW, check_files, load_manifest
 from imgbench.errors import DatasetError, ImgbenchError, VerificationError
 from imgbench.machine import collect_machine_info
@@ -35,6 +37,8 @@ class RunOptions:
     dataset: Path
     scratch: Path
     output: Path | None = None
+    #: Options of the task, overriding its defaults (``task_options`` in the config).
+    task_options: dict = field(default_factory=dict)
 
 
 def _check_spec(spec: CellSpec, options: RunOptions) -> None:
@@ -52,14 +56,21 @@ def _check_spec(spec: CellSpec, options: RunOptions) -> None:
         raise ImgbenchError("warmup must be 0 or more")
     if not STRATEGIES[spec.strategy].uses_workers and spec.workers != 1:
         raise ImgbenchError(f"{spec.strategy} uses no workers: run it with workers=1")
+    if spec.strategy == "vectorized" and TASKS[spec.task].batch is None:
+        raise ImgbenchError(f"task {spec.task} has no whole-batch form for the vectorized strategy")
+    task = TASKS[spec.task]
+    for option, value in options.task_options.items():
+        problems = option_problems(f"task option {option}", option, value, task.options)
+        if problems:
+            raise ImgbenchError(problems[0])
 
 
 def _prepare(task: Task, spec: CellSpec, inputs: list[Path], out_dir: Path | None):
     """Set the repetition's starting state; return (cache method, resident fraction)."""
     gc.collect()  # so the previous repetition's garbage is not collected inside the timer
-    if task.input_kind == "arrays":
-        assert out_dir is not None
+    if out_dir is not None:
         reset_output_dir(out_dir)
+    if task.input_kind == "arrays":
         cache.sync_files()
         if spec.cache == "cold" and cache.drop_all_caches():
             return "drop_caches", None
@@ -96,38 +107,47 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
     with (
         warnings.catch_warnings(record=True) as caught,
         scratch_area(spec.storage, options.scratch) as area,
+        contextlib.ExitStack() as stack,
     ):
         warnings.simplefilter("always")
         n = spec.n_images
+        opts = {**task.options, **options.task_options}
         inputs: list[Path] = []
-        out_dir = None
+        out_dir = area / "out" if task.output_suffix else None
+        outputs: list[Path] = []
+        if out_dir is not None:
+            outputs = [out_dir / f"img_{i:06d}{task.output_suffix}" for i in range(n)]
+        ctx = VerifyContext(
+            n,
+            spec.width,
+            spec.height,
+            output_paths=outputs,
+            output_dir=out_dir,
+            color=manifest.color,
+            options=opts,
+            reference_dir=area / "reference",
+        )
         if task.input_kind == "files":
             check_files(manifest, n)
             inputs = stage_inputs(manifest.paths(n), spec.storage, area)
-            items = [str(p) for p in inputs]
-            ctx = VerifyContext(
-                n,
-                spec.width,
-                spec.height,
-                input_paths=inputs,
-                input_sha256=[f.sha256 for f in manifest.files[:n]],
-                input_pixel_sha256=[f.pixel_sha256 for f in manifest.files[:n]],
-            )
+            sources: list = [str(p) for p in inputs]
+            ctx.input_paths = inputs
+            ctx.input_sha256 = [f.sha256 for f in manifest.files[:n]]
+            ctx.input_pixel_sha256 = [f.pixel_sha256 for f in manifest.files[:n]]
             payload = sum(f.bytes for f in manifest.files[:n])
         else:
             arrays = manifest.load_arrays(n)
-            out_dir = area / "out"
-            outputs = [out_dir / f"img_{i:06d}{task.output_suffix}" for i in range(n)]
-            items = [(a, str(p)) for a, p in zip(arrays, outputs, strict=True)]
-            ctx = VerifyContext(
-                n,
-                spec.width,
-                spec.height,
-                source_arrays=arrays,
-                output_paths=outputs,
-                output_dir=out_dir,
-            )
+            sources = list(arrays)
+            ctx.source_arrays = arrays
             payload = 0
+        service = stack.enter_context(
+            task.service(inputs, opts) if task.service else contextlib.nullcontext()
+        )
+        items = [
+            task.build_item(src, str(out) if out_dir else None, opts, service)
+            for src, out in zip(sources, outputs or [None] * n, strict=True)
+        ]
+        ctx.items = items
         # The storage a task works on: where it reads its inputs, or where it writes.
         machine = collect_machine_info(inputs[0].parent if inputs else area)
         phases["setup_s"] = time.perf_counter() - t_start
@@ -148,7 +168,7 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
                 raise VerificationError(
                     f"{spec.label}: repetition {index} failed verification: {exc}"
                 ) from exc
-            if out_dir is not None:
+            if task.input_kind == "arrays":
                 payload = sum(p.stat().st_size for p in outputs)
             t_verified = time.perf_counter()
             first_result = outcome.first_result_at - t0
@@ -192,6 +212,8 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
             "dataset": str(options.dataset),
             "dataset_format": manifest.format,
             "dataset_seed": manifest.seed,
+            "dataset_color": manifest.color,
+            "task_options": opts,
             "scratch": str(options.scratch),
             "task_summary": task.summary,
             "strategy_summary": strategy.summary,

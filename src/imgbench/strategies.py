@@ -114,6 +114,21 @@ def run_processes_chunked(task: Task, items: Sequence[Any], workers: int) -> Out
     return Outcome([r for part in parts for r in part], first, last)
 
 
+def run_threads_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    calls = [(run_chunk, (task.work, chunk)) for chunk in contiguous_chunks(items, workers)]
+    parts, first, last = _run_on_pool(ThreadPoolExecutor(max_workers=workers), calls)
+    return Outcome([r for part in parts for r in part], first, last)
+
+
+def run_vectorized(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    if task.batch is None:
+        raise ValueError(f"task {task.name} has no whole-batch form for the vectorized strategy")
+    results = list(task.batch(items))
+    # One operation yields every result at once.
+    done = time.perf_counter()
+    return Outcome(results, done, done)
+
+
 def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     async def main() -> Outcome:
         limit = asyncio.Semaphore(workers)
@@ -145,6 +160,18 @@ STRATEGIES: dict[str, Strategy] = {
             "ProcessPoolExecutor, one contiguous chunk per worker",
             True,
             run_processes_chunked,
+        ),
+        Strategy(
+            "threads_chunked",
+            "ThreadPoolExecutor, one contiguous chunk per worker",
+            True,
+            run_threads_chunked,
+        ),
+        Strategy(
+            "vectorized",
+            "one numpy operation over the whole batch (only tasks that have a batch form)",
+            False,
+            run_vectorized,
         ),
         Strategy(
             "asyncio",

@@ -15,16 +15,17 @@ import asyncio
 import hashlib
 import io
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiofiles
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
-from imgbench.datasets import JPEG_QUALITY, pixel_sha256
+from imgbench.datasets import JPEG_QUALITY, channels, native_array, pixel_sha256
 from imgbench.errors import TaskError, VerificationError
 
 #: Mean absolute pixel error above which a lossy save is taken as corrupt, not as codec loss.
@@ -44,6 +45,19 @@ class VerifyContext:
     source_arrays: np.ndarray | None = None
     output_paths: list[Path] = field(default_factory=list)
     output_dir: Path | None = None
+    #: "rgb" or "grey": the colour mode of the dataset.
+    color: str = "rgb"
+    #: The task's options (defaults merged with the config's).
+    options: dict[str, Any] = field(default_factory=dict)
+    #: The items the strategy was given, and a place for a reference run's outputs.
+    items: list[Any] = field(default_factory=list)
+    reference_dir: Path | None = None
+    #: Verifiers keep expensive references here, computed once per cell (untimed).
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.height, self.width, *channels(self.color))
 
 
 @dataclass(frozen=True)
@@ -55,8 +69,23 @@ class Task:
     work: Callable[[Any], Any]
     awork: Callable[[Any], Awaitable[Any]]
     verify: Callable[[VerifyContext, Sequence[Any]], None]
-    #: Suffix of the files a saving task writes.
+    #: Suffix of the files the task writes (None: it returns its results in memory).
     output_suffix: str | None = None
+    #: Option defaults (config ``task_options.<task>``); an option must have its default's type.
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: Builds one picklable item from (input, output path, options, service); by default the
+    #: input path, or (array, output path) for "arrays" tasks.
+    make_item: Callable[[Any, str | None, dict[str, Any], Any], Any] | None = None
+    #: Started once per cell around every repetition (untimed): (input paths, options) ->
+    #: a context manager whose value make_item receives, e.g. an HTTP server's address.
+    service: Callable[[list[Path], dict[str, Any]], AbstractContextManager[Any]] | None = None
+    #: Whole-batch work for the ``vectorized`` strategy; None refuses that strategy.
+    batch: Callable[[Sequence[Any]], list[Any]] | None = None
+
+    def build_item(self, source: Any, output: str | None, options: dict, service: Any) -> Any:
+        if self.make_item is not None:
+            return self.make_item(source, output, options, service)
+        return source if output is None else (source, output)
 
 
 # -- per-image work ---------------------------------------------------------------------------
@@ -81,20 +110,20 @@ async def read_bytes_async(path: str) -> bytes:
 def _decode(data: bytes, label: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
+            return native_array(im)
     except Exception as exc:  # Pillow raises many types for bad data; all mean the same here
         raise TaskError(f"{label}: cannot decode ({type(exc).__name__}: {exc})") from exc
 
 
-def decode_rgb(path: str) -> np.ndarray:
+def decode_image(path: str) -> np.ndarray:
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return native_array(im)
     except Exception as exc:  # Pillow raises many types for bad data; all mean the same here
         raise TaskError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc
 
 
-async def decode_rgb_async(path: str) -> np.ndarray:
+async def decode_image_async(path: str) -> np.ndarray:
     data = await read_bytes_async(path)
     return await asyncio.to_thread(_decode, data, path)
 
@@ -170,7 +199,7 @@ def verify_bytes(ctx: VerifyContext, results: Sequence[Any]) -> None:
 
 def verify_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
     _check_count(ctx, results)
-    shape = (ctx.height, ctx.width, 3)
+    shape = ctx.shape
     for path, expected, array in zip(ctx.input_paths, ctx.input_pixel_sha256, results, strict=True):
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
             got = getattr(array, "shape", type(array).__name__)
@@ -179,9 +208,9 @@ def verify_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
             raise VerificationError(f"{path}: decoded pixels differ from the manifest's checksum")
 
 
-def _verify_saved(ctx: VerifyContext, results: Sequence[Any], lossless: bool) -> None:
-    _check_count(ctx, results)
-    assert ctx.output_dir is not None and ctx.source_arrays is not None
+def _check_output_files(ctx: VerifyContext) -> None:
+    """The output directory holds exactly the expected files: none lost, none extra."""
+    assert ctx.output_dir is not None
     expected = {p.name for p in ctx.output_paths}
     present = set(os.listdir(ctx.output_dir))
     if present != expected:
@@ -191,11 +220,17 @@ def _verify_saved(ctx: VerifyContext, results: Sequence[Any], lossless: bool) ->
             f"{ctx.output_dir}: {len(lost)} expected files missing {lost[:3]}, "
             f"{len(extra)} unexpected {extra[:3]}"
         )
+
+
+def _verify_saved(ctx: VerifyContext, results: Sequence[Any], lossless: bool) -> None:
+    _check_count(ctx, results)
+    assert ctx.source_arrays is not None
+    _check_output_files(ctx)
     for path, source in zip(ctx.output_paths, ctx.source_arrays, strict=True):
         try:
             with Image.open(path) as im:
                 size = im.size
-                decoded = np.asarray(im.convert("RGB"))
+                decoded = native_array(im)
         except Exception as exc:
             raise VerificationError(f"{path}: saved file does not decode ({exc})") from exc
         if size != (ctx.width, ctx.height):
@@ -219,6 +254,130 @@ def verify_saved_lossless(ctx: VerifyContext, results: Sequence[Any]) -> None:
 
 def verify_saved_lossy(ctx: VerifyContext, results: Sequence[Any]) -> None:
     _verify_saved(ctx, results, lossless=False)
+
+
+# -- greyscale ---------------------------------------------------------------------------------
+# Both greyscale tasks compute the integer mean of the channels, (r + g + b) // 3, as the
+# notebook study did, so that the loop, numpy and the whole-batch version must agree exactly.
+
+
+def grey_of(array: np.ndarray) -> np.ndarray:
+    """Greyscale of one RGB image or a batch of them (channels last) with numpy; a greyscale
+    image (two axes) is copied."""
+    if array.ndim == 2:
+        return array.copy()
+    total = array[..., 0].astype(np.uint16) + array[..., 1] + array[..., 2]
+    return (total // 3).astype(np.uint8)
+
+
+def grayscale(path: str) -> np.ndarray:
+    return grey_of(decode_image(path))
+
+
+async def grayscale_async(path: str) -> np.ndarray:
+    data = await read_bytes_async(path)
+    return await asyncio.to_thread(lambda: grey_of(_decode(data, path)))
+
+
+def grey_loop(array: np.ndarray) -> np.ndarray:
+    """The same greyscale, one pixel at a time in pure Python: it holds the GIL throughout."""
+    if array.ndim == 2:
+        return array.copy()
+    height, width = array.shape[:2]
+    rows = array.tolist()
+    out = [[0] * width for _ in range(height)]
+    for i in range(height):
+        row, out_row = rows[i], out[i]
+        for j in range(width):
+            r, g, b = row[j]
+            out_row[j] = (r + g + b) // 3
+    return np.array(out, dtype=np.uint8)
+
+
+def grayscale_loop(path: str) -> np.ndarray:
+    return grey_loop(decode_image(path))
+
+
+async def grayscale_loop_async(path: str) -> np.ndarray:
+    data = await read_bytes_async(path)
+    return await asyncio.to_thread(lambda: grey_loop(_decode(data, path)))
+
+
+def grayscale_batch(paths: Sequence[str]) -> list[np.ndarray]:
+    """Decode every image, then one numpy operation over the stacked batch."""
+    decoded = [decode_image(p) for p in paths]
+    if not decoded or decoded[0].ndim == 2:
+        return [a.copy() for a in decoded]
+    return list(grey_of(np.stack(decoded)))
+
+
+def verify_grey(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    _check_count(ctx, results)
+    if "grey" not in ctx.memo:
+        # The reference decodes the inputs again, untimed, once per cell.
+        ctx.memo["grey"] = [pixel_sha256(grey_of(decode_image(str(p)))) for p in ctx.input_paths]
+    shape = (ctx.height, ctx.width)
+    for path, expected, array in zip(ctx.input_paths, ctx.memo["grey"], results, strict=True):
+        if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
+            got = getattr(array, "shape", type(array).__name__)
+            raise VerificationError(f"{path}: greyscale result is {got}, expected uint8 {shape}")
+        if pixel_sha256(array) != expected:
+            raise VerificationError(f"{path}: greyscale pixels differ from the reference")
+
+
+# -- blur + thumbnail ------------------------------------------------------------------------
+
+
+def blur_thumbnail(item: tuple[str, str, float, int, int]) -> str:
+    """Open, Gaussian blur, shrink to fit the thumbnail box, save as JPEG (the tutorial study)."""
+    source, output, radius, box_w, box_h = item
+    try:
+        with Image.open(source) as im:
+            blurred = im.filter(ImageFilter.GaussianBlur(radius))
+    except Exception as exc:  # Pillow raises many types for bad data; all mean the same here
+        raise TaskError(f"{source}: cannot decode ({type(exc).__name__}: {exc})") from exc
+    blurred.thumbnail((box_w, box_h))
+    try:
+        blurred.save(output, format="JPEG", quality=JPEG_QUALITY)
+    except OSError as exc:
+        raise TaskError(f"{output}: cannot save as JPEG ({exc})") from exc
+    return output
+
+
+async def blur_thumbnail_async(item: tuple[str, str, float, int, int]) -> str:
+    return await asyncio.to_thread(blur_thumbnail, item)
+
+
+def blur_item(source: str, output: str | None, options: dict, service: Any) -> tuple:
+    box_w, box_h = _box(options["thumbnail"])
+    return (source, output, float(options["radius"]), box_w, box_h)
+
+
+def _box(text: str) -> tuple[int, int]:
+    width, height = (int(v) for v in str(text).lower().split("x"))
+    return width, height
+
+
+def verify_blur(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    """Every output is byte-identical to a reference run of the same work (untimed, once).
+
+    Pillow's blur, resampling and JPEG encoder are deterministic, so any difference means a
+    wrong, missing or corrupt output.
+    """
+    _check_count(ctx, results)
+    _check_output_files(ctx)
+    if "blur" not in ctx.memo:
+        assert ctx.reference_dir is not None
+        ctx.reference_dir.mkdir(parents=True, exist_ok=True)
+        digests = []
+        for item in ctx.items:
+            reference = str(ctx.reference_dir / Path(item[1]).name)
+            blur_thumbnail((item[0], reference, *item[2:]))
+            digests.append(hashlib.sha256(Path(reference).read_bytes()).hexdigest())
+        ctx.memo["blur"] = digests
+    for path, expected in zip(ctx.output_paths, ctx.memo["blur"], strict=True):
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise VerificationError(f"{path}: differs from the reference blur + thumbnail")
 
 
 TASKS: dict[str, Task] = {
@@ -252,11 +411,39 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             "decode",
-            "open, decode and convert to an RGB numpy array returned to the caller",
+            "open and decode to a numpy array (RGB or greyscale) returned to the caller",
             "files",
-            decode_rgb,
-            decode_rgb_async,
+            decode_image,
+            decode_image_async,
             verify_arrays,
+        ),
+        Task(
+            "grayscale",
+            "decode, then greyscale with numpy ((r + g + b) // 3), returning the array",
+            "files",
+            grayscale,
+            grayscale_async,
+            verify_grey,
+            batch=grayscale_batch,
+        ),
+        Task(
+            "grayscale_loop",
+            "decode, then greyscale with a pure-Python loop over every pixel (holds the GIL)",
+            "files",
+            grayscale_loop,
+            grayscale_loop_async,
+            verify_grey,
+        ),
+        Task(
+            "blur_thumbnail",
+            "open, Gaussian blur, thumbnail, save as JPEG",
+            "files",
+            blur_thumbnail,
+            blur_thumbnail_async,
+            verify_blur,
+            output_suffix=".jpg",
+            options={"radius": 15.0, "thumbnail": "1200x1200"},
+            make_item=blur_item,
         ),
     )
 }

@@ -12,7 +12,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from imgbench.cells import CellSpec
-from imgbench.config import check_config
+from imgbench.config import check_config, task_options
 from imgbench.grid import DatasetSpec, expand_cells, plan_datasets, source_dataset
 from imgbench.strategies import STRATEGIES
 from imgbench.tasks import TASKS
@@ -66,6 +66,7 @@ wildcard_constraints:
     storage="disk|shm",
     cache="cold|warm",
     format="raw|png|jpeg|bmp",
+    color="rgb|grey",
     width=r"\d+",
     height=r"\d+",
     n_images=r"\d+",
@@ -131,6 +132,10 @@ def get_cell_args(wildcards):
             "--scratch",
             config["scratch"][wildcards.storage],
         ]
+        + [
+            f"--option={name}={value}"
+            for name, value in sorted(task_options(experiment, wildcards.task).items())
+        ]
     )
 
 
@@ -142,6 +147,7 @@ def get_dataset_source(wildcards):
         int(wildcards.height),
         int(wildcards.images),
         int(wildcards.seed),
+        wildcards.color,
     )
     source = source_dataset(config, CELLS, target)
     return {"source": dataset_path(source)} if source else {}

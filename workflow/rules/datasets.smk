@@ -2,9 +2,9 @@ rule dataset:
     input:
         unpack(get_dataset_source),
     output:
-        directory("results/datasets/{format}-{width}x{height}-n{images}-s{seed}"),
+        directory("results/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}"),
     log:
-        "results/logs/datasets/{format}-{width}x{height}-n{images}-s{seed}.log",
+        "results/logs/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}.log",
     conda:
         "../../envs/imgbench.yaml"
     params:
@@ -13,4 +13,4 @@ rule dataset:
     shell:
         "{params.imgbench} make-dataset --format {wildcards.format}"
         " --size {wildcards.width}x{wildcards.height} --count {wildcards.images}"
-        " --seed {wildcards.seed} {params.source} --output {output:q} > {log:q} 2>&1"
+        " --seed {wildcards.seed} --color {wildcards.color} {params.source} --output {output:q} > {log:q} 2>&1"
