@@ -1,0 +1,295 @@
+"""Published findings against measured ones: verdicts, reasons, the CSV and the deck.
+
+The results tree is made by ``imgbench.analysis`` from fake cell results, so the tests
+read the same columns that ``imgbench aggregate`` writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from imgbench import analysis
+from imgbench.errors import ConfigError
+from imgbench.references import COLUMNS, build_reference, load_reference
+
+ROOT = Path(__file__).resolve().parents[1]
+SERIAL = [1.00, 1.02, 0.98, 1.01, 0.99, 1.03]
+XSS = "<script>alert(1)</script>"
+
+
+def _result(strategy, workers, walls, n=100, experiment="saving"):
+    cell = {
+        "experiment": experiment,
+        "task": "save_png",
+        "storage": "disk",
+        "cache": "warm",
+        "width": 256,
+        "height": 256,
+        "n_images": n,
+        "strategy": strategy,
+        "workers": workers,
+    }
+    reps = [
+        {
+            "index": i,
+            "warmup": i == 0,
+            "wall_s": w,
+            "first_result_s": w / 10,
+            "work_s": w * 0.8,
+            "shutdown_s": w / 10,
+            "cpu_user_s": w,
+            "cpu_sys_s": 0.0,
+            "cpu_s": w,
+            "other_cpu_s": 0.0,
+            "steal_s": 0.0,
+            "peak_rss_bytes": 100,
+            "peak_rss_reset": True,
+            "peak_rss_children_bytes": 0,
+            "payload_bytes": 1000,
+            "images_per_s": n / w,
+            "mb_per_s": 1000 / w / 1e6,
+            "cache_method": "warm_read",
+            "resident_fraction": None,
+            "verified": True,
+        }
+        # The warm-up takes 0.01 s: were it counted, every cell would look faster.
+        for i, w in enumerate([0.01, *walls])
+    ]
+    return {
+        "cell": cell,
+        "run": {
+            "repeats": len(walls),
+            "warmup": 1,
+            "dataset_format": "png",
+            "mp_start_method": "fork",
+            "task_summary": "t",
+            "strategy_summary": "s",
+        },
+        "machine": {
+            "hostname": "testhost",
+            "cpu_model": "Test CPU 9000",
+            "usable_cores": 2,
+            "load_average_1m": 0.1,
+        },
+        "started_unix": 0.0,
+        "finished_unix": 1.0,
+        "warnings": [],
+        "repetitions": reps,
+    }
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    results = [
+        _result("serial", 1, SERIAL),
+        _result("threads", 4, [w / 2 for w in SERIAL]),  # clearly faster
+        _result("threads", 2, list(reversed(SERIAL))),  # the same times
+        _result("processes", 4, [w * 2 for w in SERIAL]),  # clearly slower
+        _result("serial", 1, SERIAL[:3], n=10),  # too few repetitions to test
+        _result("threads", 4, [w / 2 for w in SERIAL[:3]], n=10),
+    ]
+    timings = analysis.timings_frame(results)
+    out = tmp_path / "results" / "saving"
+    out.mkdir(parents=True)
+    timings.to_csv(out / "timings.csv", index=False)
+    (out / "metadata.json").write_text(json.dumps(analysis.metadata(results, timings)))
+    return tmp_path / "results"
+
+
+def _finding(fid, strategy, workers, expect="faster", published=None, n=100, **cell):
+    return {
+        "id": fid,
+        "claim": f"claim of {fid}",
+        "expect": expect,
+        "published": published or {"speedup": 1.5},
+        "cell": {
+            "experiment": "saving",
+            "task": "save_png",
+            "storage": "disk",
+            "cache": "warm",
+            "size": "256x256",
+            "n_images": n,
+            "strategy": strategy,
+            "workers": workers,
+            **cell,
+        },
+        "baseline": {"strategy": "serial", "workers": 1},
+    }
+
+
+REFERENCE = {
+    "study": "imageproc README",
+    "source": "seeds/000_de89cd45113df62c.txt",
+    "machine": "AMD Ryzen 9 3900X",
+    "cores": 24,
+    "method": "one run per configuration",
+    "flaws": ["A single run per configuration."],
+    "departures": ["Image size not stated; 256x256 chosen."],
+    "findings": [
+        _finding("holds", "threads", 4, published={"time_s": 1.1797, "baseline_time_s": 18.4185}),
+        _finding("equal", "threads", 2),
+        _finding("not_faster", "threads", 2, expect="not_faster", published={"speedup": 0.93}),
+        _finding("slower", "processes", 4, expect="slower", published={"speedup": 0.5}),
+        _finding("missing", "threads", 4, experiment="loading"),
+        _finding("few", "threads", 4, n=10),
+    ],
+}
+
+
+def _write(tmp_path, reference, name="ref.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(reference, allow_unicode=True))
+    return path
+
+
+@pytest.fixture
+def built(tmp_path, results_dir):
+    html, csv = tmp_path / "out" / "ref.html", tmp_path / "out" / "ref.csv"
+    frame = build_reference(_write(tmp_path, REFERENCE), results_dir, html, csv)
+    return frame.set_index("id"), html.read_text(), csv
+
+
+def test_verdicts(built):
+    frame, _, _ = built
+    assert frame["verdict"].to_dict() == {
+        "holds": "holds",
+        "equal": "does not hold",
+        "not_faster": "holds",
+        "slower": "holds",
+        "missing": "not measured",
+        "few": "untestable",
+    }
+
+
+def test_measured_numbers_ignore_warmups(built):
+    row = built[0].loc["holds"]
+    assert row["reps"] == row["baseline_reps"] == 6
+    assert row["measured_time_s"] == pytest.approx(0.5025)
+    assert row["measured_baseline_time_s"] == pytest.approx(1.005)
+    assert row["measured_speedup"] == pytest.approx(2.0)
+    assert 1 < row["speedup_ci_low"] <= 2.0 <= row["speedup_ci_high"]
+    assert row["measured_time_ci_low_s"] <= 0.5025 <= row["measured_time_ci_high_s"]
+    assert row["mann_whitney_p"] < 0.05
+
+
+def test_published_speedup_is_derived_from_times(built):
+    row = built[0].loc["holds"]
+    assert row["published_speedup"] == pytest.approx(18.4185 / 1.1797)
+    assert row["published_time_s"] == 1.1797
+
+
+def test_reason_names_the_core_bound(built):
+    frame = built[0]
+    reason = frame.loc["holds", "reason"]
+    assert reason.startswith("holds in direction: 2.00×")
+    assert "15.61× published" in reason
+    assert "2 usable cores here vs 24 on the study's machine bound the speedup" in reason
+    # 1.5x published is within 2 cores: no bound to blame.
+    assert "usable cores" not in frame.loc["equal", "reason"]
+
+
+def test_reasons_of_other_verdicts(built):
+    frame = built[0]
+    assert "no significant difference" in frame.loc["equal", "reason"]
+    assert "experiment 'loading' was not run" in frame.loc["missing", "reason"]
+    assert math.isnan(frame.loc["missing", "measured_speedup"])
+    assert frame.loc["missing", "reps"] == 0
+    assert "3 vs 3 repetitions cannot reach p < 0.05" in frame.loc["few", "reason"]
+
+
+def test_why_is_appended(tmp_path, results_dir):
+    reference = copy.deepcopy(REFERENCE)
+    reference["findings"][1]["why"] = "the study's timer was never reset"
+    frame = build_reference(
+        _write(tmp_path, reference), results_dir, tmp_path / "r.html", tmp_path / "r.csv"
+    )
+    assert frame.loc[1, "reason"].endswith("; the study's timer was never reset")
+
+
+def test_csv_has_the_documented_columns(built):
+    _, _, csv = built
+    frame = pd.read_csv(csv)
+    assert list(frame.columns) == COLUMNS
+    assert len(frame) == len(REFERENCE["findings"])
+
+
+def test_html_shows_every_finding_escaped(tmp_path, results_dir):
+    reference = copy.deepcopy(REFERENCE)
+    reference["findings"][0]["claim"] = XSS
+    reference["flaws"].append(XSS)
+    html_path = tmp_path / "r.html"
+    build_reference(_write(tmp_path, reference), results_dir, html_path, tmp_path / "r.csv")
+    html = html_path.read_text()
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    for finding in reference["findings"][1:]:
+        assert finding["claim"] in html
+    for finding in reference["findings"]:
+        assert f'id="{finding["id"]}"' in html
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert "Flaws in the original timing" in html
+    assert "Where this preset departs from the study" in html
+    assert "Test CPU 9000" in html and "testhost" in html
+    assert "v-does-not-hold" in html and "v-not-measured" in html
+
+
+def test_many_findings_are_split_over_slides(tmp_path, results_dir):
+    reference = copy.deepcopy(REFERENCE)
+    reference["findings"] = [_finding(f"f{i}", "threads", 4) for i in range(9)]
+    reference["flaws"] = reference["departures"] = []
+    html_path = tmp_path / "r.html"
+    build_reference(_write(tmp_path, reference), results_dir, html_path, tmp_path / "r.csv")
+    html = html_path.read_text()
+    assert "Published vs measured (1/2)" in html and "Published vs measured (2/2)" in html
+    assert "Flaws in the original timing" not in html
+
+
+def test_only_a_speedup_shows_no_times(tmp_path, results_dir):
+    html_path = tmp_path / "r.html"
+    build_reference(_write(tmp_path, REFERENCE), results_dir, html_path, tmp_path / "r.csv")
+    row = html_path.read_text().split('id="equal"')[1].split("</tr>")[0]
+    assert row.count("—") >= 2 and "1.50×" in row
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda r: r.pop("machine"), "key machine"),
+        (lambda r: r["findings"][0]["cell"].pop("workers"), "findings[0].cell.workers"),
+        (lambda r: r["findings"][2].update(expect="quicker"), "findings[2].expect"),
+        (lambda r: r["findings"][0].update(published={}), "findings[0].published.speedup"),
+        (lambda r: r["findings"][0]["cell"].update(size="big"), "findings[0].cell.size"),
+        (lambda r: r["findings"][1].update(id="holds"), "findings[1].id"),
+        (lambda r: r["findings"][0].update(colour="red"), "findings[0].colour"),
+        (lambda r: r.update(cores=0), "key cores"),
+    ],
+)
+def test_bad_reference_names_the_key(tmp_path, edit, key):
+    reference = copy.deepcopy(REFERENCE)
+    edit(reference)
+    path = _write(tmp_path, reference)
+    with pytest.raises(ConfigError) as err:
+        load_reference(path)
+    assert key in str(err.value) and str(path) in str(err.value)
+
+
+def test_load_reference_completes_the_baseline(tmp_path):
+    ref = load_reference(_write(tmp_path, REFERENCE))
+    finding = ref["findings"][0]
+    assert finding["baseline"] == {**finding["cell"], "strategy": "serial", "workers": 1}
+    assert finding["published"]["speedup"] == pytest.approx(15.6128, abs=1e-3)
+    assert ref["findings"][1]["published"]["time_s"] is None
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "config" / "references").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_references_are_valid(path):
+    assert load_reference(path)["findings"]
