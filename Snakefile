@@ -22,6 +22,7 @@ include: "workflow/rules/cells.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/slides.smk"
+include: "workflow/rules/reference.smk"
 include: "workflow/rules/bundle.smk"
 
 

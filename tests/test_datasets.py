@@ -103,3 +103,12 @@ def test_greyscale_datasets_hold_two_axis_images(tmp_path):
     np.testing.assert_array_equal(raw.load_arrays(3)[1], expected)
     with pytest.raises(DatasetError, match="not a raw rgb dataset"):
         make_dataset(tmp_path / "x", "png", 16, 8, 3, seed=5, source=raw.directory)
+
+
+@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
+def test_parallel_generation_gives_the_same_dataset(tmp_path, fmt):
+    one = make_dataset(tmp_path / "one", fmt, 24, 16, 5, seed=9)
+    two = make_dataset(tmp_path / "two", fmt, 24, 16, 5, seed=9, workers=2)
+    assert one.files == two.files and one.pixel_sha256 == two.pixel_sha256
+    if fmt == "raw":
+        np.testing.assert_array_equal(one.load_arrays(5), two.load_arrays(5))

@@ -29,11 +29,18 @@ EXPERIMENT_FILES = {
         for fmt in FORMATS
     },
 }
+#: The published-vs-measured comparison of a study preset (``reference`` in the config).
+REFERENCE_FILES = {
+    "reference/comparison.csv": "each published finding beside our measurement, with a verdict",
+    "reference/slides.html": "the published-vs-measured deck",
+}
 #: The DOS epoch: the earliest time a zip entry can carry, fixed for reproducible bytes.
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
-def _readme(experiments: list[str], extra_figures: dict[str, list[str]]) -> str:
+def _readme(
+    experiments: list[str], extra_figures: dict[str, list[str]], reference: bool = False
+) -> str:
     lines = [
         "imgbench results bundle",
         "",
@@ -45,6 +52,8 @@ def _readme(experiments: list[str], extra_figures: dict[str, list[str]]) -> str:
     lines += [f"E/{name:<32} {what}" for name, what in EXPERIMENT_FILES.items()]
     for experiment, names in extra_figures.items():
         lines += [f"{experiment}/{name:<32} further figure" for name in names]
+    if reference:
+        lines += ["", *(f"{name:<34} {what}" for name, what in REFERENCE_FILES.items())]
     lines += [
         "",
         "Speedup's base case is the serial loop of the same task, size, storage, cache and",
@@ -53,9 +62,13 @@ def _readme(experiments: list[str], extra_figures: dict[str, list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _entries(results_root: Path, experiments: list[str], config: Path) -> dict[str, Path]:
+def _entries(
+    results_root: Path, experiments: list[str], config: Path, reference: bool = False
+) -> dict[str, Path]:
     """Archive name -> source file, every one checked to exist."""
     entries: dict[str, Path] = {"config.yaml": config}
+    if reference:
+        entries.update({name: results_root / name for name in REFERENCE_FILES})
     for experiment in experiments:
         base = results_root / experiment
         for name in EXPERIMENT_FILES:
@@ -77,15 +90,22 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
-def make_bundle(output: Path, results_root: Path, experiments: list[str], config: Path) -> None:
+def make_bundle(
+    output: Path,
+    results_root: Path,
+    experiments: list[str],
+    config: Path,
+    reference: bool = False,
+) -> None:
     """Zip each experiment's tables, figures and deck with ``config.yaml`` and a README.
 
     Entries are ``E/<file>`` for every experiment ``E`` under ``results_root``, plus
-    ``config.yaml`` (a copy of ``config``) and ``README.txt`` at the top. Raises
+    ``config.yaml`` (a copy of ``config``) and ``README.txt`` at the top, and with
+    ``reference`` the published-vs-measured comparison under ``reference/``. Raises
     ``ImgbenchError`` naming every missing input before anything is written.
     """
     output, results_root, config = Path(output), Path(results_root), Path(config)
-    entries = _entries(results_root, list(experiments), config)
+    entries = _entries(results_root, list(experiments), config, reference)
     extra_figures = {
         experiment: [
             name.removeprefix(f"{experiment}/")
@@ -95,7 +115,7 @@ def make_bundle(output: Path, results_root: Path, experiments: list[str], config
         ]
         for experiment in experiments
     }
-    readme = _readme(list(experiments), {e: n for e, n in extra_figures.items() if n})
+    readme = _readme(list(experiments), {e: n for e, n in extra_figures.items() if n}, reference)
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -37,6 +37,7 @@ def cmd_make_dataset(args: argparse.Namespace) -> None:
         args.seed,
         source=args.source,
         color=args.color,
+        workers=args.workers,
     )
     print(f"{manifest.directory}: {manifest.count} {manifest.format} images {width}x{height}")
 
@@ -142,8 +143,18 @@ def cmd_slides(args: argparse.Namespace) -> None:
 def cmd_bundle(args: argparse.Namespace) -> None:
     from imgbench import bundle
 
-    bundle.make_bundle(args.output, args.results_root, args.experiments, args.config)
+    bundle.make_bundle(
+        args.output, args.results_root, args.experiments, args.config, reference=args.reference
+    )
     print(f"{args.output}: written")
+
+
+def cmd_reference(args: argparse.Namespace) -> None:
+    from imgbench.references import build_reference
+
+    frame = build_reference(args.reference, args.results_root, args.output_html, args.output_csv)
+    tally = ", ".join(f"{n} {v}" for v, n in frame["verdict"].value_counts().items())
+    print(f"{args.output_html}: {len(frame)} published findings ({tally})")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -216,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", required=True, type=int)
     p.add_argument("--seed", required=True, type=int)
     p.add_argument("--color", default="rgb", choices=["rgb", "grey"])
+    p.add_argument("--workers", type=int, default=1, help="processes generating images")
     p.add_argument("--source", type=Path, help="raw dataset to encode (else synthesize)")
     p.add_argument("--output", required=True, type=Path, help="dataset directory")
     p.set_defaults(func=cmd_make_dataset)
@@ -265,7 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiments", required=True, nargs="+")
     p.add_argument("--config", required=True, type=Path, help="the resolved config file")
     p.add_argument("--output", required=True, type=Path)
+    p.add_argument(
+        "--reference", action="store_true", help="include results-root/reference/ (a study preset)"
+    )
     p.set_defaults(func=cmd_bundle)
+
+    p = sub.add_parser("reference", help="published numbers of a study beside ours, with verdicts")
+    p.add_argument("--reference", required=True, type=Path, help="config/references/*.yaml")
+    p.add_argument("--results-root", required=True, type=Path, help="the results directory")
+    p.add_argument("--output-html", required=True, type=Path)
+    p.add_argument("--output-csv", required=True, type=Path)
+    p.set_defaults(func=cmd_reference)
 
     p = sub.add_parser("compare", help="cells that changed significantly between two runs")
     p.add_argument("a", type=Path, help="experiment results directory A (with timings.csv)")

@@ -11,10 +11,12 @@ incomplete and is refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,12 +153,14 @@ def make_dataset(
     seed: int,
     source: Path | None = None,
     color: str = "rgb",
+    workers: int = 1,
 ) -> Manifest:
     """Generate a dataset into ``out_dir`` atomically (a temporary sibling, then a rename).
 
     ``fmt`` is ``raw`` (the arrays themselves) or an encoded format; an encoded dataset is
     made from ``source``, a raw dataset of the same size, seed and at least ``count``
-    images, when given, and synthesized otherwise.
+    images, when given, and synthesized otherwise. ``workers`` processes share the work;
+    the result is the same whatever their number.
     """
     if fmt != RAW and fmt not in FORMATS:
         raise DatasetError(f"unknown dataset format {fmt!r}; allowed: raw, {', '.join(FORMATS)}")
@@ -167,6 +171,7 @@ def make_dataset(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        src_dir = None
         if source is not None:
             src = load_manifest(source)
             want = (RAW, width, height, seed, color)
@@ -176,26 +181,25 @@ def make_dataset(
                 raise DatasetError(
                     f"{source}: not a raw {color} dataset for {width}x{height} seed {seed}"
                 )
-            arrays = src.load_arrays(count)
-        else:
-            arrays = np.stack(
-                [synthesize_image(width, height, seed, i, color) for i in range(count)]
-            )
-        pixel = tuple(pixel_sha256(a) for a in arrays)
-        files: list[FileEntry] = []
+            src_dir = src.directory
+        jobs = [(tmp, fmt, width, height, seed, color, i, src_dir) for i in range(count)]
+        arrays_out = None
         if fmt == RAW:
-            np.save(tmp / ARRAYS, arrays)
-        else:
-            for i, array in enumerate(arrays):
-                path = tmp / file_name(i, fmt)
-                options = {"quality": JPEG_QUALITY} if fmt == "jpeg" else {}
-                Image.fromarray(array).save(path, format=fmt.upper(), **options)
-                with Image.open(path) as im:
-                    decoded = pixel_sha256(native_array(im))
-                data = path.read_bytes()
-                files.append(
-                    FileEntry(path.name, len(data), hashlib.sha256(data).hexdigest(), decoded)
-                )
+            # Written image by image: a large dataset never has to fit in memory.
+            shape = (count, height, width, *channels(color))
+            arrays_out = np.lib.format.open_memmap(tmp / ARRAYS, "w+", np.uint8, shape)
+        pixel: list[str] = []
+        files: list[FileEntry] = []
+        with _pool(workers) as pool:
+            for i, (digest, entry, array) in enumerate(pool(_make_image, jobs)):
+                pixel.append(digest)
+                if entry is not None:
+                    files.append(entry)
+                if arrays_out is not None:
+                    arrays_out[i] = array
+        if arrays_out is not None:
+            arrays_out.flush()
+            del arrays_out
         manifest = {
             "generator_version": GENERATOR_VERSION,
             "format": fmt,
@@ -217,6 +221,35 @@ def make_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_manifest(out_dir)
+
+
+@contextlib.contextmanager
+def _pool(workers: int):
+    """A map function over ``workers`` processes, in order; the plain ``map`` for one."""
+    if workers <= 1:
+        yield map
+        return
+    with ProcessPoolExecutor(max_workers=workers) as executor:
+        yield lambda fn, jobs: executor.map(fn, jobs, chunksize=1)
+
+
+def _make_image(job: tuple) -> tuple[str, FileEntry | None, np.ndarray | None]:
+    """One image: its pixel checksum, and its file (encoded formats) or its array (raw)."""
+    tmp, fmt, width, height, seed, color, index, src_dir = job
+    if src_dir is not None:
+        array = np.array(np.load(Path(src_dir) / ARRAYS, mmap_mode="r")[index])
+    else:
+        array = synthesize_image(width, height, seed, index, color)
+    digest = pixel_sha256(array)
+    if fmt == RAW:
+        return digest, None, array
+    path = Path(tmp) / file_name(index, fmt)
+    options = {"quality": JPEG_QUALITY} if fmt == "jpeg" else {}
+    Image.fromarray(array).save(path, format=fmt.upper(), **options)
+    with Image.open(path) as im:
+        decoded = pixel_sha256(native_array(im))
+    data = path.read_bytes()
+    return digest, FileEntry(path.name, len(data), hashlib.sha256(data).hexdigest(), decoded), None
 
 
 def load_manifest(directory: Path) -> Manifest:

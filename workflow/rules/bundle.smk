@@ -20,6 +20,7 @@ rule bundle:
         ),
         metadata=expand("results/{experiment}/metadata.json", experiment=EXPERIMENTS),
         slides=expand("results/{experiment}/slides.html", experiment=EXPERIMENTS),
+        reference=get_reference_outputs,
         figures=expand(
             "results/{experiment}/figures/{figure}.{ext}",
             experiment=EXPERIMENTS,
@@ -35,6 +36,7 @@ rule bundle:
     params:
         imgbench=IMGBENCH,
         experiments=EXPERIMENTS,
+        flags=get_bundle_flags,
     shell:
         "{params.imgbench} bundle --results-root results --experiments {params.experiments:q}"
-        " --config {input.config:q} --output {output:q} > {log:q} 2>&1"
+        " --config {input.config:q} {params.flags} --output {output:q} > {log:q} 2>&1"

@@ -173,8 +173,30 @@ def get_resolved_config(wildcards):
     return json.dumps(config, sort_keys=True)
 
 
+def _reference_file():
+    """The config's reference file; a relative path is taken from the workflow's checkout
+    when it is not found from the working directory (e.g. with --directory)."""
+    name = config.get("reference")
+    if not name or Path(name).is_absolute() or Path(name).exists():
+        return name
+    return str(Path(workflow.basedir) / name)
+
+
+REFERENCE = _reference_file()
+
+
+def get_reference_outputs(wildcards=None):
+    if not REFERENCE:
+        return []
+    return [f"{RESULTS}/reference/slides.html", f"{RESULTS}/reference/comparison.csv"]
+
+
+def get_bundle_flags(wildcards):
+    return "--reference" if REFERENCE else ""
+
+
 def get_final_outputs():
-    outputs = [f"{RESULTS}/bundle.zip"]
+    outputs = [f"{RESULTS}/bundle.zip", *get_reference_outputs()]
     for name in EXPERIMENTS:
         outputs.append(f"{RESULTS}/{name}/slides.html")
     return outputs

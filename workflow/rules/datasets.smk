@@ -2,15 +2,20 @@ rule dataset:
     input:
         unpack(get_dataset_source),
     output:
-        directory("results/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}"),
+        directory(
+            "results/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}"
+        ),
     log:
         "results/logs/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}.log",
     conda:
         "../../envs/imgbench.yaml"
+    # Images are generated in parallel; the result is the same for any number of threads.
+    threads: min(workflow.cores, 16)
     params:
         imgbench=IMGBENCH,
         source=get_dataset_source_args,
     shell:
         "{params.imgbench} make-dataset --format {wildcards.format}"
         " --size {wildcards.width}x{wildcards.height} --count {wildcards.images}"
-        " --seed {wildcards.seed} --color {wildcards.color} {params.source} --output {output:q} > {log:q} 2>&1"
+        " --seed {wildcards.seed} --color {wildcards.color} {params.source}"
+        " --workers {threads} --output {output:q} > {log:q} 2>&1"

@@ -1,0 +1,23 @@
+# A study preset names the published numbers it re-runs; they are set beside ours here.
+rule reference:
+    input:
+        reference=REFERENCE or [],
+        timings=expand("results/{experiment}/timings.csv", experiment=EXPERIMENTS),
+        metadata=expand("results/{experiment}/metadata.json", experiment=EXPERIMENTS),
+    output:
+        html=report(
+            "results/reference/slides.html",
+            caption="../report/reference.rst",
+            category="Published vs measured",
+            labels={"file": "slides.html"},
+        ),
+        csv="results/reference/comparison.csv",
+    log:
+        "results/logs/reference.log",
+    conda:
+        "../../envs/imgbench.yaml"
+    params:
+        imgbench=IMGBENCH,
+    shell:
+        "{params.imgbench} reference --reference {input.reference:q} --results-root results"
+        " --output-html {output.html:q} --output-csv {output.csv:q} > {log:q} 2>&1"
