@@ -264,7 +264,14 @@ def test_only_a_speedup_shows_no_times(tmp_path, results_dir):
         (lambda r: r.pop("machine"), "key machine"),
         (lambda r: r["findings"][0]["cell"].pop("workers"), "findings[0].cell.workers"),
         (lambda r: r["findings"][2].update(expect="quicker"), "findings[2].expect"),
-        (lambda r: r["findings"][0].update(published={}), "findings[0].published.speedup"),
+        (
+            lambda r: r["findings"][0].update(published={"baseline_time_s": 2.0}),
+            "findings[0].published.time_s",
+        ),
+        (
+            lambda r: r["findings"][0].update(published={"speedup": -1}),
+            "findings[0].published.speedup",
+        ),
         (lambda r: r["findings"][0]["cell"].update(size="big"), "findings[0].cell.size"),
         (lambda r: r["findings"][1].update(id="holds"), "findings[1].id"),
         (lambda r: r["findings"][0].update(colour="red"), "findings[0].colour"),
@@ -278,6 +285,13 @@ def test_bad_reference_names_the_key(tmp_path, edit, key):
     with pytest.raises(ConfigError) as err:
         load_reference(path)
     assert key in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_qualitative_finding_is_judged_on_direction_alone(tmp_path):
+    reference = copy.deepcopy(REFERENCE)
+    reference["findings"][0]["published"] = {}
+    finding = load_reference(_write(tmp_path, reference))["findings"][0]
+    assert finding["published"] == {"time_s": None, "baseline_time_s": None, "speedup": None}
 
 
 def test_load_reference_completes_the_baseline(tmp_path):

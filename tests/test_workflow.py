@@ -179,10 +179,19 @@ def test_a_wrong_config_key_stops_the_run_naming_it(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/quick.yaml"])
+SHIPPED = [
+    "config/config.yaml",
+    *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("config/presets/*.yaml")),
+]
+
+
+@pytest.mark.parametrize("preset", SHIPPED)
 def test_shipped_configs_dry_run(tmp_path, preset):
     done = snakemake(tmp_path, "--configfile", str(ROOT / preset), "--cores", "8", "-n")
-    assert "cell" in _job_stats(done.stdout)
+    jobs = _job_stats(done.stdout)
+    assert "cell" in jobs
+    if "reference:" in (ROOT / preset).read_text():
+        assert jobs.get("reference") == 1
 
 
 def test_preset_replaces_the_default_experiments(tmp_path):

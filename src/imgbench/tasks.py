@@ -447,3 +447,7 @@ TASKS: dict[str, Task] = {
         ),
     )
 }
+
+# The download task registers itself in TASKS (it needs Task, defined above); importing it
+# here makes it part of the registry whichever module is imported first.
+from imgbench import download as _download  # noqa: E402, F401

@@ -44,4 +44,4 @@ rule aggregate:
         description=get_experiment_description,
     shell:
         "{params.imgbench} aggregate {input.cells:q} --output-dir {params.directory:q}"
-        " --description {params.description:q} > {log:q} 2>&1"
+        " --description={params.description:q} > {log:q} 2>&1"
