@@ -24,7 +24,7 @@ SERIAL = [1.00, 1.02, 0.98, 1.01, 0.99, 1.03]
 XSS = "<script>alert(1)</script>"
 
 
-def _result(strategy, workers, walls, n=100, experiment="saving"):
+def _result(strategy, workers, walls, n=100, experiment="saving", other=0.0):
     cell = {
         "experiment": experiment,
         "task": "save_png",
@@ -47,7 +47,7 @@ def _result(strategy, workers, walls, n=100, experiment="saving"):
             "cpu_user_s": w,
             "cpu_sys_s": 0.0,
             "cpu_s": w,
-            "other_cpu_s": 0.0,
+            "other_cpu_s": other * w,
             "steal_s": 0.0,
             "peak_rss_bytes": 100,
             "peak_rss_reset": True,
@@ -193,6 +193,20 @@ def test_reason_names_the_core_bound(built):
     assert "2 usable cores here vs 24 on the study's machine bound the speedup" in reason
     # 1.5x published is within 2 cores: no bound to blame.
     assert "usable cores" not in frame.loc["equal", "reason"]
+
+
+def test_interference_during_a_side_is_named(tmp_path, results_dir):
+    # The same times, but another process took a whole core while the loop ran: the
+    # speedup over it cannot be trusted, and the reason says so.
+    results = [_result("serial", 1, SERIAL, other=1.0), _result("threads", 2, SERIAL)]
+    timings = analysis.timings_frame(results)
+    timings.to_csv(results_dir / "saving" / "timings.csv", index=False)
+    frame = build_reference(
+        _write(tmp_path, REFERENCE), results_dir, tmp_path / "r.html", tmp_path / "r.csv"
+    ).set_index("id")
+    reason = frame.loc["equal", "reason"]
+    assert "other processes used 1.00 cores while the baseline ran" in reason
+    assert "while the cell ran" not in reason
 
 
 def test_reasons_of_other_verdicts(built):

@@ -19,11 +19,17 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imgbench.analysis import ALPHA, BASELINE
+from imgbench.analysis import ALPHA, BASELINE, MIN_CPU_SHARE_WALL_S
 from imgbench.config import load_yaml
 from imgbench.errors import ConfigError, ImgbenchError
 from imgbench.results import write_atomic
-from imgbench.slides import fmt_p, fmt_seconds, fmt_speedup, fmt_speedup_ci
+from imgbench.slides import (
+    INTERFERENCE_WARN,
+    fmt_p,
+    fmt_seconds,
+    fmt_speedup,
+    fmt_speedup_ci,
+)
 from imgbench.stats import mann_whitney_p, median_ci, smallest_mann_whitney_p, speedup_ci
 
 TOP_KEYS = {"study", "source", "machine", "cores", "method", "flaws", "departures", "findings"}
@@ -334,6 +340,23 @@ def _judge(finding: dict, row: dict, cores_here: int | None, cores_there: int | 
     return verdict, reason
 
 
+def _interference(rows: pd.DataFrame, side: str) -> str:
+    """A warning when other processes took CPU while a side ran: its time is inflated, and a
+    speedup against it can exceed the cores (seen here: 2.35x on 2 cores, a busy loop run)."""
+    if not {"other_cpu_s", "wall_s"} <= set(rows.columns):
+        return ""
+    wall = float(rows["wall_s"].sum())
+    if wall < MIN_CPU_SHARE_WALL_S:
+        return ""
+    cores = float(rows["other_cpu_s"].sum()) / wall
+    if cores <= INTERFERENCE_WARN:
+        return ""
+    return (
+        f"; other processes used {cores:.2f} cores while the {side} ran: its time is "
+        "inflated, re-run on a quiet machine"
+    )
+
+
 def _finding_row(finding: dict, results: _Results, cores_there: int | None) -> dict:
     cell, base, published = finding["cell"], finding["baseline"], finding["published"]
     walls, rows = results.cell(cell)
@@ -371,6 +394,7 @@ def _finding_row(finding: dict, results: _Results, cores_there: int | None) -> d
         cores = pd.concat([rows, base_rows]).get("usable_cores", pd.Series(dtype=float)).dropna()
         here = int(cores.min()) if len(cores) else None
         row["verdict"], row["reason"] = _judge(finding, row, here, cores_there)
+        row["reason"] += _interference(rows, "cell") + _interference(base_rows, "baseline")
     if finding["why"]:
         row["reason"] += f"; {finding['why']}"
     return row
