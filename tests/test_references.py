@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from imgbench import analysis
+from imgbench import analysis, references
 from imgbench.errors import ConfigError
 from imgbench.references import COLUMNS, build_reference, load_reference
 
@@ -185,14 +185,23 @@ def test_published_speedup_is_derived_from_times(built):
     assert row["published_time_s"] == 1.1797
 
 
-def test_reason_names_the_core_bound(built):
+def test_reason_names_what_bounds_the_speedup(built):
     frame = built[0]
     reason = frame.loc["holds", "reason"]
     assert reason.startswith("holds in direction: 2.00×")
     assert "15.61× published" in reason
-    assert "2 usable cores here vs 24 on the study's machine bound the speedup" in reason
+    # 15.61x from 4 workers: the workers, not the cores, are the first bound to name.
+    assert "4 workers cannot give more than 4x" in reason
     # 1.5x published is within 2 cores: no bound to blame.
     assert "usable cores" not in frame.loc["equal", "reason"]
+
+
+@pytest.mark.parametrize(("busy", "named"), [(1.9, True), (0.1, False), (None, True)])
+def test_the_core_bound_is_named_only_for_work_that_kept_the_cores_busy(busy, named):
+    finding = {"cell": {"workers": 8}}
+    row = {"published_speedup": 3.5, "cpu_per_wall": busy}
+    text = references._bound(finding, row, cores_here=2, cores_there=8)
+    assert ("2 usable cores here vs 8 on the study's machine" in text) is named
 
 
 def test_interference_during_a_side_is_named(tmp_path, results_dir):

@@ -332,24 +332,53 @@ def _judge(finding: dict, row: dict, cores_here: int | None, cores_there: int | 
             else "no significant difference"
         )
         reason = f"{head}: {measured} ({found}, {_p_text(p)})"
-    if cores_here is not None and published is not None and published > cores_here:
+    return verdict, reason + _bound(finding, row, cores_here, cores_there)
+
+
+def _bound(finding: dict, row: dict, cores_here: int | None, cores_there: int | None) -> str:
+    """What caps the speedup here below the published one: the cell's own workers, or, for
+    work that keeps the cores busy, this machine's cores. Latency-bound work (downloads)
+    is capped by its workers, not by cores."""
+    published, workers = row["published_speedup"], finding["cell"]["workers"]
+    if published is None or not math.isfinite(published):
+        return ""
+    if published > workers > 1:
+        return f"; {workers} workers cannot give more than {workers}x"
+    busy = row.get("cpu_per_wall")
+    if (
+        cores_here is not None
+        and published > cores_here
+        and (busy is None or not math.isfinite(busy) or busy >= 0.75 * cores_here)
+    ):
         there = f"{cores_there}" if cores_there else "an unstated number"
-        reason += (
+        return (
             f"; {cores_here} usable cores here vs {there} on the study's machine bound the speedup"
         )
-    return verdict, reason
+    return ""
+
+
+def _share(rows: pd.DataFrame, column: str) -> float | None:
+    """CPU seconds per wall second over a side's repetitions; None where the clock ticks
+    (10 ms) are too coarse for the time measured."""
+    if not {column, "wall_s"} <= set(rows.columns):
+        return None
+    wall = float(rows["wall_s"].sum())
+    if wall < MIN_CPU_SHARE_WALL_S:
+        return None
+    return float(rows[column].sum()) / wall
 
 
 def _interference(rows: pd.DataFrame, side: str) -> str:
-    """A warning when other processes took CPU while a side ran: its time is inflated, and a
-    speedup against it can exceed the cores (seen here: 2.35x on 2 cores, a busy loop run)."""
-    if not {"other_cpu_s", "wall_s"} <= set(rows.columns):
+    """A warning when other processes competed for the cores while a side ran: its time is
+    inflated, and a speedup against it can exceed the cores (seen here: 2.35x on 2 cores
+    against a loop that shared its machine). Other work on a core the side left idle (a
+    loop uses one) is not competition."""
+    cores = _share(rows, "other_cpu_s")
+    if cores is None or cores <= INTERFERENCE_WARN:
         return ""
-    wall = float(rows["wall_s"].sum())
-    if wall < MIN_CPU_SHARE_WALL_S:
-        return ""
-    cores = float(rows["other_cpu_s"].sum()) / wall
-    if cores <= INTERFERENCE_WARN:
+    own = _share(rows, "cpu_s") or 0.0
+    usable = rows["usable_cores"].min() if "usable_cores" in rows else None
+    if usable is not None and math.isfinite(usable) and own + cores <= usable - 0.1:
         return ""
     return (
         f"; other processes used {cores:.2f} cores while the {side} ran: its time is "
@@ -393,6 +422,7 @@ def _finding_row(finding: dict, results: _Results, cores_there: int | None) -> d
     else:
         cores = pd.concat([rows, base_rows]).get("usable_cores", pd.Series(dtype=float)).dropna()
         here = int(cores.min()) if len(cores) else None
+        row["cpu_per_wall"] = _share(rows, "cpu_s")
         row["verdict"], row["reason"] = _judge(finding, row, here, cores_there)
         row["reason"] += _interference(rows, "cell") + _interference(base_rows, "baseline")
     if finding["why"]:
