@@ -26,6 +26,18 @@ include: "workflow/rules/reference.smk"
 include: "workflow/rules/bundle.smk"
 
 
+# On a cluster (profiles/slurm) only cells and datasets are submitted: the rest is quick,
+# single-threaded bookkeeping that would otherwise wait in the queue for a node.
+localrules:
+    all,
+    resolved_config,
+    aggregate,
+    figures,
+    slides,
+    reference,
+    bundle,
+
+
 rule all:
     default_target: True
     input:
