@@ -11,6 +11,11 @@ Figures scale to large grids by aggregating first: repetitions are drawn for the
 cells only, lines and bands as one collection per panel, the headline figures (faster than
 serial, best strategy, repetitions, overhead) show each task's largest image size, and each
 figure is laid out once and drawn once per format.
+
+Results of several hosts are never pooled: the host is part of every group, every panel is
+one host's (its name leads the panel title), and one more figure, ``HOSTS_FIGURE``, puts the
+hosts' speedup curves side by side. It is written only when there are several hosts (the
+workflow does not declare it; the deck and the bundle pick it up when it is there).
 """
 
 from __future__ import annotations
@@ -57,15 +62,20 @@ FIGURES = (
     "repetitions",
     "overhead",
 )
+#: Drawn only for results of several hosts, beside ``FIGURES``.
+HOSTS_FIGURE = "hosts"
 FORMATS = ("png", "svg")
 #: The tables the figures read (docs/results.md); all must exist, empty ones are fine.
 TABLES = ("speedup", "efficiency", "summary", "amdahl", "timings")
 BASE_CASE = "base case: the serial loop of the same task, size, storage, cache and n"
 
-#: A group is one workload; a cell is a group run by one strategy with one worker count.
-GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
+#: A group is one workload on one host; a cell is a group run by one strategy with one
+#: worker count. A table without a ``host`` column (one host) gets an empty one.
+GROUP = ["experiment", "host", "task", "storage", "cache", "width", "height", "n_images"]
 CELL = [*GROUP, "strategy", "workers"]
-_TEXT_COLUMNS = ("experiment", "task", "storage", "cache", "strategy", "baseline")
+#: Where a group runs, whatever its size and number of images.
+PLACE = GROUP[:5]
+_TEXT_COLUMNS = ("experiment", "host", "task", "storage", "cache", "strategy", "baseline")
 _NUMBER_COLUMNS = (
     "width",
     "height",
@@ -197,7 +207,8 @@ def _lighten(color: str, amount: float) -> tuple[float, float, float]:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return _prepare(pd.read_csv(path))
+        # A hostname such as "0123" or "1e5" must stay a name.
+        return _prepare(pd.read_csv(path, dtype={"host": str}))
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
 
@@ -237,6 +248,32 @@ def _has(frame: pd.DataFrame, columns) -> bool:
     return not frame.empty and all(c in frame.columns for c in columns)
 
 
+def _hosted(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``host`` column: an empty name where it has none (one host)."""
+    return frame if "host" in frame.columns else frame.assign(host="")
+
+
+def _align_hosts(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Every table with the same ``host`` column, and the hosts when there are several.
+
+    With one host its name is blanked everywhere, so that tables that name it and tables
+    that do not (older ones, crafted ones) still join.
+    """
+    hosts: set[str] = set()
+    for frame in tables.values():
+        if "host" in frame.columns:
+            hosts |= set(frame["host"].dropna().astype(str))
+    if len(hosts) <= 1:
+        return {name: frame.assign(host="") for name, frame in tables.items()}, []
+    aligned = {
+        name: frame.assign(host=frame["host"].fillna("").astype(str))
+        if "host" in frame.columns
+        else frame.assign(host="")
+        for name, frame in tables.items()
+    }
+    return aligned, sorted(hosts)
+
+
 def _serial_base(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of a long-format speedup or efficiency table whose base case is the loop."""
     if "baseline" not in frame.columns:
@@ -263,7 +300,7 @@ def _with_panel(frame: pd.DataFrame, size_in_panel: bool = False) -> pd.DataFram
     ``size_in_panel`` and several are in the table (line plots of speedup tell sizes apart by
     marker instead).
     """
-    out = frame.copy()
+    out = _hosted(frame)
     out["size"] = _size_label(out)
     out["storage_cache"] = out["storage"].astype(str) + "-" + out["cache"].astype(str)
     out["panel"] = out["task"].astype(str)
@@ -271,6 +308,8 @@ def _with_panel(frame: pd.DataFrame, size_in_panel: bool = False) -> pd.DataFram
         out["panel"] = out["panel"] + " · " + out["storage_cache"]
     if size_in_panel and out["size"].nunique() > 1:
         out["panel"] = out["panel"] + " · " + out["size"]
+    if out["host"].nunique() > 1:
+        out["panel"] = out["host"].astype(str) + ": " + out["panel"]
     return out
 
 
@@ -279,6 +318,7 @@ def _attach_panel(frame: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
     storage, cache and size (rows of other conditions are dropped), so that an overlay
     lands in the panel of the data it belongs to."""
     keys = GROUP[1:-1]
+    frame = _hosted(frame)
     if frame.empty or not all(k in frame.columns for k in keys):
         return frame.iloc[0:0].assign(panel=[], size=[])
     labels = labelled[[*keys, "panel", "size"]].drop_duplicates(keys)
@@ -288,8 +328,9 @@ def _attach_panel(frame: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
 def _largest_size(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     """The rows at the largest image size of each task, storage and cache; and whether any
     smaller size was left out."""
+    frame = _hosted(frame)
     pixels = frame["width"] * frame["height"]
-    largest = pixels.groupby([frame[c] for c in GROUP[:4]]).transform("max")
+    largest = pixels.groupby([frame[c] for c in PLACE]).transform("max")
     kept = frame[pixels == largest]
     return kept, len(kept) < len(frame)
 
@@ -326,6 +367,7 @@ def amdahl_speedup(amdahl: pd.DataFrame, speedup: pd.DataFrame, workers) -> pd.D
     ``workers`` and ``speedup``. Groups without a measured loop, and worker counts where the
     fitted time is not positive, are left out.
     """
+    amdahl, speedup = _hosted(amdahl), _hosted(speedup)
     needed = [*GROUP, "strategy", "t_serial_s", "t_parallel_s"]
     columns = [*GROUP, "strategy", "workers", "speedup"]
     if not _has(amdahl, needed) or not _has(speedup, [*GROUP, "baseline_median_s"]):
@@ -350,7 +392,7 @@ def amdahl_speedup(amdahl: pd.DataFrame, speedup: pd.DataFrame, workers) -> pd.D
 
 def best_per_strategy_and_n(summary: pd.DataFrame) -> pd.DataFrame:
     """For each group and strategy, the summary row of its fastest worker count (median)."""
-    data = summary.dropna(subset=["median_s"])
+    data = _hosted(summary).dropna(subset=["median_s"])
     return (
         data.sort_values(["median_s", "workers"], kind="stable")
         .drop_duplicates([*GROUP, "strategy"])
@@ -370,6 +412,7 @@ def payoff_n(best: pd.DataFrame) -> pd.DataFrame:
     columns = [*condition, "strategy", "payoff_n"]
     if best.empty:
         return pd.DataFrame(columns=columns)
+    best = _hosted(best)
     loop = best[best["strategy"] == BASELINE][[*GROUP, "median_s"]].rename(
         columns={"median_s": "serial_median_s"}
     )
@@ -397,6 +440,7 @@ def best_strategy_grid(summary: pd.DataFrame, speedup: pd.DataFrame) -> pd.DataF
     order, then fewer workers.
     """
     columns = [*GROUP, "workers", "best_strategy", "best_workers", "best_median_s", "speedup"]
+    summary, speedup = _hosted(summary), _hosted(speedup)
     if not _has(summary, [*CELL, "median_s"]):
         return pd.DataFrame(columns=columns)
     cells = summary[[*CELL, "median_s"]].dropna(subset=["median_s"])
@@ -444,6 +488,7 @@ def headline_cells(summary: pd.DataFrame) -> pd.DataFrame:
     """The cells whose repetitions are shown: for each task, storage and cache, at its
     largest size and then its largest n, the serial loop and the fastest cell of each
     parallel strategy. Summary rows plus ``label``."""
+    summary = _hosted(summary)
     if not _has(summary, [*CELL, "median_s"]):
         return pd.DataFrame(columns=[*CELL, "median_s", "label"])
     data, _ = _largest_size(summary.dropna(subset=["median_s"]))
@@ -459,6 +504,7 @@ def overhead_frame(summary: pd.DataFrame) -> pd.DataFrame:
     Summary rows plus ``which`` ("smallest n" or "largest n"; one "only n" when they
     coincide) and ``label``.
     """
+    summary = _hosted(summary)
     if not _has(summary, [*CELL, "median_s"]):
         return pd.DataFrame(columns=[*CELL, "median_s", "which", "label"])
     data, _ = _largest_size(summary.dropna(subset=["median_s"]))
@@ -1310,15 +1356,150 @@ def _overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
     return fig
 
 
+def hosts_frame(speedup: pd.DataFrame) -> pd.DataFrame:
+    """The curves of the hosts figure: speedup over the serial loop of the same host, of
+    each parallel strategy, at the largest size and then the largest n of each task, storage
+    and cache. The size and n are chosen over all hosts, so that every host's panel shows
+    the same workload. Serial-base rows of ``speedup`` plus ``row`` (the workload's label).
+    """
+    speedup = _hosted(speedup)
+    if not _has(speedup, [*CELL, "speedup", "usable_cores"]):
+        return pd.DataFrame(columns=[*CELL, "speedup", "row"])
+    data = _serial_base(speedup)
+    data = data[(data["strategy"] != BASELINE) & np.isfinite(data["speedup"])]
+    place = ["experiment", "task", "storage", "cache"]
+    pixels = data["width"] * data["height"]
+    data = data[pixels == pixels.groupby([data[c] for c in place]).transform("max")]
+    largest_n = data.groupby([*place, "width", "height"])["n_images"].transform("max")
+    data = data[data["n_images"] == largest_n].copy()
+    if data.empty:
+        return data.assign(row=[])
+    label = data["task"].astype(str)
+    places = data["storage"].astype(str) + "-" + data["cache"].astype(str)
+    if places.nunique() > 1:
+        label = label + " · " + places
+    data["row"] = (
+        label + " · " + _size_label(data) + " · n=" + data["n_images"].astype(int).astype(str)
+    )
+    return data.sort_values(["row", "host", "strategy", "workers"]).reset_index(drop=True)
+
+
+def _hosts_figure(
+    speedup: pd.DataFrame, timings: pd.DataFrame, hosts: list[str], experiment: str
+) -> plt.Figure:
+    """Each host's speedup curves in its own column, one row per workload, on shared axes,
+    so that hosts compare at a glance (each against its own serial loop)."""
+    title = (
+        f"{experiment}: speedup over the serial loop of the same host, host by host (columns), "
+        "at the largest size and n of each task; band: 95% bootstrap CI of the ratio of medians"
+    )
+    data = hosts_frame(speedup)
+    if data.empty:
+        return _no_data_figure(title, "no parallel cell has a serial loop on its host")
+    rows = _sorted_unique(data["row"])
+    strategies = strategy_order(data["strategy"].unique())
+    workers = [int(w) for w in _sorted_unique(data["workers"])]
+    low_col, high_col = "speedup_ci_low", "speedup_ci_high"
+    if not _has(data, [low_col, high_col]):
+        data = data.assign(**{low_col: math.nan, high_col: math.nan})
+    cpu_of: dict[str, str] = {}
+    if _has(timings, ["host", "cpu_model"]):
+        pairs = timings[["host", "cpu_model"]].drop_duplicates("host")
+        cpu_of = dict(zip(pairs["host"], pairs["cpu_model"].astype(str), strict=True))
+    cores_of = data.groupby("host")["usable_cores"].max().to_dict()
+    lines = dict(tuple(data.groupby(["row", "host", "strategy"], sort=False)))
+    fig, axes = plt.subplots(
+        len(rows),
+        len(hosts),
+        figsize=(_PANEL_W * len(hosts) + 2.6, _PANEL_H * len(rows) + 1.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    x_grid = np.geomspace(min(workers) / 1.2, max(workers) * 1.2, 40)
+    for r, row in enumerate(rows):
+        for c, host in enumerate(hosts):
+            ax = axes[r][c]
+            parts = [host, row]
+            if r == 0:
+                cores = cores_of.get(host, math.nan)
+                cores_text = f", {int(cores)} usable cores" if math.isfinite(cores) else ""
+                parts.insert(1, f"{cpu_of.get(host, 'CPU n/a')}{cores_text}")
+            # Wrapped part by part: the host, its CPU and the workload each start a line.
+            chars = max(16, int(_PANEL_W * 72 / (RC_PARAMS["axes.titlesize"] * 0.55)))
+            ax.set_title("\n".join(textwrap.fill(part, chars) for part in parts))
+            ax.plot(x_grid, x_grid, "k--", lw=1)
+            ax.axhline(1.0, color=strategy_color(BASELINE), lw=1.2)
+            cores = cores_of.get(host, math.nan)
+            if math.isfinite(cores) and cores <= max(workers) * 2:
+                ax.axvline(cores, color="k", ls=":", lw=1.2)
+                ax.axhline(cores, color="k", ls=":", lw=1.2)
+            drawn = False
+            for strategy in strategies:
+                line = lines.get((row, host, strategy))
+                if line is None:
+                    continue
+                line = line.sort_values("workers")
+                key = (line["n_images"].iloc[0], "")
+                _draw_lines(
+                    ax,
+                    [(key, line)],
+                    "speedup",
+                    low_col,
+                    high_col,
+                    [to_rgb(strategy_color(strategy))],
+                    {key[0]: 0},
+                    {"": ("o", "solid")},
+                )
+                drawn = True
+            if not drawn:
+                ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center")
+    values = pd.concat([data["speedup"], data[low_col], data[high_col]])
+    values = values[values > 0]
+    y_limits = (
+        min(0.9, float(values.min()) / 1.15),
+        max(max(workers) * 1.2, float(values.max())) * 1.15,
+    )
+    powers = np.arange(math.ceil(math.log2(y_limits[0])), math.floor(math.log2(y_limits[1])) + 1)
+    y_ticks = [float(2.0**k) for k in _thin(list(powers), 8)]
+    x_ticks = _thin(workers, 7)
+    x_limits = (min(workers) / 2**0.25, max(workers) * 2**0.25)
+    for ax in axes.flat:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlim(*x_limits)
+        ax.set_ylim(*y_limits)
+        ax.xaxis.set_major_locator(FixedLocator(x_ticks))
+        ax.yaxis.set_major_locator(FixedLocator(y_ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(_speedup_tick))
+        _grid_lines(ax, x_ticks, y_ticks, x_limits, y_limits)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("speedup vs the host's serial loop (×)")
+    for ax in axes[-1, :]:
+        ax.set_xlabel("workers (log₂ scale)")
+    handles = _strategy_handles(strategies)
+    handles += [
+        Patch(color="#6e6e6e", alpha=0.25, label="95% bootstrap CI"),
+        Line2D([], [], color="k", ls="--", lw=1, label="ideal: speedup = workers"),
+        Line2D([], [], color=strategy_color(BASELINE), lw=1.2, label="serial loop (1×)"),
+        Line2D([], [], color="k", ls=":", lw=1.2, label="the host's usable cores"),
+    ]
+    fig.legend(handles=handles, loc="outside right center", frameon=False, title="strategy")
+    _suptitle(fig, title)
+    return fig
+
+
 def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
-    """Write every figure of ``FIGURES``, each as PNG and SVG, and return their paths.
+    """Write every figure of ``FIGURES``, each as PNG and SVG, and return their paths; with
+    results of several hosts, ``HOSTS_FIGURE`` too.
 
     Reads the tables of ``TABLES`` in ``results_dir`` (a missing one is an error naming it).
-    All files in ``output_dir`` are always written: a "no data" figure stands in for an
-    empty table.
+    All files of ``FIGURES`` in ``output_dir`` are always written: a "no data" figure stands
+    in for an empty table. A hosts figure left from an earlier run of several hosts is
+    removed when there is only one, so that no deck or bundle shows a stale one.
     """
     results_dir, output_dir = Path(results_dir), Path(output_dir)
-    tables = _read_tables(results_dir)
+    tables, hosts = _align_hosts(_read_tables(results_dir))
     speedup, efficiency = tables["speedup"], tables["efficiency"]
     summary, timings = tables["summary"], tables["timings"]
     experiment = _experiment_name([summary, speedup, efficiency], results_dir)
@@ -1339,8 +1520,13 @@ def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
         "repetitions": lambda: _repetitions_figure(summary, timings, experiment),
         "overhead": lambda: _overhead_figure(summary, experiment),
     }
+    if hosts:
+        draw[HOSTS_FIGURE] = lambda: _hosts_figure(speedup, timings, hosts, experiment)
+    else:
+        for fmt in FORMATS:
+            (output_dir / f"{HOSTS_FIGURE}.{fmt}").unlink(missing_ok=True)
     written: list[Path] = []
     with plt.rc_context(RC_PARAMS):
-        for stem in FIGURES:
+        for stem in draw:
             written += save_figure(draw[stem](), output_dir, stem)
     return written

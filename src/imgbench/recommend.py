@@ -2,7 +2,9 @@
 
 "A beats B" is said only when it holds: a runner-up is named when it is *not*
 significantly slower than the best (see ``analysis.comparisons_frame``), and a speedup
-over the loop is claimed only when the loop itself is significantly slower.
+over the loop is claimed only when the loop itself is significantly slower. A group is a
+group on one host: with results from several hosts each gets its own row, and its sentence
+names the host.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import math
 
 import pandas as pd
 
-from imgbench.analysis import BASELINE, CELL, GROUP
+from imgbench.analysis import BASELINE, GROUP, HOST, HOST_CELL, HOST_GROUP
 
 COLUMNS = [
     *GROUP,
+    HOST,
     "best_strategy",
     "best_workers",
     "best_median_s",
@@ -45,12 +48,24 @@ def _speedup(value: float, low: float, high: float) -> str:
     return f"{value:.2f}x ({low:.2f}-{high:.2f})"
 
 
-def sentence(group: dict, best: pd.Series, noise: list[pd.Series], loop_is_noise: bool) -> str:
-    """One plain sentence: the winner, its speedup with CI, and what ties with it."""
+def _where(group: dict, name_host: bool) -> str:
     where = (
-        f"For {group['task']} at {group['n_images']} images of "
+        f"for {group['task']} at {group['n_images']} images of "
         f"{group['width']}x{group['height']} ({group['storage']}, {group['cache']} cache)"
     )
+    return f"On {group[HOST]}, {where}" if name_host else where[0].upper() + where[1:]
+
+
+def sentence(
+    group: dict,
+    best: pd.Series,
+    noise: list[pd.Series],
+    loop_is_noise: bool,
+    name_host: bool = False,
+) -> str:
+    """One plain sentence: the winner, its speedup with CI, and what ties with it; it
+    starts with the host when ``name_host`` (results of several hosts)."""
+    where = _where(group, name_host)
     tied = [describe(r["strategy"], int(r["workers"])) for r in noise]
     tie_text = ""
     if tied:
@@ -78,12 +93,9 @@ def sentence(group: dict, best: pd.Series, noise: list[pd.Series], loop_is_noise
     return f"{where}, {name} is {speed} faster than the loop{tie_text}."
 
 
-def _untested(group: dict, best: pd.Series, others: pd.DataFrame) -> dict:
+def _untested(group: dict, best: pd.Series, name_host: bool) -> dict:
     """A group whose cells have too few repetitions for any difference to be significant."""
-    where = (
-        f"For {group['task']} at {group['n_images']} images of "
-        f"{group['width']}x{group['height']} ({group['storage']}, {group['cache']} cache)"
-    )
+    where = _where(group, name_host)
     name = describe(best["strategy"], int(best["workers"]))
     speed = (
         ""
@@ -117,20 +129,21 @@ def recommendations_frame(
     """One row per group: the fastest cell, its speedup over the loop, and its ties."""
     if comparisons.empty:
         return pd.DataFrame(columns=COLUMNS)
-    vs_loop = speedup[speedup["baseline"] == BASELINE].set_index(CELL)
+    vs_loop = speedup[speedup["baseline"] == BASELINE].set_index(HOST_CELL)
+    name_host = comparisons[HOST].nunique() > 1
     rows = []
-    for key, g in comparisons.groupby(GROUP, sort=True):
-        group = dict(zip(GROUP, key, strict=True))
+    for key, g in comparisons.groupby(HOST_GROUP, sort=True):
+        group = dict(zip(HOST_GROUP, key, strict=True))
         g = g.sort_values("median_s", kind="stable")
         best = g.iloc[0]
-        best_key = tuple(best[c] for c in CELL)
+        best_key = tuple(best[c] for c in HOST_CELL)
         stats = vs_loop.loc[best_key] if best_key in vs_loop.index else None
         best = best.copy()
         for column in ("speedup", "speedup_ci_low", "speedup_ci_high"):
             best[column] = float(stats[column]) if stats is not None else math.nan
         others = g.iloc[1:]
         if not others["testable"].all():
-            rows.append(_untested(group, best, others))
+            rows.append(_untested(group, best, name_host))
             continue
         noise = [r for _, r in others.iterrows() if not r["significantly_slower"]]
         loop_rows = others[others["strategy"] == BASELINE]
@@ -149,8 +162,9 @@ def recommendations_frame(
                 "runner_up_strategy": runner_up["strategy"] if runner_up is not None else "",
                 "runner_up_workers": int(runner_up["workers"]) if runner_up is not None else None,
                 "runner_up_speedup": (
-                    float(vs_loop.loc[tuple(runner_up[c] for c in CELL)]["speedup"])
-                    if runner_up is not None and tuple(runner_up[c] for c in CELL) in vs_loop.index
+                    float(vs_loop.loc[tuple(runner_up[c] for c in HOST_CELL)]["speedup"])
+                    if runner_up is not None
+                    and tuple(runner_up[c] for c in HOST_CELL) in vs_loop.index
                     else math.nan
                 ),
                 "within_noise": "; ".join(f"{r['strategy']} x{int(r['workers'])}" for r in noise),
@@ -159,6 +173,7 @@ def recommendations_frame(
                     best,
                     noise if best["strategy"] == BASELINE else parallel_noise,
                     loop_is_noise,
+                    name_host,
                 ),
             }
         )

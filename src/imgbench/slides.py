@@ -6,6 +6,10 @@ URIs and the CSS and JS are inline, so the file opens anywhere without a network
 templates live in ``imgbench/templates``; this module only turns tables into strings and
 rows, and Jinja2 escapes every value. Verdicts are not computed here: each group's sentence
 comes from ``recommendations.csv``.
+
+Results of several hosts are shown host by host (a group is a group on one host, as in the
+tables), with two more slides that set the hosts side by side; results with missing cells
+(``missing_cells`` in ``metadata.json``) get a slide that lists them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imgbench.analysis import BASELINE, CELL, GROUP
+from imgbench.analysis import BASELINE, CELL, CPU_MODELS_TOPIC, GROUP, HOST
 from imgbench.errors import ImgbenchError
 from imgbench.results import write_atomic
 
@@ -46,6 +50,13 @@ CI_LEVEL_WANTED = 0.95
 ALPHA = 0.05
 #: How many offending cells a threat names before it only counts them.
 NAMED_CELLS = 4
+#: How many missing cells the deck lists before it only counts them (metadata.json has all).
+MISSING_SHOWN = 40
+#: Above this many groups the hosts' table keeps each task's largest number of images.
+HOST_TABLE_ROWS = 20
+#: A group and a cell on one host: the keys that join the tables.
+HOST_GROUP = [*GROUP, HOST]
+HOST_CELL = [*CELL, HOST]
 
 #: Columns the deck reads from each table (docs/results.md); a missing one is an error.
 TABLE_COLUMNS = {
@@ -114,8 +125,17 @@ FIGURES = {
             "Start-up (timer start to the first result), work (first to last result) and "
             "shutdown (last result to the strategy's return), medians.",
         ),
+        FigureSpec(
+            "hosts",
+            "Hosts side by side: speedup over each host's own serial loop",
+            "One column per host, one row per workload (each task's largest size and number "
+            "of images); every speedup is over the serial loop measured on the same host. "
+            "Band: 95% bootstrap CI; dashed: ideal; dotted: the host's usable cores.",
+        ),
     )
 }
+#: Drawn only for results of several hosts (``imgbench.plots.HOSTS_FIGURE``).
+HOSTS_FIGURE = "hosts"
 #: Shown in each task's section (the figure has a row of panels per task).
 TASK_FIGURE = "speedup"
 #: Shown once each, after the task sections.
@@ -238,14 +258,13 @@ def _utc(unix: float | None) -> str:
 
 
 def _group_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by task, then largest number of images first, then size, storage and cache."""
+    """Rows by task, then largest number of images first, then size, storage and cache, then
+    host (the same group on several hosts side by side)."""
     if frame.empty:
         return frame
-    return frame.sort_values(
-        ["task", "n_images", "width", "height", "storage", "cache"],
-        ascending=[True, False, True, True, True, True],
-        kind="stable",
-    )
+    keys = ["task", "n_images", "width", "height", "storage", "cache"]
+    keys += [HOST] if HOST in frame.columns else []
+    return frame.sort_values(keys, ascending=[k != "n_images" for k in keys], kind="stable")
 
 
 def task_verdicts(recommendations: pd.DataFrame, largest_n_only: bool = False) -> dict[str, list]:
@@ -298,8 +317,13 @@ def _several_places(frame: pd.DataFrame) -> bool:
     return frame[["storage", "cache"]].drop_duplicates().shape[0] > 1
 
 
-def _group_columns(places: bool) -> list[tuple[str, bool]]:
+def _several_hosts(frame: pd.DataFrame) -> bool:
+    return HOST in frame.columns and frame[HOST].nunique() > 1
+
+
+def _group_columns(places: bool, hosts: bool = False) -> list[tuple[str, bool]]:
     return [
+        *([("host", False)] if hosts else []),
         ("task", False),
         ("size", False),
         *([("storage", False), ("cache", False)] if places else []),
@@ -307,8 +331,9 @@ def _group_columns(places: bool) -> list[tuple[str, bool]]:
     ]
 
 
-def _group_values(row, places: bool) -> list[tuple[str, bool]]:
+def _group_values(row, places: bool, hosts: bool = False) -> list[tuple[str, bool]]:
     return [
+        *([(str(row[HOST]), False)] if hosts else []),
         (str(row["task"]), False),
         (_size(row), False),
         *([(str(row["storage"]), False), (str(row["cache"]), False)] if places else []),
@@ -317,36 +342,41 @@ def _group_values(row, places: bool) -> list[tuple[str, bool]]:
 
 
 def _by_baseline(frame: pd.DataFrame, baseline: str, columns: dict[str, str]) -> pd.DataFrame:
-    """The rows of one base case, keyed by cell, with ``columns`` renamed."""
+    """The rows of one base case, keyed by cell and host, with ``columns`` renamed."""
     rows = frame[frame["baseline"] == baseline]
     present = {k: v for k, v in columns.items() if k in rows.columns}
-    return rows[[*CELL, *present]].rename(columns=present).drop_duplicates(CELL)
+    return rows[[*HOST_CELL, *present]].rename(columns=present).drop_duplicates(HOST_CELL)
 
 
 def cell_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per cell: its summary, both speedups, efficiency, Karp-Flatt and comparison."""
+    tables = _align_hosts(tables)
     summary, speedup, efficiency = tables["summary"], tables["speedup"], tables["efficiency"]
     sp = {"speedup": "speedup", "speedup_ci_low": "ci_low", "speedup_ci_high": "ci_high"}
     cells = summary.merge(
         _by_baseline(speedup, BASELINE, {k: f"serial_{v}" for k, v in sp.items()}),
-        on=CELL,
+        on=HOST_CELL,
         how="left",
     )
     cells = cells.merge(
         _by_baseline(speedup, ONE_WORKER, {k: f"one_{v}" for k, v in sp.items()}),
-        on=CELL,
+        on=HOST_CELL,
         how="left",
     )
     cells = cells.merge(
-        _by_baseline(efficiency, BASELINE, {"efficiency": "efficiency"}), on=CELL, how="left"
+        _by_baseline(efficiency, BASELINE, {"efficiency": "efficiency"}),
+        on=HOST_CELL,
+        how="left",
     )
     cells = cells.merge(
-        _by_baseline(efficiency, ONE_WORKER, {"karp_flatt": "karp_flatt"}), on=CELL, how="left"
+        _by_baseline(efficiency, ONE_WORKER, {"karp_flatt": "karp_flatt"}),
+        on=HOST_CELL,
+        how="left",
     )
     compare = tables["comparisons"]
     cells = cells.merge(
-        compare[[*CELL, "mannwhitney_p", "significantly_slower"]].drop_duplicates(CELL),
-        on=CELL,
+        compare[[*HOST_CELL, "mannwhitney_p", "significantly_slower"]].drop_duplicates(HOST_CELL),
+        on=HOST_CELL,
         how="left",
     )
     for column in [
@@ -361,7 +391,7 @@ def cell_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     ]:
         if column not in cells.columns:
             cells[column] = math.nan
-    fastest = cells.groupby(GROUP)["median_s"].transform("min")
+    fastest = cells.groupby(HOST_GROUP)["median_s"].transform("min")
     cells["fastest"] = cells["median_s"] == fastest
     return cells
 
@@ -442,11 +472,12 @@ def group_table(cells: pd.DataFrame, amdahl: pd.DataFrame) -> Table:
     return table
 
 
-def _group_title(row) -> str:
-    return (
+def _group_title(row, hosts: bool = False) -> str:
+    title = (
         f"{row['task']} · {_size(row)} · {row['storage']}, {row['cache']} cache · "
         f"{_int_text(row['n_images'])} images"
     )
+    return f"{title} · on {row[HOST]}" if hosts else title
 
 
 def _select(frame: pd.DataFrame, key: dict) -> pd.DataFrame:
@@ -464,15 +495,17 @@ def task_sections(
     verdicts = task_verdicts(tables["recommendations"])
     summaries = meta.get("task_summaries", {})
     amdahl = tables["amdahl"]
+    hosts = _several_hosts(cells)
     sections = []
     for task, rows in cells.groupby("task", sort=True):
         largest = rows[rows["n_images"] == rows["n_images"].max()]
         groups = []
-        for key, group in largest.groupby(GROUP, sort=True):
-            key = dict(zip(GROUP, key, strict=True))
+        # The same group on each host one after the other, so that they compare slide by slide.
+        for key, group in largest.groupby([*GROUP, HOST], sort=True):
+            key = dict(zip(HOST_GROUP, key, strict=True))
             groups.append(
                 {
-                    "title": _group_title(key),
+                    "title": _group_title(key, hosts),
                     "table": group_table(group, _select(amdahl, key)),
                 }
             )
@@ -482,7 +515,12 @@ def task_sections(
                 "summary": summaries.get(task, ""),
                 "verdicts": verdicts.get(str(task), []),
                 "figure": figure,
-                "figure_note": f"This task's panels are those labelled “{task}”.",
+                "figure_note": (
+                    f"This task's panels are those labelled “{task}”, one per host "
+                    f"(“host: {task}”)."
+                    if hosts
+                    else f"This task's panels are those labelled “{task}”."
+                ),
                 "groups": groups,
             }
         )
@@ -493,9 +531,10 @@ def recommendations_table(recommendations: pd.DataFrame) -> Table:
     """Per task, size and number of images: the fastest cell, its speedup over the loop with
     its CI, and the runner-up when it is not significantly slower."""
     places = not recommendations.empty and _several_places(recommendations)
+    hosts = _several_hosts(recommendations)
     table = Table(
         columns=[
-            *_group_columns(places),
+            *_group_columns(places, hosts),
             ("fastest", False),
             ("median s", True),
             ("speedup", True),
@@ -510,7 +549,7 @@ def recommendations_table(recommendations: pd.DataFrame) -> Table:
         has_runner = isinstance(runner, str) and bool(runner.strip())
         noise = rec.get("within_noise")
         values = [
-            *_group_values(rec, places),
+            *_group_values(rec, places, hosts),
             (_who(str(rec["best_strategy"]), rec["best_workers"]), False),
             (fmt_seconds(rec.get("best_median_s")), True),
             (fmt_speedup(rec["speedup"]), True),
@@ -527,9 +566,10 @@ def overhead_table(summary: pd.DataFrame) -> Table:
     """At each task's largest number of images, each strategy at its largest worker count:
     the median start-up, work and shutdown, and how busy the workers were."""
     places = not summary.empty and _several_places(summary)
+    hosts = _several_hosts(summary)
     table = Table(
         columns=[
-            *_group_columns(places),
+            *_group_columns(places, hosts),
             ("strategy", False),
             ("workers", True),
             ("wall ms", True),
@@ -542,14 +582,14 @@ def overhead_table(summary: pd.DataFrame) -> Table:
     )
     for _, rows in summary.groupby("task", sort=True):
         largest = rows[rows["n_images"] == rows["n_images"].max()]
-        for _, group in _group_order(largest).groupby(GROUP, sort=False):
+        for _, group in _group_order(largest).groupby(HOST_GROUP, sort=False):
             top = group[group["workers"] == group.groupby("strategy")["workers"].transform("max")]
             for _, cell in _strategy_rows(top).iterrows():
                 startup = _number(cell.get("median_first_result_s"))
                 shutdown = _number(cell.get("median_shutdown_s"))
                 share = (startup + shutdown) / _number(cell["median_s"])
                 values = [
-                    *_group_values(cell, places),
+                    *_group_values(cell, places, hosts),
                     (str(cell["strategy"]), False),
                     (_int_text(cell["workers"]), True),
                     (fmt_ms(cell["median_s"]), True),
@@ -568,16 +608,18 @@ def _cell_order(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataF
     other strategies and worker counts (those of the columns that the frame has)."""
     if frame.empty:
         return frame
-    keys = ["task", "width", "height", "storage", "cache", "n_images", "_parallel", "strategy"]
+    keys = [HOST, "task", "width", "height", "storage", "cache", "n_images", "_parallel"]
+    keys.append("strategy")
     keys = [k for k in [*keys, "workers", *(extra or [])] if k in frame.columns or k == "_parallel"]
     ordered = frame.assign(_parallel=frame["strategy"] != BASELINE)
     return ordered.sort_values(keys, kind="stable").drop(columns="_parallel")
 
 
 def summary_appendix(summary: pd.DataFrame) -> Table:
+    hosts = _several_hosts(summary)
     table = Table(
         columns=[
-            *_group_columns(True),
+            *_group_columns(True, hosts),
             ("strategy", False),
             ("workers", True),
             ("reps", True),
@@ -600,7 +642,7 @@ def summary_appendix(summary: pd.DataFrame) -> Table:
     for _, cell in _cell_order(summary).iterrows():
         rss = _number(cell.get("max_peak_rss_bytes")) / 2**20
         values = [
-            *_group_values(cell, True),
+            *_group_values(cell, True, hosts),
             (str(cell["strategy"]), False),
             (_int_text(cell["workers"]), True),
             (_int_text(cell["reps"]), True),
@@ -623,9 +665,10 @@ def summary_appendix(summary: pd.DataFrame) -> Table:
 
 
 def speedup_appendix(speedup: pd.DataFrame, efficiency: pd.DataFrame) -> Table:
+    hosts = _several_hosts(speedup)
     table = Table(
         columns=[
-            *_group_columns(True),
+            *_group_columns(True, hosts),
             ("strategy", False),
             ("workers", True),
             ("base case", False),
@@ -640,8 +683,8 @@ def speedup_appendix(speedup: pd.DataFrame, efficiency: pd.DataFrame) -> Table:
     )
     extra = [c for c in ("efficiency", "karp_flatt") if c in efficiency.columns]
     rows = speedup.merge(
-        efficiency[[*CELL, "baseline", *extra]].drop_duplicates([*CELL, "baseline"]),
-        on=[*CELL, "baseline"],
+        efficiency[[*HOST_CELL, "baseline", *extra]].drop_duplicates([*HOST_CELL, "baseline"]),
+        on=[*HOST_CELL, "baseline"],
         how="left",
     )
     for _, row in _cell_order(rows, ["baseline"]).iterrows():
@@ -649,7 +692,7 @@ def speedup_appendix(speedup: pd.DataFrame, efficiency: pd.DataFrame) -> Table:
         if row["baseline"] == ONE_WORKER:
             base = "itself" if row["strategy"] == BASELINE else f"{row['strategy']} ×1"
         values = [
-            *_group_values(row, True),
+            *_group_values(row, True, hosts),
             (str(row["strategy"]), False),
             (_int_text(row["workers"]), True),
             (base, False),
@@ -665,9 +708,10 @@ def speedup_appendix(speedup: pd.DataFrame, efficiency: pd.DataFrame) -> Table:
 
 
 def amdahl_appendix(amdahl: pd.DataFrame) -> Table:
+    hosts = _several_hosts(amdahl)
     table = Table(
         columns=[
-            *_group_columns(True),
+            *_group_columns(True, hosts),
             ("strategy", False),
             ("points", True),
             ("fitted up to", True),
@@ -681,7 +725,7 @@ def amdahl_appendix(amdahl: pd.DataFrame) -> Table:
     )
     for _, fit in _cell_order(amdahl).iterrows():
         values = [
-            *_group_values(fit, True),
+            *_group_values(fit, True, hosts),
             (str(fit["strategy"]), False),
             (_int_text(fit.get("points")), True),
             (_int_text(fit.get("fit_max_workers")), True),
@@ -696,6 +740,11 @@ def amdahl_appendix(amdahl: pd.DataFrame) -> Table:
 
 
 # ----- method and threats to validity -------------------------------------------------------
+
+
+def _host_names(hosts: list[dict]) -> list[str]:
+    """Each host as the tables name it (older metadata: its hostname)."""
+    return [_text(h.get("host") or h.get("hostname")) for h in hosts]
 
 
 def _machine_rows(hosts: list[dict]) -> list[tuple[str, list[str]]]:
@@ -714,6 +763,7 @@ def _machine_rows(hosts: list[dict]) -> list[tuple[str, list[str]]]:
 
     fields = [
         ("Host", lambda h: _text(h.get("hostname"))),
+        *([("Cells", lambda h: _text(h.get("cells")))] if len(hosts) > 1 else []),
         ("CPU", lambda h: _text(h.get("cpu_model"))),
         ("Cores: physical / logical / usable", cores),
         ("RAM", ram),
@@ -762,6 +812,7 @@ def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
     ]
     cold_max = meta.get("cold_resident_fraction_max")
     methods = _joined(meta.get("cache_methods", []))
+    items.append(provenance(meta))
     if cold_max is None:
         items.append(f"Cache control: {methods}; no cold-cache repetition read inputs.")
     else:
@@ -775,6 +826,33 @@ def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
         "a repetition that lost or corrupted work fails its cell and is never reported."
     )
     return items
+
+
+def _commits(meta: dict) -> list[str]:
+    """The workflow commits the cells ran from (older metadata: those of its hosts)."""
+    if "workflow_commits" in meta:
+        return [str(c) for c in meta["workflow_commits"]]
+    return sorted({str(c) for h in meta.get("hosts", []) if (c := h.get("workflow_commit"))})
+
+
+def provenance(meta: dict) -> str:
+    """Which config and which code the cells ran with: the config hash and the commits."""
+    value = meta.get("config_hash")
+    by_experiment = {k: v for k, v in (meta.get("config_hashes") or {}).items() if v}
+    if value:
+        config = f"config hash {value} (every cell that records one ran with this config)"
+    elif by_experiment:
+        config = "config hashes " + "; ".join(f"{k}: {v}" for k, v in by_experiment.items())
+    else:
+        config = "no config hash recorded"
+    commits = _commits(meta)
+    if not commits:
+        code = "workflow commit not recorded"
+    elif len(commits) == 1:
+        code = f"workflow commit {commits[0]}"
+    else:
+        code = f"workflow commits {_joined(commits)}: the cells ran from different code"
+    return f"Provenance: {config}; {code}."
 
 
 def method_analysis(summary: pd.DataFrame) -> list[str]:
@@ -804,11 +882,12 @@ def method_analysis(summary: pd.DataFrame) -> list[str]:
     ]
 
 
-def _cell_name(row) -> str:
-    return (
+def _cell_name(row, with_host: bool = False) -> str:
+    name = (
         f"{row['task']} {_size(row)} n={_int_text(row['n_images'])} "
         f"{_who(str(row['strategy']), row['workers'])}"
     )
+    return f"{row[HOST]}: {name}" if with_host else name
 
 
 def _named(rows: pd.DataFrame, describe: Callable) -> str:
@@ -826,6 +905,7 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
         out.append({"topic": topic, "status": "warn" if warn else "ok", "text": text})
 
     cores = _usable_cores(meta, summary)
+    hosted = _several_hosts(summary)
     other = meta.get("other_cpu_per_wall_max")
     load = meta.get("load_average_1m_max")
     load_text = (
@@ -873,7 +953,7 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
             f"{len(noisy)} of {len(summary)} cells vary by more than {CV_WARN:.0%} (coefficient "
             "of variation) between repetitions"
             + (
-                f": their medians are less sure ({_named(noisy, _cv_name)})."
+                f": their medians are less sure ({_named(noisy, lambda r: _cv_name(r, hosted))})."
                 if not noisy.empty
                 else "."
             ),
@@ -886,20 +966,32 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
             not odd.empty,
             f"{len(odd)} cells have Tukey outliers ({int(counts.sum())} repetitions outside "
             "1.5 IQR), reported, never removed"
-            + (f": {_named(odd, _cell_name)}." if not odd.empty else "."),
+            + (f": {_named(odd, lambda r: _cell_name(r, hosted))}." if not odd.empty else "."),
         )
 
     hosts, cpus = meta.get("hosts", []), meta.get("cpu_models", [])
-    mixed = len(hosts) > 1 or len(cpus) > 1
-    add(
-        "Hosts",
-        mixed,
-        f"Cells ran on {len(hosts)} hosts with {len(cpus)} CPU models ({_joined(cpus)}): "
-        "results mix machines; compare cells only within one."
-        if mixed
-        else f"Every cell ran on one host ({_joined(h.get('hostname') for h in hosts)}, "
-        f"{_joined(cpus)}).",
-    )
+    if len(cpus) > 1:
+        add(
+            "Hosts",
+            True,
+            f"Cells ran on {len(hosts)} hosts with {len(cpus)} CPU models ({_joined(cpus)}): "
+            "each host is analysed on its own, against its own serial loop; compare hosts "
+            "side by side, never one host's cell against another's.",
+        )
+    elif len(hosts) > 1:
+        add(
+            "Hosts",
+            False,
+            f"Cells ran on {len(hosts)} hosts ({_joined(_host_names(hosts))}), all with "
+            f"{_joined(cpus)}: each host is analysed on its own, against its own serial loop.",
+        )
+    else:
+        add(
+            "Hosts",
+            False,
+            f"Every cell ran on one host ({_joined(h.get('hostname') for h in hosts)}, "
+            f"{_joined(cpus)}).",
+        )
 
     resident = meta.get("cold_resident_fraction_max")
     methods = meta.get("cache_methods", [])
@@ -939,13 +1031,29 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
                 else f" or more in every cell ({CI_LEVEL_WANTED:.0%} wanted)."
             ),
         )
+    missing = meta.get("missing_cells") or []
+    if missing:
+        add(
+            "Missing cells",
+            True,
+            f"{len(missing)} of {_text(meta.get('expected_cells'))} expected cells have no "
+            "result (see “Missing cells”): every table, figure and verdict covers only the "
+            "cells that ran, and a group that lost its fastest cell may name another.",
+        )
+    # The hosts threat above already says which CPU models took part.
+    aggregate = [w for w in meta.get("aggregate_warnings", []) if isinstance(w, dict)]
+    for warning in aggregate:
+        if warning.get("topic") != CPU_MODELS_TOPIC:
+            add(str(warning.get("topic")), True, str(warning.get("text")))
+    shown = {w.get("text") for w in aggregate}
     for warning in meta.get("warnings", []):
-        add("Run warning", True, str(warning))
+        if warning not in shown:
+            add("Run warning", True, str(warning))
     return out
 
 
-def _cv_name(row) -> str:
-    return f"{_cell_name(row)} CV {fmt_percent(row['cv'], 0)}"
+def _cv_name(row, with_host: bool = False) -> str:
+    return f"{_cell_name(row, with_host)} CV {fmt_percent(row['cv'], 0)}"
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -955,7 +1063,8 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise ImgbenchError(f"{path}: missing result table (run `imgbench aggregate` first)")
     try:
-        frame = pd.read_csv(path)
+        # A hostname such as "0123" or "1e5" must stay a name.
+        frame = pd.read_csv(path, dtype={HOST: str})
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=columns)
     missing = [c for c in columns if c not in frame.columns]
@@ -964,12 +1073,38 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+def _align_hosts(
+    tables: dict[str, pd.DataFrame], results_dir: Path | None = None
+) -> dict[str, pd.DataFrame]:
+    """Every table with a ``host`` column. A table without one (written before results named
+    their host) is a one-host table: it gets the others' host, and is an error beside
+    tables that name several."""
+    hosts: set[str] = set()
+    for frame in tables.values():
+        if HOST in frame.columns:
+            hosts |= set(frame[HOST].dropna().astype(str))
+    aligned = {}
+    for name, frame in tables.items():
+        if HOST in frame.columns:
+            aligned[name] = frame.assign(**{HOST: frame[HOST].fillna("").astype(str)})
+        elif len(hosts) <= 1:
+            aligned[name] = frame.assign(**{HOST: next(iter(hosts), "")})
+        else:
+            path = Path(results_dir or ".") / f"{name}.csv"
+            raise ImgbenchError(
+                f"{path}: column host missing, but other tables name {len(hosts)} hosts "
+                "(run `imgbench aggregate` again)"
+            )
+    return aligned
+
+
 def read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
-    """Every table the deck reads, checked for the columns it needs."""
-    return {
+    """Every table the deck reads, checked for the columns it needs, each with its host."""
+    tables = {
         name: _read_table(Path(results_dir) / f"{name}.csv", columns)
         for name, columns in TABLE_COLUMNS.items()
     }
+    return _align_hosts(tables, results_dir)
 
 
 def _read_metadata(path: Path) -> dict:
@@ -1010,6 +1145,134 @@ def figure(figures_dir: Path, stem: str) -> dict:
     }
 
 
+# ----- several hosts, missing cells -------------------------------------------------------
+
+
+def hosts_table(recommendations: pd.DataFrame) -> tuple[Table, str]:
+    """The fastest cell of each group on each host, side by side, and a note on the rows.
+
+    Beyond ``HOST_TABLE_ROWS`` groups only each task's largest number of images is kept.
+    """
+    hosts = sorted(pd.unique(recommendations[HOST].astype(str)))
+    groups = _group_order(recommendations.drop_duplicates(GROUP))
+    note = "Every group is shown."
+    if len(groups) > HOST_TABLE_ROWS:
+        largest = groups.groupby("task")["n_images"].transform("max")
+        groups = groups[groups["n_images"] == largest]
+        note = (
+            "Each task's largest number of images only; every group is on the "
+            "Recommendations slide and in recommendations.csv."
+        )
+    places = not groups.empty and _several_places(groups)
+    group_columns = _group_columns(places)
+    table = Table(
+        columns=[
+            *group_columns,
+            *[c for _ in hosts for c in (("fastest", False), ("speedup", True))],
+            ("same strategy", False),
+        ],
+        groups=[("", len(group_columns)), *((host, 2) for host in hosts), ("", 1)],
+    )
+    by_key = {
+        tuple(key): rec
+        for key, rec in zip(
+            recommendations[[*GROUP, HOST]].itertuples(index=False),
+            recommendations.to_dict("records"),
+            strict=True,
+        )
+    }
+    for _, group in groups.iterrows():
+        values = _group_values(group, places)
+        winners = set()
+        for host in hosts:
+            rec = by_key.get((*(group[c] for c in GROUP), host))
+            if rec is None:
+                values += [("not measured", False), ("—", True)]
+                continue
+            winners.add(str(rec["best_strategy"]))
+            values += [
+                (_who(str(rec["best_strategy"]), rec["best_workers"]), False),
+                (
+                    fmt_speedup_ci(
+                        rec["speedup"], rec.get("speedup_ci_low"), rec.get("speedup_ci_high")
+                    ),
+                    True,
+                ),
+            ]
+        values.append(("yes" if len(winners) == 1 else "no", False))
+        table.rows.append(Row(_cells(values)))
+    return table, note
+
+
+def host_lines(meta: dict, summary: pd.DataFrame) -> list[str]:
+    """Which hosts took part: name, CPU, usable cores and cells of each."""
+    hosts = meta.get("hosts") or [{"host": h} for h in sorted(pd.unique(summary[HOST].astype(str)))]
+    lines = []
+    for host in hosts:
+        cores = host.get("usable_cores")
+        parts = [
+            _text(host.get("cpu_model")),
+            *([f"{cores} usable cores"] if cores is not None else []),
+            *([f"{host['cells']} cells"] if host.get("cells") is not None else []),
+        ]
+        lines.append(f"{_host_names([host])[0]}: {', '.join(parts)}")
+    return lines
+
+
+def _cpu_warning(meta: dict) -> str:
+    """The warning that one experiment's cells ran on several CPU models, or ""."""
+    texts = [
+        str(w.get("text"))
+        for w in meta.get("aggregate_warnings", [])
+        if isinstance(w, dict) and w.get("topic") == CPU_MODELS_TOPIC
+    ]
+    cpus = meta.get("cpu_models", [])
+    if texts:
+        return " ".join(texts)
+    if len(cpus) > 1:
+        return (
+            f"{len(meta.get('hosts', []))} hosts / {len(cpus)} CPU models took part: each host "
+            "is analysed on its own; compare cells only within one machine."
+        )
+    return ""
+
+
+def missing_section(meta: dict) -> dict | None:
+    """The missing cells: how many, and the first ``MISSING_SHOWN`` of them (with the hosts
+    that lack each when several hosts took part); None when nothing is missing."""
+    missing = [str(m) for m in meta.get("missing_cells") or []]
+    if not missing:
+        return None
+    by_host = meta.get("missing_cells_by_host") or {}
+    names = _host_names(meta.get("hosts", []))
+    lacking: dict[str, list[str]] = {}
+    for host, paths in sorted(by_host.items()):
+        for path in paths:
+            lacking.setdefault(str(path), []).append(str(host))
+    items = []
+    for path in missing[:MISSING_SHOWN]:
+        hosts = lacking.get(path, [])
+        on = f"on {_joined(hosts)}" if len(names) > 1 and 0 < len(hosts) < len(names) else ""
+        items.append({"path": path, "on": on})
+    expected = meta.get("expected_cells")
+    summary = f"{len(missing)} of {_text(expected)} expected cells have no result"
+    if len(names) > 1:
+        counts = [f"{name}: {len(by_host.get(name, []))}" for name in names]
+        summary += f" (missing per host: {_joined(counts)})"
+    return {
+        "summary": summary + ". The tables, figures and verdicts cover the cells that ran.",
+        "items": items,
+        "more": (
+            f"… and {len(missing) - MISSING_SHOWN} more: metadata.json (missing_cells) lists "
+            "every one."
+            if len(missing) > MISSING_SHOWN
+            else ""
+        ),
+        "partial": f"Partial results: {len(missing)} of {_text(expected)} expected cells are "
+        "missing.",
+    }
+
+
 # ----- the deck -----------------------------------------------------------------------------
 
 
@@ -1019,29 +1282,45 @@ def deck_context(results_dir: Path) -> dict:
     tables = read_tables(results_dir)
     meta = _read_metadata(results_dir / "metadata.json")
     summary = tables["summary"]
-    figures = {stem: figure(results_dir / "figures", stem) for stem in FIGURES}
+    several = any(_several_hosts(frame) for frame in tables.values())
+    # A hosts figure left from an earlier run of several hosts must not be embedded.
+    stems = [stem for stem in FIGURES if stem != HOSTS_FIGURE or several]
+    figures = {stem: figure(results_dir / "figures", stem) for stem in stems}
 
     cells = cell_frame(tables)
     experiments = meta.get("experiments") or sorted(pd.unique(summary["experiment"].dropna()))
     hosts = meta.get("hosts", [])
     strategy_summaries = meta.get("strategy_summaries", {})
     conclusions = task_verdicts(tables["recommendations"], largest_n_only=True)
+    host_section = None
+    if several:
+        table, note = hosts_table(tables["recommendations"])
+        host_section = {
+            "figure": figures[HOSTS_FIGURE],
+            "lines": host_lines(meta, summary),
+            "table": table,
+            "note": note,
+        }
     return {
         "experiment": _joined(experiments) if experiments else results_dir.name,
         "description": meta.get("description", ""),
         "date": _utc(meta.get("finished_unix")),
-        "hosts": _joined(h.get("hostname") for h in hosts),
+        "hosts": _joined(_host_names(hosts)),
+        "host_count": len(hosts),
         "cells": meta.get("cells", len(summary)),
+        "missing": missing_section(meta),
         "question": QUESTION,
         "base_cases": BASE_CASES,
-        "machine_headers": [_text(h.get("hostname")) for h in hosts],
+        "machine_headers": _host_names(hosts),
         "machine_rows": _machine_rows(hosts),
-        "machine_warning": (
-            f"{len(hosts)} hosts / {len(meta.get('cpu_models', []))} CPU models took part: "
-            "compare cells only within one machine."
-            if len(hosts) > 1 or len(meta.get("cpu_models", [])) > 1
+        "machine_warning": _cpu_warning(meta),
+        "machine_note": (
+            f"{len(hosts)} hosts took part ({_joined(_host_names(hosts))}): each is analysed on "
+            "its own, against its own serial loop; the “Hosts” slides set them side by side."
+            if len(hosts) > 1
             else ""
         ),
+        "host_section": host_section,
         "method_measurement": method_measurement(summary, meta),
         "method_analysis": method_analysis(summary),
         "strategies": sorted(strategy_summaries.items(), key=lambda kv: _serial_first(kv[0])),

@@ -1,6 +1,9 @@
+# The resolved config tells aggregate which cells to expect: any without a result is listed
+# in metadata.json and on the deck instead of being silently absent.
 rule aggregate:
     input:
         cells=get_experiment_cells,
+        config="results/config.resolved.yaml",
     output:
         timings="results/{experiment}/timings.csv",
         summary=report(
@@ -43,5 +46,8 @@ rule aggregate:
         directory=experiment_dir,
         description=get_experiment_description,
     shell:
-        "{params.imgbench} aggregate {input.cells:q} --output-dir {params.directory:q}"
+        # The cells are read from the directory, not listed: a grid of 2,000 cells would
+        # exceed the kernel's 128 KiB limit on one argument.
+        "{params.imgbench} aggregate --results-dir {params.directory:q} --config {input.config:q}"
+        " --experiment={wildcards.experiment:q} --output-dir {params.directory:q}"
         " --description={params.description:q} > {log:q} 2>&1"
