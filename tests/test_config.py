@@ -1,8 +1,11 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from imgbench.config import load_yaml, resolve_config, task_options
+from imgbench.config import MAX_WORKERS, experiment_hash, load_yaml, resolve_config, task_options
 from imgbench.errors import ConfigError
 from imgbench.grid import expand_cells, plan_datasets, source_dataset
 
@@ -43,6 +46,25 @@ def test_defaults_are_filled():
         ),
         (_config(strategies=["gpu"]), "experiments.e.strategies[0]: unknown value 'gpu'; allowed"),
         (_config(workers=[100000]), "experiments.e.workers[0]: 100000 exceeds the limit"),
+        (
+            _config(workers=[MAX_WORKERS + 1]),
+            f"experiments.e.workers[0]: {MAX_WORKERS + 1} exceeds the limit {MAX_WORKERS}",
+        ),
+        (_config(workers=[-2]), "experiments.e.workers[0]: -2 is less than the minimum of 1"),
+        (_config(n_images=[0]), "experiments.e.n_images[0]: 0 is less than the minimum of 1"),
+        (_config(repeats=-1), "experiments.e.repeats: -1 is less than the minimum of 1"),
+        (_config(repeats="6"), "experiments.e.repeats: '6' is not of type 'integer'"),
+        (_config(tasks=[]), "experiments.e.tasks: [] should be non-empty"),
+        (_config(strategies=[]), "experiments.e.strategies: [] should be non-empty"),
+        (_config(timeout_s=0), "experiments.e.timeout_s: 0 is less than or equal to the minimum"),
+        (_config(timeout_s=-5), "experiments.e.timeout_s: -5 is less than or equal to the minimum"),
+        (_config(timeout_s="1h"), "experiments.e.timeout_s: '1h' is not of type 'number'"),
+        (_config(timeout_s=True), "experiments.e.timeout_s: True is not of type 'number'"),
+        (
+            {**_config(), "scratch": {"ssd": "/tmp"}},
+            "config key scratch: Additional properties are not allowed ('ssd'",
+        ),
+        ({**_config(), "dataset_seed": -1}, "config key dataset_seed: -1 is less than the minimum"),
         ({"experiments": {}}, "experiments: {} should be non-empty"),
         (
             {"experiments": {"datasets": {"tasks": ["read"], "strategies": ["serial"]}}},
@@ -182,3 +204,96 @@ def test_datasets_are_shared_and_sized_for_their_largest_use():
     assert source_dataset(config, cells, by_task["decode"]).name == names["save_png"]
     assert source_dataset(config, cells, by_task["read"]) is None
     assert source_dataset(config, cells, by_task["save_png"]) is None
+
+
+def test_timeout_defaults_to_half_an_hour():
+    assert resolve_config(_config())["experiments"]["e"]["timeout_s"] == 1800
+    assert resolve_config(_config(timeout_s=0.5))["experiments"]["e"]["timeout_s"] == 0.5
+
+
+def _with_scratch(tmp_path, storage, path):
+    return {**_config(storage=[storage]), "scratch": {storage: str(path)}}
+
+
+def test_a_missing_tmpfs_is_refused_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        resolve_config(_with_scratch(tmp_path, "shm", tmp_path / "no-tmpfs"))
+    assert "config key scratch.shm: " in str(err.value)
+    assert "is not an existing directory; it must be a mounted tmpfs" in str(err.value)
+    # Only a scratch an experiment uses is checked: a disk-only grid does not need a tmpfs.
+    config = {**_config(storage=["disk"]), "scratch": {"shm": str(tmp_path / "no-tmpfs")}}
+    assert resolve_config(config)
+
+
+def test_a_disk_scratch_under_a_file_is_refused(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ConfigError) as err:
+        resolve_config(_with_scratch(tmp_path, "disk", tmp_path / "a-file" / "scratch"))
+    assert f"config key scratch.disk: '{tmp_path / 'a-file' / 'scratch'}' cannot be created" in str(
+        err.value
+    )
+    assert "is not a directory" in str(err.value)
+
+
+def test_a_missing_disk_scratch_is_fine_where_it_can_be_created(tmp_path):
+    assert resolve_config(_with_scratch(tmp_path, "disk", tmp_path / "new" / "deeper"))
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only tmpfs: unwritable even for root, who passes every permission check."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here ({done.stderr.decode().strip()})")
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.parametrize("storage", ["disk", "shm"])
+def test_an_unwritable_scratch_is_refused(read_only_dir, tmp_path, storage):
+    with pytest.raises(ConfigError) as err:
+        resolve_config(_with_scratch(tmp_path, storage, read_only_dir))
+    assert f"config key scratch.{storage}: '{read_only_dir}' is not writable" in str(err.value)
+    if storage == "disk":
+        with pytest.raises(ConfigError, match="cannot be created: .* is not writable"):
+            resolve_config(_with_scratch(tmp_path, storage, read_only_dir / "sub"))
+
+
+def test_experiment_hash_follows_what_is_measured():
+    config = resolve_config(_config())
+    base = experiment_hash(config, "e")
+    assert len(base) == 16 and int(base, 16) >= 0
+    # Defaults written out change nothing: the hash is of the resolved section.
+    assert experiment_hash(resolve_config(_config(repeats=6, warmup=1)), "e") == base
+    for changed in (_config(repeats=7), _config(workers=[1, 2]), _config(sizes=["64x48"])):
+        assert experiment_hash(resolve_config(changed), "e") != base
+    reseeded = resolve_config({**_config(), "dataset_seed": 1})
+    assert experiment_hash(reseeded, "e") != base
+    # A title does not change what a cell measures.
+    assert experiment_hash(resolve_config(_config(description="new title")), "e") == base
+
+
+def _dry_run(workdir: Path, config: dict) -> subprocess.CompletedProcess:
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+    command += ["--directory", str(workdir), "--configfile", str(workdir / "bad.yaml")]
+    return subprocess.run(
+        [*command, "--cores", "1", "-n"], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_bad_config_stops_snakemake_before_any_job(tmp_path):
+    done = _dry_run(tmp_path, _config(workers=[2], timeout_s=0))
+    assert done.returncode != 0
+    assert "timeout_s" in done.stdout + done.stderr
+    done = _dry_run(
+        tmp_path, {**_config(storage=["shm"]), "scratch": {"shm": str(tmp_path / "no-tmpfs")}}
+    )
+    assert done.returncode != 0
+    assert "config key scratch.shm: " in done.stdout + done.stderr
+    assert not (tmp_path / "results").exists()

@@ -24,21 +24,62 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _stop_on_signals(what: str):
+    """SIGTERM and SIGHUP stop the command as Ctrl-C does, unwinding so that nothing is left
+    half-made (by default they end the process on the spot, leaving its temporary files)."""
+    import contextlib
+    import os
+    import signal
+
+    from imgbench.runner import kill_children
+
+    pid = os.getpid()
+
+    def stop(signum, frame):
+        if os.getpid() != pid:  # a forked worker inherits this handler: die as usual
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        # Workers still busy would make the unwinding wait for all their work.
+        kill_children()
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def stopping():
+        stops = [s for s in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, s)]
+        previous = {getattr(signal, s): signal.signal(getattr(signal, s), stop) for s in stops}
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            signum = signal.Signals.__members__.get(str(exc), signal.SIGINT)
+            print(
+                f"imgbench: error: {what}: stopped by {signum.name}; nothing written",
+                file=sys.stderr,
+            )
+            raise SystemExit(128 + signum.value) from None
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    return stopping()
+
+
 def cmd_make_dataset(args: argparse.Namespace) -> None:
     from imgbench.datasets import make_dataset
 
     width, height = args.size
-    manifest = make_dataset(
-        args.output,
-        args.format,
-        width,
-        height,
-        args.count,
-        args.seed,
-        source=args.source,
-        color=args.color,
-        workers=args.workers,
-    )
+    with _stop_on_signals(str(args.output)):
+        manifest = make_dataset(
+            args.output,
+            args.format,
+            width,
+            height,
+            args.count,
+            args.seed,
+            source=args.source,
+            color=args.color,
+            workers=args.workers,
+        )
     print(f"{manifest.directory}: {manifest.count} {manifest.format} images {width}x{height}")
 
 
@@ -61,6 +102,16 @@ def _task_options(task: str, pairs: list[str]) -> dict:
         else:
             options[name] = value
     return options
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds > 0")
+    return value
 
 
 def cmd_run_cell(args: argparse.Namespace) -> None:
@@ -88,6 +139,9 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
             args.scratch,
             args.output,
             task_options=_task_options(args.task, args.option),
+            config_hash=args.config_hash,
+            # Always guarded, even without a limit: a signal stops the cell cleanly.
+            timeout_s=float("inf") if args.timeout is None else args.timeout,
         ),
     )
     walls = sorted(r["wall_s"] for r in result["repetitions"] if not r["warmup"])
@@ -99,12 +153,36 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     from imgbench import analysis, recommend
     from imgbench.results import write_atomic, write_json_atomic
 
-    paths = list(args.cells)
-    if args.results_dir:
-        paths += sorted(Path(args.results_dir).glob("cells/**/*.json"))
-    if not paths:
-        raise ImgbenchError("aggregate: no cell results given")
+    experiment, expected = args.experiment, None
+    if args.config:
+        experiment, expected = analysis.expected_cells(args.config, args.experiment)
+    paths = analysis.gather_paths(args.cells, args.results_dir)
     results = analysis.load_results(paths)
+    if experiment is not None:
+        # Only the result itself says which experiment it is: a tree gathered from several
+        # machines may be laid out in any way.
+        kept = [i for i, r in enumerate(results) if r["cell"]["experiment"] == experiment]
+        results, paths = [results[i] for i in kept], [paths[i] for i in kept]
+    if expected is not None:
+        # A cell the config's grid no longer has (workers or sizes changed since) is a stale
+        # file, not part of this experiment: leave it out rather than mix it in.
+        from imgbench.cells import CellSpec
+
+        grid = set(expected)
+        kept = [i for i, r in enumerate(results) if CellSpec(**r["cell"]) in grid]
+        stale = len(results) - len(kept)
+        if stale:
+            print(
+                f"aggregate: left out {stale} result file(s) of cells the config no longer "
+                f"has, e.g. {paths[next(i for i in range(len(results)) if i not in kept)]}",
+                file=sys.stderr,
+            )
+        results, paths = [results[i] for i in kept], [paths[i] for i in kept]
+    if not results:
+        wanted = f" of experiment {experiment}" if experiment else ""
+        expecting = f" ({len(expected)} expected)" if expected is not None else ""
+        raise ImgbenchError(f"aggregate: no cell results{wanted} given or found{expecting}")
+    analysis.check_results(results, paths)
     timings = analysis.timings_frame(results)
     summary = analysis.summary_frame(timings)
     speedup = analysis.speedup_frame(summary, timings)
@@ -121,9 +199,22 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     out = Path(args.output_dir)
     for name, frame in tables.items():
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False).encode())
-    meta = {"description": args.description, **analysis.metadata(results, timings)}
+    meta = {"description": args.description, **analysis.metadata(results, timings, expected)}
     write_json_atomic(out / "metadata.json", meta)
-    print(f"{out}: {len(results)} cells, {len(timings)} timed repetitions")
+    hosts = len(meta["hosts"])
+    print(
+        f"{out}: {len(results)} cells, {len(timings)} timed repetitions"
+        + (f", {hosts} hosts" if hosts > 1 else "")
+    )
+    missing = meta["missing_cells"]
+    if missing:
+        print(
+            f"partial results: {len(missing)} of {len(expected)} expected cells have no result "
+            f"(listed in {out / 'metadata.json'}), e.g. {missing[0]}",
+            file=sys.stderr,
+        )
+    for warning in meta["aggregate_warnings"]:
+        print(f"warning: {warning['text']}", file=sys.stderr)
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -253,11 +344,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a task option (see `imgbench info`), e.g. radius=15; repeatable",
     )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="stop the cell (no result, exit status 124) if it runs longer; default: no limit",
+    )
+    p.add_argument("--config-hash", help="provenance recorded in the result (run.config_hash)")
     p.set_defaults(func=cmd_run_cell)
 
     p = sub.add_parser("aggregate", help="cell results -> timings/summary/speedup CSVs")
     p.add_argument("cells", nargs="*", type=Path, help="cell result files")
-    p.add_argument("--results-dir", type=Path, help="also every cell under DIR/cells/")
+    p.add_argument(
+        "--results-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also every cell under DIR/cells/ or under DIR/*/.../cells/ (e.g. one subdirectory "
+        "per host); repeatable, e.g. once per machine. Hosts are told apart by the hostname "
+        "each result records",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the resolved config (results/config.resolved.yaml): cells it expects but that "
+        "have no result are listed as missing",
+    )
+    p.add_argument(
+        "--experiment",
+        help="aggregate this experiment only (required with --config of several experiments)",
+    )
     p.add_argument("--output-dir", required=True, type=Path)
     p.add_argument("--description", default="", help="one line about the experiment")
     p.set_defaults(func=cmd_aggregate)

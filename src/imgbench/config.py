@@ -8,6 +8,9 @@ its registry. Every error names the key and what is allowed.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -65,11 +68,11 @@ def apply_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
 
 
 def check_config(config: dict) -> None:
-    """Checks the schema cannot express: registry names and worker limits."""
+    """Checks the schema cannot express: registry names, worker limits, scratch directories."""
     from imgbench.strategies import STRATEGIES
     from imgbench.tasks import TASKS
 
-    problems: list[str] = []
+    problems: list[str] = _scratch_problems(config)
     for name, exp in config.get("experiments", {}).items():
         for key, registry in (("tasks", TASKS), ("strategies", STRATEGIES)):
             for i, value in enumerate(exp.get(key, [])):
@@ -87,6 +90,63 @@ def check_config(config: dict) -> None:
                 )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _scratch_problems(config: dict) -> list[str]:
+    """A scratch directory an experiment will use must be usable, checked before any job runs.
+
+    A tmpfs must already be mounted (creating a plain directory there would silently put the
+    "shm" cells on disk); a disk directory is created on first use, so the nearest existing
+    directory on its path must be writable.
+    """
+    used = {s for exp in config.get("experiments", {}).values() for s in exp.get("storage", [])}
+    scratch = config.get("scratch") or {}
+    problems = []
+    for storage in sorted(used & scratch.keys()):
+        key = f"config key scratch.{storage}"
+        path = Path(scratch[storage])
+        if storage == "shm":
+            if not path.is_dir():
+                problems.append(
+                    f"{key}: {str(path)!r} is not an existing directory; it must be a mounted "
+                    "tmpfs (e.g. /dev/shm) for the shm cells"
+                )
+            elif not os.access(path, os.W_OK | os.X_OK):
+                problems.append(f"{key}: {str(path)!r} is not writable by this user")
+            continue
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            problems.append(
+                f"{key}: {str(path)!r} cannot be created: {str(existing)!r} is not a directory"
+            )
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            what = "is" if existing == path else f"cannot be created: {str(existing)!r} is"
+            problems.append(f"{key}: {str(path)!r} {what} not writable by this user")
+    return problems
+
+
+#: Experiment keys left out of the hash: a title does not change what a cell measures, and
+#: editing it must not re-run the cells.
+UNHASHED_KEYS = ("description",)
+
+
+def experiment_hash(config: dict, name: str) -> str:
+    """Provenance of an experiment's cells: what produced them, as 16 hex digits.
+
+    A sha256 of the experiment's section of the resolved config (defaults filled, the
+    ``UNHASHED_KEYS`` left out) and the dataset seed. Every cell of an experiment carries
+    it, so results from different configs cannot be mixed unnoticed; the workflow passes it
+    as a parameter, so a changed config re-runs the experiment's cells.
+    """
+    section = {k: v for k, v in config["experiments"][name].items() if k not in UNHASHED_KEYS}
+    text = json.dumps(
+        {"experiment": section, "dataset_seed": config.get("dataset_seed")},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _task_problems(name: str, exp: dict, tasks: dict, strategies: dict) -> list[str]:

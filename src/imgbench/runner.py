@@ -4,13 +4,24 @@ Each repetition is prepare (untimed: output directory emptied, dirty pages synce
 state set and measured) -> timed region (the strategy, pool start-up and shutdown
 included) -> verify (untimed). A repetition whose work does not verify fails the whole
 cell: no time is ever reported for work that was not done.
+
+A cell that fails writes no result. One given a time limit (``RunOptions.timeout_s``, as
+``imgbench run-cell`` always is) has its process to itself: past the limit, or on SIGINT,
+SIGTERM or SIGHUP, the process kills its children, removes its scratch area and exits at
+once, because a hung worker thread cannot be stopped any other way (and would block the
+interpreter's exit, which joins the executors' threads).
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
+import math
+import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,12 +33,26 @@ from imgbench import cache, measure
 from imgbench.cells import CellSpec
 from imgbench.config import option_problems
 from imgbench.datasets import RAW, check_files, load_manifest
-from imgbench.errors import DatasetError, ImgbenchError, VerificationError
+from imgbench.errors import DatasetError, ImgbenchError, TaskError, VerificationError
 from imgbench.machine import collect_machine_info
 from imgbench.results import SCHEMA_VERSION, write_json_atomic
-from imgbench.storage import reset_output_dir, scratch_area, stage_inputs
+from imgbench.storage import remove_active_areas, reset_output_dir, scratch_area, stage_inputs
 from imgbench.strategies import STRATEGIES, process_context
 from imgbench.tasks import TASKS, Task, VerifyContext
+
+#: Exit status of a cell stopped at its time limit (the convention of timeout(1)).
+TIMEOUT_STATUS = 124
+#: Signals that stop a guarded cell; its exit status is then 128 + the signal's number.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+#: Seconds past the limit after which faulthandler ends the process even if the guard's
+#: thread cannot run (C code that never releases the GIL).
+BACKSTOP_S = 30.0
+#: Sent by the guard's watchdog to the main thread, whose handler then waits for the end.
+FREEZE_SIGNAL = getattr(signal, "SIGUSR2", None)
+#: Seconds the watchdog waits for the main thread to freeze before it kills the children.
+FREEZE_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +64,173 @@ class RunOptions:
     output: Path | None = None
     #: Options of the task, overriding its defaults (``task_options`` in the config).
     task_options: dict = field(default_factory=dict)
+    #: Provenance recorded in the result (``imgbench.config.experiment_hash``).
+    config_hash: str | None = None
+    #: Seconds the whole cell may take (``math.inf``: no limit). Any value, even ``inf``,
+    #: makes the cell own its process: see the module's docstring. None: no guard at all,
+    #: for running cells inside another program (tests).
+    timeout_s: float | None = None
+
+
+def cell_name(spec: CellSpec, options: RunOptions) -> str:
+    """How messages name a cell: its result file, which is how the workflow knows it."""
+    return str(options.output) if options.output is not None else spec.label
+
+
+def kill_children(timeout_s: float = 5.0) -> None:
+    """SIGKILL every descendant process (pool workers, servers) and wait until they are dead.
+
+    They are not reaped: their owners (a process pool) reap them and would wait forever
+    for a child that someone else reaped. A zombie holds nothing but its exit status.
+    """
+    me = psutil.Process()
+    # A pool may be starting workers while we kill: look again until none are left.
+    for _ in range(5):
+        children = [c for c in me.children(recursive=True) if _running(c)]
+        if not children:
+            return
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        deadline = time.monotonic() + timeout_s
+        while any(_running(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class CellGuard:
+    """Ends the process when its cell runs past its time limit or is told to stop.
+
+    A watchdog thread waits for the deadline or a stop signal. Then the main thread is
+    frozen where it is (so that it starts no new worker processes), the child processes
+    are killed, the scratch areas removed, one line printed naming the cell and the cause,
+    and ``os._exit`` called: no ``finally`` block or atexit join can hang it. The result is
+    written only if the cell reaches ``finishing()`` first.
+    """
+
+    def __init__(self, name: str, timeout_s: float) -> None:
+        if not timeout_s > 0:
+            raise ImgbenchError(f"timeout must be a number of seconds > 0, not {timeout_s!r}")
+        self.name = name
+        self.timeout_s = timeout_s
+        self._pid = os.getpid()
+        # Reentrant: a signal handler runs in the main thread, perhaps while it holds it.
+        self._lock = threading.RLock()
+        self._state = "running"  # then "finishing" (writing the result), "done" or "stopping"
+        self._wake = threading.Event()
+        self._frozen = threading.Event()
+        self._signal: int | None = None
+        self._previous: dict[int, object] = {}
+        self._thread = threading.Thread(target=self._watch, name="imgbench-guard", daemon=True)
+
+    def __enter__(self) -> CellGuard:
+        self._deadline = time.monotonic() + self.timeout_s
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+            if FREEZE_SIGNAL is not None:
+                self._previous[FREEZE_SIGNAL] = signal.signal(FREEZE_SIGNAL, self._on_freeze)
+        if math.isfinite(self.timeout_s):
+            faulthandler.dump_traceback_later(self.timeout_s + BACKSTOP_S, exit=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            stopping = self._state == "stopping"
+            if not stopping:
+                self._state = "done"
+        if stopping:
+            self._freeze()
+        self._wake.set()
+        if math.isfinite(self.timeout_s):
+            faulthandler.cancel_dump_traceback_later()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._thread.join()
+
+    def finishing(self) -> None:
+        """Called before the result is written: from here on the cell is not stopped."""
+        with self._lock:
+            stopping = self._state == "stopping"
+            if not stopping:
+                self._state = "finishing"
+        if stopping:
+            self._freeze()
+
+    def _freeze(self) -> None:
+        # The watchdog is ending the process: this thread must do nothing more.
+        self._frozen.set()
+        while True:
+            time.sleep(60)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if os.getpid() != self._pid:
+            # A forked pool worker inherits this handler; it must die of the signal, as its
+            # pool expects (a broken pool terminates its workers with SIGTERM).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        with self._lock:
+            if self._state in ("finishing", "done"):
+                return  # the cell is over: it ends as it would have
+            if self._state == "running":
+                self._state = "stopping"
+                self._signal = signum
+        self._wake.set()
+        self._freeze()
+
+    def _on_freeze(self, signum: int, frame: object) -> None:
+        if os.getpid() == self._pid:
+            self._freeze()
+
+    def _watch(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        self._wake.wait(remaining if math.isfinite(remaining) else None)
+        # Not for long: a signal handler may have frozen the main thread while it held the
+        # lock (it is reentrant), and then the state is already "stopping".
+        locked = self._lock.acquire(timeout=1.0)
+        try:
+            if self._state not in ("running", "stopping"):
+                return
+            self._state = "stopping"
+        finally:
+            if locked:
+                self._lock.release()
+        if self._signal is not None:
+            name = signal.Signals(self._signal).name
+            message = f"{self.name}: stopped by {name}; no result written"
+            status = 128 + self._signal
+        else:
+            message = (
+                f"{self.name}: exceeded its time limit of {self.timeout_s:g} s (timeout_s); "
+                "stopped, its worker processes killed, no result written"
+            )
+            status = TIMEOUT_STATUS
+        try:
+            if self._signal is None:
+                print("imgbench: where each thread was at the time limit:", file=sys.stderr)
+                sys.stderr.flush()
+                faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+                if FREEZE_SIGNAL is not None and FREEZE_SIGNAL in self._previous:
+                    signal.pthread_kill(threading.main_thread().ident, FREEZE_SIGNAL)
+            # Main may be stuck in C code and never freeze: then it cannot start workers
+            # either, and waiting longer is pointless.
+            self._frozen.wait(FREEZE_WAIT_S if self._previous else 0)
+            kill_children()
+            remove_active_areas()
+        finally:
+            try:
+                print(f"imgbench: error: {message}", file=sys.stderr, flush=True)
+                sys.stdout.flush()
+            finally:
+                os._exit(status)
 
 
 def _check_spec(spec: CellSpec, options: RunOptions) -> None:
@@ -85,6 +277,22 @@ def _prepare(task: Task, spec: CellSpec, inputs: list[Path], out_dir: Path | Non
 
 def run_cell(spec: CellSpec, options: RunOptions) -> dict:
     """Run the cell, write its result atomically to ``options.output`` and return it."""
+    if options.timeout_s is None:
+        return _run_cell(spec, options, None)
+    with CellGuard(cell_name(spec, options), options.timeout_s) as guard:
+        return _run_cell(spec, options, guard)
+
+
+def _run_cell(spec: CellSpec, options: RunOptions, guard: CellGuard | None) -> dict:
+    try:
+        return _run_cell_unguarded(spec, options, guard)
+    except OSError as exc:
+        # Storage faults (a full disk or tmpfs, a vanished file) end the cell like any other
+        # failure: one line naming the cell and the file.
+        raise ImgbenchError(f"{cell_name(spec, options)}: {exc}") from exc
+
+
+def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | None) -> dict:
     process_started = psutil.Process().create_time()
     started_unix = time.time()
     t_start = time.perf_counter()
@@ -158,7 +366,13 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
             rss_reset = measure.reset_peak_rss()
             before = measure.Snapshot.take()
             t0 = time.perf_counter()
-            outcome = strategy.run(task, items, spec.workers)
+            try:
+                outcome = strategy.run(task, items, spec.workers)
+            except TaskError as exc:
+                warmup = " (a warm-up)" if index < options.warmup else ""
+                raise type(exc)(
+                    f"{cell_name(spec, options)}: {exc} during repetition {index}{warmup}"
+                ) from exc
             t1 = time.perf_counter()
             after = measure.Snapshot.take()
             peak_self, peak_children = measure.peak_rss_self(), measure.peak_rss_children()
@@ -218,6 +432,12 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
             "task_summary": task.summary,
             "strategy_summary": strategy.summary,
             "mp_start_method": process_context().get_start_method(),
+            "config_hash": options.config_hash,
+            "timeout_s": (
+                options.timeout_s
+                if options.timeout_s is not None and math.isfinite(options.timeout_s)
+                else None
+            ),
         },
         "machine": machine,
         "process_started_unix": process_started,
@@ -230,5 +450,7 @@ def run_cell(spec: CellSpec, options: RunOptions) -> dict:
     for message in result["warnings"]:
         print(f"imgbench: warning: {message}", file=sys.stderr)
     if options.output is not None:
+        if guard is not None:
+            guard.finishing()
         write_json_atomic(options.output, result)
     return result

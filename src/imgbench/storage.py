@@ -13,9 +13,12 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from imgbench.errors import ConfigError
+from imgbench.errors import ConfigError, ImgbenchError
 
 STORAGES = ("disk", "shm")
+#: Scratch areas in use by this process: a cell stopped without unwinding (a time limit, a
+#: signal) removes them through ``remove_active_areas``.
+_ACTIVE_AREAS: set[Path] = set()
 
 
 @contextlib.contextmanager
@@ -27,14 +30,37 @@ def scratch_area(storage: str, root: Path) -> Iterator[Path]:
     if not root.is_dir():
         if storage == "shm":
             raise ConfigError(f"scratch.shm: {root} does not exist (is a tmpfs mounted there?)")
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"scratch.{storage}: cannot create {root} ({exc})") from exc
     if not os.access(root, os.W_OK):
         raise ConfigError(f"scratch.{storage}: {root} is not writable")
-    area = Path(tempfile.mkdtemp(prefix="imgbench-", dir=root))
+    try:
+        # The pid in the name tells a leftover (its process is gone) from a live cell's area.
+        area = Path(tempfile.mkdtemp(prefix=f"imgbench-{os.getpid()}-", dir=root))
+    except OSError as exc:
+        raise ImgbenchError(
+            f"scratch.{storage}: cannot create a directory in {root} ({exc})"
+        ) from exc
+    _ACTIVE_AREAS.add(area)
     try:
         yield area
     finally:
         shutil.rmtree(area, ignore_errors=True)
+        _ACTIVE_AREAS.discard(area)
+
+
+def remove_active_areas() -> None:
+    """Remove every scratch area of this process now (for a cell that is being stopped)."""
+    for area in list(_ACTIVE_AREAS):
+        # Threads of a stopped cell may still be writing: a file created during one pass is
+        # removed by the next.
+        for _ in range(3):
+            shutil.rmtree(area, ignore_errors=True)
+            if not area.exists():
+                break
+        _ACTIVE_AREAS.discard(area)
 
 
 def stage_inputs(paths: Sequence[Path], storage: str, area: Path) -> list[Path]:
@@ -46,7 +72,11 @@ def stage_inputs(paths: Sequence[Path], storage: str, area: Path) -> list[Path]:
     out = []
     for path in paths:
         target = staged / path.name
-        shutil.copyfile(path, target)
+        try:
+            shutil.copyfile(path, target)
+        except OSError as exc:
+            # e.g. a tmpfs too small for the dataset: name the file and the cause.
+            raise ImgbenchError(f"{target}: cannot stage input {path} ({exc})") from exc
         out.append(target)
     return out
 

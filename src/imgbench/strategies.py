@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from imgbench.errors import TaskError
 from imgbench.tasks import Task
+
+
+class WorkerDiedError(TaskError):
+    """A worker process ended abruptly (killed, crashed, out of memory) with work pending."""
 
 
 @dataclass
@@ -64,12 +71,43 @@ def _run_on_pool(
             last = time.perf_counter()
             if first is None:
                 first = last
+    except BrokenProcessPool as exc:
+        # The shutdown forgets the workers but joins them: their exit codes are then known.
+        workers = _worker_processes(executor)
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise WorkerDiedError(_death_cause(workers)) from exc
     finally:
         # On a failure, queued work is cancelled so that the cell ends promptly.
         executor.shutdown(wait=True, cancel_futures=True)
     if last is None:
         first = last = time.perf_counter()
     return results, first, last
+
+
+def _worker_processes(executor: Executor) -> dict:
+    """The pool's worker processes by pid (a private attribute: {} where it is missing)."""
+    return dict(getattr(executor, "_processes", None) or {})
+
+
+def _death_cause(workers: dict) -> str:
+    """Which worker died and how, from the exit codes of the pool's joined processes."""
+    # A broken pool terminates its other workers itself (SIGTERM): the first death is the
+    # one that is not a SIGTERM, when there is one.
+    dead = sorted(
+        ((pid, p.exitcode) for pid, p in workers.items() if p.exitcode not in (None, 0)),
+        key=lambda d: d[1] == -signal.SIGTERM,
+    )
+    if not dead:
+        return "a worker process died abruptly"
+    pid, code = dead[0]
+    if code < 0:
+        try:
+            how = f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"signal {-code}"
+    else:
+        how = f"exit status {code}"
+    return f"a worker process (pid {pid}) died ({how})"
 
 
 def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:

@@ -15,6 +15,7 @@ rule cell:
     params:
         imgbench=IMGBENCH,
         args=get_cell_args,
+        config_hash=get_cell_config_hash,
     shell:
-        "{params.imgbench} run-cell {params.args} --dataset {input.dataset:q}"
-        " --output {output.cell:q} > {log:q} 2>&1"
+        "{params.imgbench} run-cell {params.args} --config-hash {params.config_hash:q}"
+        " --dataset {input.dataset:q} --output {output.cell:q} > {log:q} 2>&1"

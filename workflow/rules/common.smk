@@ -12,7 +12,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from imgbench.cells import CellSpec
-from imgbench.config import check_config, task_options
+from imgbench.config import check_config, experiment_hash, task_options
 from imgbench.grid import DatasetSpec, expand_cells, plan_datasets, source_dataset
 from imgbench.strategies import STRATEGIES
 from imgbench.tasks import TASKS
@@ -22,6 +22,8 @@ check_config(config)
 EXPERIMENTS = sorted(config["experiments"])
 CELLS = expand_cells(config)
 DATASET_OF = plan_datasets(config, CELLS)
+# Provenance of each experiment's cells; as a rule parameter, a change re-runs them.
+CONFIG_HASH = {name: experiment_hash(config, name) for name in EXPERIMENTS}
 RESULTS = "results"
 FIGURES = [
     "speedup",
@@ -43,12 +45,31 @@ TABLES = [
 ]
 
 
+def _python():
+    """This interpreter, by one name whichever of its names started Snakemake.
+
+    `snakemake` runs as .../bin/python3 and `python -m snakemake` as .../bin/python: the
+    command is a rule parameter, so two names would re-run every finished job. Symlinks are
+    not resolved: a virtual environment's interpreter is known by its own path.
+    """
+    executable = Path(sys.executable)
+    minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for name in ("python", f"python{sys.version_info[0]}", minor):
+        candidate = executable.with_name(name)
+        try:
+            if candidate.samefile(executable):
+                return str(candidate)
+        except OSError:
+            continue
+    return str(executable)
+
+
 def _imgbench_command():
     """How rules call the engine: this checkout's package, in the job's Python."""
     with_conda = (
         DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
     )
-    python = "python" if with_conda else shlex.quote(sys.executable)
+    python = "python" if with_conda else shlex.quote(_python())
     return f"PYTHONPATH={shlex.quote(str(SRC))}${{PYTHONPATH:+:$PYTHONPATH}} {python} -m imgbench"
 
 
@@ -131,12 +152,18 @@ def get_cell_args(wildcards):
             str(experiment["warmup"]),
             "--scratch",
             config["scratch"][wildcards.storage],
+            "--timeout",
+            str(experiment["timeout_s"]),
         ]
         + [
             f"--option={name}={value}"
             for name, value in sorted(task_options(experiment, wildcards.task).items())
         ]
     )
+
+
+def get_cell_config_hash(wildcards):
+    return CONFIG_HASH[wildcards.experiment]
 
 
 def get_dataset_source(wildcards):
