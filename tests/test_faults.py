@@ -22,6 +22,7 @@ from imgbench.cells import CellSpec
 from imgbench.datasets import make_dataset
 from imgbench.errors import DatasetError, ImgbenchError, TaskError, VerificationError
 from imgbench.runner import TIMEOUT_STATUS, RunOptions, run_cell
+from tests.test_workflow import _job_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
@@ -385,17 +386,6 @@ def _snakemake(workdir, *args, check=True, **popen):
     if check:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
-
-
-def _job_stats(text):
-    lines = text.split("Job stats:")[1].splitlines()[3:]
-    stats = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        stats[parts[0]] = int(parts[1])
-    return stats
 
 
 def _experiment(**changes):
