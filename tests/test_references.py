@@ -18,6 +18,7 @@ import yaml
 from imgbench import analysis, references
 from imgbench.errors import ConfigError
 from imgbench.references import COLUMNS, build_reference, load_reference
+from tests.test_analysis import _result as analysis_result
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIAL = [1.00, 1.02, 0.98, 1.01, 0.99, 1.03]
@@ -25,64 +26,14 @@ XSS = "<script>alert(1)</script>"
 
 
 def _result(strategy, workers, walls, n=100, experiment="saving", other=0.0):
-    cell = {
-        "experiment": experiment,
-        "task": "save_png",
-        "storage": "disk",
-        "cache": "warm",
-        "width": 256,
-        "height": 256,
-        "n_images": n,
-        "strategy": strategy,
-        "workers": workers,
-    }
-    reps = [
-        {
-            "index": i,
-            "warmup": i == 0,
-            "wall_s": w,
-            "first_result_s": w / 10,
-            "work_s": w * 0.8,
-            "shutdown_s": w / 10,
-            "cpu_user_s": w,
-            "cpu_sys_s": 0.0,
-            "cpu_s": w,
-            "other_cpu_s": other * w,
-            "steal_s": 0.0,
-            "peak_rss_bytes": 100,
-            "peak_rss_reset": True,
-            "peak_rss_children_bytes": 0,
-            "payload_bytes": 1000,
-            "images_per_s": n / w,
-            "mb_per_s": 1000 / w / 1e6,
-            "cache_method": "warm_read",
-            "resident_fraction": None,
-            "verified": True,
-        }
-        # The warm-up takes 0.01 s: were it counted, every cell would look faster.
-        for i, w in enumerate([0.01, *walls])
-    ]
-    return {
-        "cell": cell,
-        "run": {
-            "repeats": len(walls),
-            "warmup": 1,
-            "dataset_format": "png",
-            "mp_start_method": "fork",
-            "task_summary": "t",
-            "strategy_summary": "s",
-        },
-        "machine": {
-            "hostname": "testhost",
-            "cpu_model": "Test CPU 9000",
-            "usable_cores": 2,
-            "load_average_1m": 0.1,
-        },
-        "started_unix": 0.0,
-        "finished_unix": 1.0,
-        "warnings": [],
-        "repetitions": reps,
-    }
+    """A cell result of the saving experiment the reference below describes; ``other`` is
+    the share of a core other processes took while it ran."""
+    result = analysis_result(strategy, workers, walls, n=n, task="save_png")
+    result["cell"].update(experiment=experiment, cache="warm", width=256, height=256)
+    result["machine"].update(hostname="testhost", cpu_model="Test CPU 9000")
+    for rep in result["repetitions"]:
+        rep["other_cpu_s"] = other * rep["wall_s"]
+    return result
 
 
 @pytest.fixture
