@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/cells.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/calibration.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/slides.smk"
 include: "workflow/rules/reference.smk"
@@ -32,6 +33,7 @@ localrules:
     all,
     resolved_config,
     aggregate,
+    calibration,
     figures,
     slides,
     reference,

@@ -35,6 +35,7 @@ SMALL = {
             "storage": ["disk"],
             "cache": ["warm"],
             "repeats": 4,
+            "rounds": 1,
             "warmup": 0,
             "description": "The cluster test's grid",
         }
@@ -43,7 +44,16 @@ SMALL = {
 # serial runs once (workers = 1), threads with 2 workers; one JPEG dataset.
 CELLS = 2
 DATASETS = 1
-LOCAL_RULES = {"all", "resolved_config", "aggregate", "figures", "slides", "reference", "bundle"}
+LOCAL_RULES = {
+    "all",
+    "resolved_config",
+    "aggregate",
+    "calibration",
+    "figures",
+    "slides",
+    "reference",
+    "bundle",
+}
 SUBMITTED_RULES = {"cell", "dataset"}
 TABLES = [
     "timings",

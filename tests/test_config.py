@@ -21,7 +21,11 @@ def _config(**experiment):
 def test_defaults_are_filled():
     config = resolve_config(_config())
     exp = config["experiments"]["e"]
-    assert exp["workers"] == [1, 2, 4] and exp["repeats"] == 6 and exp["warmup"] == 1
+    assert exp["workers"] == [1, 2, 4] and exp["warmup"] == 1
+    # 2 rounds of 3: 6 repetitions in all, from two separate processes.
+    assert exp["repeats"] == 3 and exp["rounds"] == 2
+    assert exp["start_method"] == "default" and exp["cache_eviction"] == "files"
+    assert exp["equivalence_margin"] == 0.05 and config["order_seed"] == 1
     assert config["scratch"] == {"disk": "results/scratch", "shm": "/dev/shm"}
 
 
@@ -269,7 +273,7 @@ def test_experiment_hash_follows_what_is_measured():
     base = experiment_hash(config, "e")
     assert len(base) == 16 and int(base, 16) >= 0
     # Defaults written out change nothing: the hash is of the resolved section.
-    assert experiment_hash(resolve_config(_config(repeats=6, warmup=1)), "e") == base
+    assert experiment_hash(resolve_config(_config(repeats=3, rounds=2, warmup=1)), "e") == base
     for changed in (_config(repeats=7), _config(workers=[1, 2]), _config(sizes=["64x48"])):
         assert experiment_hash(resolve_config(changed), "e") != base
     reseeded = resolve_config({**_config(), "dataset_seed": 1})
@@ -297,3 +301,30 @@ def test_a_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert done.returncode != 0
     assert "config key scratch.shm: " in done.stdout + done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_saving_tasks_have_no_cold_state_with_file_eviction():
+    config = resolve_config(_config(tasks=["save_png", "decode"], cache=["cold"]))
+    cells = expand_cells(config)
+    assert {c.cache for c in cells if c.task == "save_png"} == {"warm"}
+    assert {c.cache for c in cells if c.task == "decode"} == {"cold"}
+    # With whole-system eviction a saving task can start cold: the page cache is dropped.
+    config = resolve_config(_config(tasks=["save_png"], cache=["cold"], cache_eviction="system"))
+    assert {c.cache for c in expand_cells(config)} == {"cold"}
+
+
+def test_rounds_run_in_order_and_shuffled_with_the_seed():
+    from imgbench.grid import expand_runs, run_order
+
+    config = resolve_config(_config(workers=[1, 2, 4], n_images=[4, 8], rounds=3))
+    runs = expand_runs(config)
+    assert len(runs) == 3 * len(expand_cells(config))
+    assert {r.path for r in runs} >= {"e/cells/decode/disk-cold/640x480/n4/serial-w1-r3.json"}
+    order = run_order(config, runs)
+    ranked = sorted(runs, key=order.get)
+    assert [r.round for r in ranked] == sorted(r.round for r in runs)
+    per_round = [[r.cell for r in ranked if r.round == k] for k in (1, 2, 3)]
+    assert per_round[0] != per_round[1] != per_round[2]
+    assert run_order(config, runs) == order  # the same config, the same order
+    other = run_order({**config, "order_seed": 2}, runs)
+    assert other != order

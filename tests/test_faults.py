@@ -398,6 +398,7 @@ def _experiment(**changes):
         "storage": ["disk"],
         "cache": ["warm"],
         "repeats": 1,
+        "rounds": 1,
         "warmup": 0,
     }
     return {**experiment, **changes}
@@ -420,12 +421,12 @@ def test_keep_going_finishes_the_other_cells_when_one_fails(tmp_path):
 
     done = _snakemake(tmp_path, "--cores", "2", "--keep-going", check=False)
     assert done.returncode != 0
-    cells = tmp_path / "results/{}/cells/decode/disk-warm/32x24/{}/serial-w1.json"
+    cells = tmp_path / "results/{}/cells/decode/disk-warm/32x24/{}/serial-w1-r1.json"
     assert Path(str(cells).format("ok", "n4")).is_file()
     assert Path(str(cells).format("bad", "n2")).is_file()  # its images are intact
     assert not Path(str(cells).format("bad", "n4")).exists()
     assert (tmp_path / "results/ok/slides.html").is_file()  # the healthy experiment is done
-    log = tmp_path / "results/logs/bad/cells/decode/disk-warm/32x24/n4/serial-w1.log"
+    log = tmp_path / "results/logs/bad/cells/decode/disk-warm/32x24/n4/serial-w1-r1.log"
     assert f"{victim.relative_to(tmp_path)}: 50 bytes" in log.read_text()
     assert "Error in rule cell" in done.stdout + done.stderr
     assert list((tmp_path / "scratch").iterdir()) == []

@@ -83,6 +83,7 @@ STUDY = {
             "sizes": ["32x24"],
             "cache": ["warm"],
             "repeats": 4,
+            "rounds": 1,
             "warmup": 1,
         },
         "numpy": {
@@ -93,6 +94,7 @@ STUDY = {
             "format": "png",
             "cache": ["warm"],
             "repeats": 4,
+            "rounds": 1,
             "warmup": 1,
         },
         "tiny": {
@@ -104,6 +106,7 @@ STUDY = {
             "color": "grey",
             "cache": ["warm"],
             "repeats": 4,
+            "rounds": 1,
             "warmup": 1,
         },
     },

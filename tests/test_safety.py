@@ -65,6 +65,7 @@ def evil_run(tmp_path_factory):
                 "storage": ["disk", "shm"],
                 "cache": ["warm"],
                 "repeats": 1,
+                "rounds": 1,
                 "warmup": 0,
                 "description": EVIL,
             }

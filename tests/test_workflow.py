@@ -25,7 +25,8 @@ TINY = {
             "sizes": ["32x24"],
             "storage": ["disk", "shm"],
             "cache": ["cold", "warm"],
-            "repeats": 3,
+            "repeats": 2,
+            "rounds": 2,
             "warmup": 1,
             "description": "A tiny grid's <description>",
         }
@@ -60,34 +61,64 @@ def run(tmp_path_factory):
     return workdir
 
 
+def _results(run: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in (run / "results/tiny/cells").rglob("*.json")]
+
+
 def test_every_cell_wrote_a_verified_result(run):
     cells = sorted((run / "results/tiny/cells").rglob("*.json"))
-    # 2 tasks x (disk-cold, disk-warm, shm-warm) x (serial + 2 threads + 2 processes_chunked)
-    assert len(cells) == 2 * 3 * 5
-    assert (run / "results/tiny/cells/decode/disk-cold/32x24/n6/threads-w2.json").is_file()
-    assert (run / "results/tiny/cells/save_png/shm-warm/32x24/n6/serial-w1.json").is_file()
+    # (save_png: disk-warm, shm-warm -- it reads no inputs, so it has no cold state with
+    # file eviction -- and decode: disk-cold, disk-warm, shm-warm) x (serial + 2 threads
+    # + 2 processes_chunked) x 2 rounds
+    assert len(cells) == (2 + 3) * 5 * 2
+    for round in (1, 2):
+        assert (
+            run / f"results/tiny/cells/decode/disk-cold/32x24/n6/threads-w2-r{round}.json"
+        ).is_file()
+    assert (run / "results/tiny/cells/save_png/shm-warm/32x24/n6/serial-w1-r2.json").is_file()
+    assert not list((run / "results/tiny/cells").rglob("save_png/disk-cold"))
     for path in cells:
         result = json.loads(path.read_text())
-        assert len(result["repetitions"]) == 4
+        assert len(result["repetitions"]) == 3
         assert all(rep["verified"] for rep in result["repetitions"])
+        assert result["run"]["round"] == int(path.stem.rsplit("-r", 1)[1])
+        assert result["run"]["rounds"] == 2
     assert not list((run / "fake-tmpfs").iterdir())
 
 
-def test_no_two_cells_overlapped(run):
+def test_no_two_cell_jobs_overlapped_interpreter_start_included(run):
+    # From the job process's start (interpreter start-up and imports included) to its end.
     spans = sorted(
-        (r["started_unix"], r["finished_unix"], r["cell_path"])
-        for r in (json.loads(p.read_text()) for p in (run / "results/tiny/cells").rglob("*.json"))
+        (r["process_started_unix"], r["finished_unix"], r["cell_path"]) for r in _results(run)
     )
     for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
         assert end <= start, f"{a} overlapped {b}"
 
 
+def test_rounds_run_in_order_shuffled_within_a_round(run):
+    from imgbench.cells import CellSpec
+    from imgbench.config import load_yaml, resolve_config
+    from imgbench.grid import CellRun, expand_runs, run_order
+
+    results = sorted(_results(run), key=lambda r: r["started_unix"])
+    ran = [CellRun(CellSpec(**r["cell"]), r["run"]["round"]) for r in results]
+    rounds = [r.round for r in ran]
+    assert rounds == sorted(rounds), "a round-2 job ran before a round-1 job"
+    config = resolve_config(load_yaml(run / "tiny.yaml"))
+    order = run_order(config, expand_runs(config))
+    assert ran == sorted(order, key=order.get)
+    first = [r.cell for r in ran if r.round == 1]
+    second = [r.cell for r in ran if r.round == 2]
+    assert first != second and first != sorted(first), "the order within a round is shuffled"
+
+
 def test_tables(run):
     exp = run / "results/tiny"
     timings = pd.read_csv(exp / "timings.csv")
-    assert len(timings) == 30 * 3
+    assert len(timings) == 25 * 2 * 2
+    assert sorted(timings["round"].unique()) == [1, 2]
     summary = pd.read_csv(exp / "summary.csv")
-    assert len(summary) == 30
+    assert len(summary) == 25
     for column in [
         "reps",
         "median_s",
@@ -113,7 +144,7 @@ def test_tables(run):
     for table in ["amdahl", "comparisons", "recommendations"]:
         assert not pd.read_csv(exp / f"{table}.csv").empty, table
     meta = json.loads((exp / "metadata.json").read_text())
-    assert meta["cells"] == 30
+    assert meta["cells"] == 50
 
 
 def test_figures_slides_and_bundle(run):
@@ -139,18 +170,23 @@ def test_figures_slides_and_bundle(run):
         ]:
             assert f"tiny/{item}" in names
         config = yaml.safe_load(bundle.read("config.yaml"))
-    assert config["experiments"]["tiny"]["repeats"] == 3
+    assert config["experiments"]["tiny"]["repeats"] == 2
+    assert config["experiments"]["tiny"]["rounds"] == 2
     assert config["experiments"]["tiny"]["warmup"] == 1
 
 
 def test_nothing_left_to_do_and_forcerun_redoes_one_cell(run):
     done = snakemake(run, "--cores", "2", "-n", config="tiny.yaml")
     assert "Nothing to be done" in done.stdout + done.stderr
-    cell = "results/tiny/cells/decode/disk-cold/32x24/n6/threads-w2.json"
-    done = snakemake(run, "--cores", "2", "-n", "--forcerun", cell, config="tiny.yaml")
+    # One round of a cell, or all its rounds (as the README says: a shell glob).
+    cell = "results/tiny/cells/decode/disk-cold/32x24/n6/threads-w2"
+    done = snakemake(run, "--cores", "2", "-n", "--forcerun", f"{cell}-r2.json", config="tiny.yaml")
     stats = _job_stats(done.stdout)
     assert stats["cell"] == 1
     assert {"aggregate", "figures", "slides", "bundle"} <= set(stats)
+    rounds = sorted(str(p.relative_to(run)) for p in run.glob(f"{cell}-r*.json"))
+    done = snakemake(run, "--cores", "2", "-n", "--forcerun", *rounds, config="tiny.yaml")
+    assert _job_stats(done.stdout)["cell"] == 2
 
 
 def _job_stats(text: str) -> dict[str, int]:

@@ -1,22 +1,22 @@
 """A cell: one (experiment, task, storage, cache, size, n_images, strategy, workers).
 
-A cell is one Snakemake job and one result file; its path is part of the user interface.
+A cell runs as ``rounds`` separate jobs (one process each, ``repeats`` repetitions each):
+one result file per round, whose path is part of the user interface. Round r of every
+cell runs before round r + 1 of any, so that a slow period of the machine falls on many
+cells instead of one.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
+#: A cell, relative to the results directory (no round: what names a cell for people).
 CELL_PATTERN = (
     "{experiment}/cells/{task}/{storage}-{cache}/{width}x{height}/n{n_images}/"
-    "{strategy}-w{workers}.json"
+    "{strategy}-w{workers}"
 )
-_CELL_RE = re.compile(
-    r"(?P<experiment>[^/]+)/cells/(?P<task>[^/]+)/(?P<storage>[a-z]+)-(?P<cache>[a-z]+)/"
-    r"(?P<width>\d+)x(?P<height>\d+)/n(?P<n_images>\d+)/(?P<strategy>[^/]+)-w(?P<workers>\d+)\.json$"
-)
+#: One round of a cell: its result file, relative to the results directory.
+RESULT_PATTERN = CELL_PATTERN + "-r{round}.json"
 
 
 @dataclass(frozen=True, order=True)
@@ -33,7 +33,12 @@ class CellSpec:
 
     @property
     def relative_path(self) -> str:
+        """The cell, all its rounds: the stem of its result files."""
         return CELL_PATTERN.format(**asdict(self))
+
+    def result_path(self, round: int) -> str:
+        """The result file of one round (1-based), relative to the results directory."""
+        return RESULT_PATTERN.format(**asdict(self), round=round)
 
     @property
     def label(self) -> str:
@@ -44,14 +49,3 @@ class CellSpec:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_path(cls, path: str | Path) -> CellSpec:
-        """Parse a cell result path (absolute, or relative to the results directory)."""
-        match = _CELL_RE.search(Path(path).as_posix())
-        if not match:
-            raise ValueError(f"{path}: not a cell result path ({CELL_PATTERN})")
-        d = match.groupdict()
-        for key in ("width", "height", "n_images", "workers"):
-            d[key] = int(d[key])
-        return cls(**d)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from imgbench.cells import CellSpec
 from imgbench.datasets import RAW, dataset_name
 from imgbench.strategies import STRATEGIES
 from imgbench.tasks import TASKS
+
+
+def cache_states(exp: dict, task: str, storage: str) -> list[str]:
+    """The cache states a task's cells run with on a storage (see ``expand_cells``)."""
+    states = [s for s in exp["cache"] if not (storage == "shm" and s == "cold")]
+    if TASKS[task].input_kind == "arrays" and exp.get("cache_eviction", "files") == "files":
+        states = ["warm" if s == "cold" else s for s in states]
+    return sorted(set(states))
 
 
 def parse_size(size: str) -> tuple[int, int]:
@@ -19,15 +28,15 @@ def expand_cells(config: dict) -> list[CellSpec]:
     """Every cell of every experiment, sorted and without duplicates.
 
     ``serial`` runs once per group (workers = 1). A tmpfs has no cold state (its pages are
-    the storage), so ``shm`` cells run with a warm cache only.
+    the storage), so ``shm`` cells run with a warm cache only. Saving tasks read no inputs:
+    with ``cache_eviction: files`` there is nothing to make cold, so their cells run, and
+    are labelled, warm (``system`` eviction gives them a cold state: the whole page cache).
     """
     cells = set()
     for name, exp in config["experiments"].items():
         for task in exp["tasks"]:
             for storage in exp["storage"]:
-                for cache in exp["cache"]:
-                    if storage == "shm" and cache == "cold":
-                        continue
+                for cache in cache_states(exp, task, storage):
                     for size in exp["sizes"]:
                         width, height = parse_size(size)
                         for n in exp["n_images"]:
@@ -50,6 +59,48 @@ def expand_cells(config: dict) -> list[CellSpec]:
                                         )
                                     )
     return sorted(cells)
+
+
+@dataclass(frozen=True, order=True)
+class CellRun:
+    """One round of a cell: one job, one process, one result file."""
+
+    cell: CellSpec
+    round: int
+
+    @property
+    def path(self) -> str:
+        """The result file, relative to the results directory."""
+        return self.cell.result_path(self.round)
+
+
+def expand_runs(config: dict, cells: list[CellSpec] | None = None) -> list[CellRun]:
+    """Every round of every cell (``rounds`` per experiment), sorted."""
+    cells = expand_cells(config) if cells is None else cells
+    experiments = config["experiments"]
+    return [
+        CellRun(cell, r)
+        for cell in cells
+        for r in range(1, experiments[cell.experiment].get("rounds", 1) + 1)
+    ]
+
+
+def run_order(config: dict, runs: list[CellRun]) -> dict[CellRun, int]:
+    """Where each run comes in the order the workflow runs them (0 first).
+
+    Round by round: round r of every cell, of every experiment, before round r + 1 of any.
+    Within a round the runs are shuffled with ``order_seed`` (a different order each round),
+    so that a slow period of the machine falls on many strategies instead of one, and the
+    same config always runs in the same order.
+    """
+    seed = config.get("order_seed", 0)
+    order: dict[CellRun, int] = {}
+    for r in sorted({run.round for run in runs}):
+        this_round = sorted(run for run in runs if run.round == r)
+        random.Random(f"{seed}-{r}").shuffle(this_round)
+        for run in this_round:
+            order[run] = len(order)
+    return order
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,16 @@ sys.path.insert(0, str(SRC))
 
 from imgbench.cells import CellSpec
 from imgbench.config import check_config, experiment_hash, task_options
-from imgbench.grid import DatasetSpec, expand_cells, plan_datasets, source_dataset
+from imgbench.grid import (
+    CellRun,
+    DatasetSpec,
+    expand_cells,
+    expand_runs,
+    plan_datasets,
+    run_order,
+    source_dataset,
+)
+from imgbench.known_answers import KNOWN_ANSWER_TASKS
 from imgbench.strategies import STRATEGIES
 from imgbench.tasks import TASKS
 
@@ -21,10 +30,23 @@ check_config(config)
 
 EXPERIMENTS = sorted(config["experiments"])
 CELLS = expand_cells(config)
+RUNS = expand_runs(config, CELLS)
 DATASET_OF = plan_datasets(config, CELLS)
+# Round r of every cell before round r + 1 of any, shuffled within a round: the scheduler
+# starts the ready job of highest priority, and a cell takes every core, so jobs run in
+# exactly this order. Datasets come first of all: a cell must never wait for one while a
+# later cell whose dataset is ready runs in its place.
+RUN_ORDER = run_order(config, RUNS)
+DATASET_PRIORITY = len(RUNS) + 1
 # Provenance of each experiment's cells; as a rule parameter, a change re-runs them.
 CONFIG_HASH = {name: experiment_hash(config, name) for name in EXPERIMENTS}
 RESULTS = "results"
+# Experiments that run a known-answer task get a calibration table and slide.
+CALIBRATED = [
+    name
+    for name in EXPERIMENTS
+    if {t.name for t in KNOWN_ANSWER_TASKS} & set(config["experiments"][name]["tasks"])
+]
 FIGURES = [
     "speedup",
     "efficiency",
@@ -92,12 +114,13 @@ wildcard_constraints:
     height=r"\d+",
     n_images=r"\d+",
     workers=r"\d+",
+    round=r"\d+",
     images=r"\d+",
     seed=r"\d+",
 
 
-def cell_path(cell):
-    return f"{RESULTS}/{cell.relative_path}"
+def run_path(run):
+    return f"{RESULTS}/{run.path}"
 
 
 def dataset_path(dataset):
@@ -117,8 +140,19 @@ def _cell_from_wildcards(wildcards):
         int(wildcards.workers),
     )
     if cell not in DATASET_OF:
-        raise ValueError(f"{cell_path(cell)} is not a cell of the configured grid")
+        raise ValueError(f"{RESULTS}/{cell.relative_path} is not a cell of the configured grid")
     return cell
+
+
+def _run_from_wildcards(wildcards):
+    run = CellRun(_cell_from_wildcards(wildcards), int(wildcards.round))
+    if run not in RUN_ORDER:
+        raise ValueError(f"{run_path(run)} is not a round of the configured grid")
+    return run
+
+
+def get_cell_priority(wildcards):
+    return len(RUNS) - RUN_ORDER[_run_from_wildcards(wildcards)]
 
 
 def get_cell_dataset(wildcards):
@@ -154,6 +188,14 @@ def get_cell_args(wildcards):
             config["scratch"][wildcards.storage],
             "--timeout",
             str(experiment["timeout_s"]),
+            "--round",
+            wildcards.round,
+            "--rounds",
+            str(experiment["rounds"]),
+            "--start-method",
+            experiment["start_method"],
+            "--eviction",
+            experiment["cache_eviction"],
         ]
         + [
             f"--option={name}={value}"
@@ -185,11 +227,17 @@ def get_dataset_source_args(wildcards, input):
 
 
 def get_experiment_cells(wildcards):
-    return [cell_path(c) for c in CELLS if c.experiment == wildcards.experiment]
+    return [run_path(r) for r in RUNS if r.cell.experiment == wildcards.experiment]
 
 
 def experiment_dir(wildcards):
     return f"{RESULTS}/{wildcards.experiment}"
+
+
+def get_calibration(wildcards):
+    if wildcards.experiment not in CALIBRATED:
+        return []
+    return [f"{RESULTS}/{wildcards.experiment}/calibration.csv"]
 
 
 def get_experiment_description(wildcards):

@@ -11,6 +11,7 @@ rule dataset:
         "../../envs/imgbench.yaml"
     # Images are generated in parallel; the result is the same for any number of threads.
     threads: min(workflow.cores, 16)
+    priority: DATASET_PRIORITY
     params:
         imgbench=IMGBENCH,
         source=get_dataset_source_args,

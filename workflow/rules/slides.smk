@@ -8,6 +8,7 @@ rule slides:
         recommendations="results/{experiment}/recommendations.csv",
         metadata="results/{experiment}/metadata.json",
         figures=expand("results/{{experiment}}/figures/{figure}.png", figure=FIGURES),
+        calibration=get_calibration,
     output:
         report(
             "results/{experiment}/slides.html",

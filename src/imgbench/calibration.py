@@ -1,0 +1,124 @@
+"""Known-answer calibration: measured speedups of the known-answer tasks against physics.
+
+The tasks of ``imgbench.known_answers`` have speedups that follow from how they use the
+machine, not from imgbench: ``sleep`` waits with the GIL released (ideal: the workers),
+``spin_python`` holds the GIL (threads about 1x, processes about min(workers, cores)) and
+``spin_native`` computes in C with the GIL released (min(workers, cores) for both). A cell
+within ``TOLERANCE`` of its expected speedup says the harness measures what it claims; one
+outside it is a harness problem, or a machine that does not deliver its cores, and the
+table says which. The speedups come from ``speedup.csv`` (base case: the loop).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+#: A known-answer cell agrees with physics when its speedup is within this relative
+#: distance of the expected one.
+TOLERANCE = 0.10
+#: Strategies that run the work in the parent's interpreter (bound by the GIL for
+#: pure-Python work) and those that run it in worker processes.
+IN_PROCESS = {"threads", "threads_chunked", "asyncio"}
+OTHER_PROCESSES = {"processes", "processes_chunked"}
+KEYS = ["task", "storage", "cache", "width", "height", "n_images", "strategy", "workers", "host"]
+COLUMNS = [
+    *KEYS,
+    "usable_cores",
+    "expected_speedup",
+    "expected_low",
+    "expected_high",
+    "speedup",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "within",
+    "verdict",
+]
+
+
+def expected_speedup(task: str, strategy: str, workers: int, cores: int) -> float | None:
+    """What physics says the speedup over the loop is; None: no known answer."""
+    if strategy not in IN_PROCESS | OTHER_PROCESSES:
+        return None
+    if task == "sleep":
+        return float(workers)
+    if task == "spin_python":
+        return 1.0 if strategy in IN_PROCESS else float(min(workers, cores))
+    if task == "spin_native":
+        return float(min(workers, cores))
+    return None
+
+
+def _verdict(speedup: float, expected: float) -> tuple[bool, str]:
+    if not math.isfinite(speedup):
+        return False, "not measured"
+    ratio = speedup / expected
+    if abs(ratio - 1.0) <= TOLERANCE:
+        return True, f"as expected ({ratio:.0%} of {expected:g}x)"
+    if ratio > 1.0:
+        return False, (
+            f"above the known answer ({ratio:.0%} of {expected:g}x): the base case was slowed "
+            "down, or the cell did less work than it claims"
+        )
+    return False, (
+        f"below the known answer ({ratio:.0%} of {expected:g}x): overhead, interference, or "
+        "fewer cores than the machine reports"
+    )
+
+
+def calibration_frame(speedup: pd.DataFrame) -> pd.DataFrame:
+    """One row per known-answer cell (base case: the loop), with its expected speedup."""
+    rows = []
+    if speedup.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    vs_loop = speedup[speedup["baseline"] == "serial"]
+    for row in vs_loop.itertuples(index=False):
+        cores = int(row.usable_cores)
+        expected = expected_speedup(row.task, row.strategy, int(row.workers), cores)
+        if expected is None:
+            continue
+        within, verdict = _verdict(float(row.speedup), expected)
+        rows.append(
+            {
+                **{k: getattr(row, k) for k in KEYS},
+                "usable_cores": cores,
+                "expected_speedup": expected,
+                "expected_low": expected * (1 - TOLERANCE),
+                "expected_high": expected * (1 + TOLERANCE),
+                "speedup": row.speedup,
+                "speedup_ci_low": row.speedup_ci_low,
+                "speedup_ci_high": row.speedup_ci_high,
+                "within": within,
+                "verdict": verdict,
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def delivered_cores(frame: pd.DataFrame) -> float | None:
+    """Cores the machine really delivers: the best speedup of the CPU-bound known answer
+    that scales with cores (spin_native), whatever the worker count."""
+    native = frame[frame["task"] == "spin_native"]
+    return float(native["speedup"].max()) if len(native) else None
+
+
+def write_calibration(results_dir: Path, output_dir: Path | None = None) -> pd.DataFrame:
+    """Write ``calibration.csv`` and ``calibration.json`` from an experiment's speedup.csv."""
+    from imgbench.results import write_atomic, write_json_atomic
+
+    results_dir = Path(results_dir)
+    output_dir = Path(output_dir or results_dir)
+    frame = calibration_frame(pd.read_csv(results_dir / "speedup.csv"))
+    write_atomic(output_dir / "calibration.csv", frame.to_csv(index=False).encode())
+    summary = {
+        "delivered_cores": delivered_cores(frame),
+        "usable_cores": int(frame["usable_cores"].max()) if len(frame) else None,
+        "cells": len(frame),
+        "within": int(frame["within"].sum()),
+        "tolerance": TOLERANCE,
+    }
+    write_json_atomic(output_dir / "calibration.json", summary)
+    return frame

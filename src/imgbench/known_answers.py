@@ -1,0 +1,155 @@
+"""Tasks whose speedups are known from physics: the tool checks itself against them.
+
+- ``sleep`` waits a fixed time per image with the GIL released: nothing competes, so the
+  ideal speedup is the number of workers, whatever the cores.
+- ``spin_python`` runs a pure-Python loop of a fixed length: it holds the GIL, so threads
+  give about 1x and processes about min(workers, usable cores).
+- ``spin_native`` hashes a buffer with sha256 in C, which releases the GIL: threads and
+  processes both give about min(workers, usable cores).
+
+Each reads its input file (a tiny image) only to name the item: the work is the same for
+every image, and its result depends on the image's path so that a dropped or swapped
+result fails verification. The expected speedups live with the analysis
+(``imgbench.calibration``); this module only does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from imgbench.errors import VerificationError
+from imgbench.tasks import TASKS, Task, VerifyContext, _check_count
+
+
+def _seed(path: str) -> int:
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "little")
+
+
+# -- sleep -----------------------------------------------------------------------------------
+
+
+def sleep_item(source: str, output: str | None, options: dict, service: Any) -> tuple[str, float]:
+    return (source, float(options["sleep_ms"]) / 1e3)
+
+
+def sleep_work(item: tuple[str, float]) -> str:
+    path, seconds = item
+    time.sleep(seconds)
+    return path
+
+
+async def sleep_awork(item: tuple[str, float]) -> str:
+    # A blocking call, as a real task's would be: it occupies one of the loop's executor
+    # threads, so asyncio with w workers must run w sleeps at once.
+    return await asyncio.to_thread(sleep_work, item)
+
+
+def verify_sleep(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    _check_count(ctx, results)
+    for item, result in zip(ctx.items, results, strict=True):
+        if result != item[0]:
+            raise VerificationError(f"{item[0]}: sleep returned {result!r}, not its own path")
+
+
+# -- spin_python ------------------------------------------------------------------------------
+
+
+def spin_item(source: str, output: str | None, options: dict, service: Any) -> tuple[str, int]:
+    return (source, int(options["iterations"]))
+
+
+def spin_python(item: tuple[str, int]) -> int:
+    """A linear congruential generator stepped ``iterations`` times: pure Python, GIL held."""
+    path, iterations = item
+    x = _seed(path)
+    for _ in range(iterations):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+    return x
+
+
+async def spin_python_async(item: tuple[str, int]) -> int:
+    return await asyncio.to_thread(spin_python, item)
+
+
+def verify_spin_python(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    _check_count(ctx, results)
+    if "spin_python" not in ctx.memo:
+        ctx.memo["spin_python"] = [spin_python(item) for item in ctx.items]  # untimed, once
+    for item, expected, result in zip(ctx.items, ctx.memo["spin_python"], results, strict=True):
+        if result != expected:
+            raise VerificationError(f"{item[0]}: spin_python returned {result!r}, not {expected}")
+
+
+# -- spin_native ------------------------------------------------------------------------------
+
+#: Bytes hashed per update: far above the 2 KiB from which hashlib releases the GIL.
+_CHUNK = 1 << 20
+
+
+def native_item(source: str, output: str | None, options: dict, service: Any) -> tuple[str, int]:
+    return (source, max(1, round(float(options["hash_mb"]) * (1 << 20) / _CHUNK)))
+
+
+def spin_native(item: tuple[str, int]) -> str:
+    """sha256 over ``chunks`` MiB derived from the path: C code that releases the GIL."""
+    path, chunks = item
+    block = hashlib.sha256(path.encode()).digest() * (_CHUNK // 32)
+    digest = hashlib.sha256()
+    for _ in range(chunks):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+async def spin_native_async(item: tuple[str, int]) -> str:
+    return await asyncio.to_thread(spin_native, item)
+
+
+def verify_spin_native(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    _check_count(ctx, results)
+    if "spin_native" not in ctx.memo:
+        ctx.memo["spin_native"] = [spin_native(item) for item in ctx.items]  # untimed, once
+    for item, expected, result in zip(ctx.items, ctx.memo["spin_native"], results, strict=True):
+        if result != expected:
+            raise VerificationError(f"{item[0]}: spin_native digest differs from the reference")
+
+
+KNOWN_ANSWER_TASKS = (
+    Task(
+        "sleep",
+        "wait sleep_ms per image with the GIL released (known answer: speedup = workers)",
+        "files",
+        sleep_work,
+        sleep_awork,
+        verify_sleep,
+        options={"sleep_ms": 20.0},
+        make_item=sleep_item,
+    ),
+    Task(
+        "spin_python",
+        "a pure-Python loop of `iterations` steps per image (known answer: threads about 1x, "
+        "processes about min(workers, cores))",
+        "files",
+        spin_python,
+        spin_python_async,
+        verify_spin_python,
+        options={"iterations": 400000},
+        make_item=spin_item,
+    ),
+    Task(
+        "spin_native",
+        "sha256 of hash_mb MiB per image in C, GIL released (known answer: threads and "
+        "processes about min(workers, cores))",
+        "files",
+        spin_native,
+        spin_native_async,
+        verify_spin_native,
+        options={"hash_mb": 48.0},
+        make_item=native_item,
+    ),
+)
+
+TASKS.update({t.name: t for t in KNOWN_ANSWER_TASKS})
