@@ -50,3 +50,26 @@ def test_nothing_to_measure_is_none(tmp_path):
     empty.write_bytes(b"")
     assert cache.resident_fraction([]) is None
     assert cache.resident_fraction([empty]) is None
+
+
+@linux
+def test_evicting_files_leaves_other_files_cached(files, tmp_path):
+    other = tmp_path / "interpreter.bin"
+    other.write_bytes(bytes(range(256)) * 4096)
+    cache.warm_page_cache([*files, other])
+    assert cache.evict_files(files) == "fadvise"
+    assert cache.resident_fraction(files) < 0.05
+    assert cache.resident_fraction([other]) > 0.95
+
+
+def test_system_eviction_that_is_not_allowed_warns_and_says_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "DROP_CACHES", tmp_path / "no-such-dir" / "drop_caches")
+    with pytest.warns(cache.CacheWarning, match="eviction 'system' needs"):
+        assert cache.evict_system() == "none"
+
+
+def test_per_file_eviction_without_any_method_warns(files, monkeypatch):
+    monkeypatch.delattr(cache.os, "posix_fadvise", raising=False)
+    monkeypatch.setattr(cache, "_purge", lambda: False)
+    with pytest.warns(cache.CacheWarning, match="cold repetitions may be warm"):
+        assert cache.evict_files(files) == "none"

@@ -135,7 +135,8 @@ def test_greyscale_experiments_get_their_own_datasets():
                 "strategies": ["serial"],
                 "task_options": {"blur_thumbnail": {"sigma": 3}},
             },
-            "experiments.e.task_options.blur_thumbnail.sigma: unknown option; allowed: radius",
+            "experiments.e.task_options.blur_thumbnail.sigma: unknown option; "
+            "allowed: durability, radius, thumbnail",
         ),
         (
             {
@@ -171,7 +172,11 @@ def test_task_and_strategy_mismatches_are_refused(experiment, named):
 
 def test_task_options_merge_over_defaults():
     exp = {"task_options": {"blur_thumbnail": {"radius": 4}}}
-    assert task_options(exp, "blur_thumbnail") == {"radius": 4, "thumbnail": "1200x1200"}
+    assert task_options(exp, "blur_thumbnail") == {
+        "radius": 4,
+        "thumbnail": "1200x1200",
+        "durability": "none",
+    }
     assert task_options({}, "decode") == {}
 
 
@@ -328,3 +333,17 @@ def test_rounds_run_in_order_and_shuffled_with_the_seed():
     assert run_order(config, runs) == order  # the same config, the same order
     other = run_order({**config, "order_seed": 2}, runs)
     assert other != order
+
+
+def test_an_option_with_choices_takes_one_of_them():
+    ok = _config(tasks=["save_png"], task_options={"save_png": {"durability": "fsync"}})
+    assert resolve_config(ok)["experiments"]["e"]["task_options"]["save_png"]["durability"] == (
+        "fsync"
+    )
+    bad = _config(tasks=["save_png"], task_options={"save_png": {"durability": "sync"}})
+    with pytest.raises(ConfigError) as err:
+        resolve_config(bad)
+    assert (
+        "experiments.e.task_options.save_png.durability: unknown value 'sync'; allowed: none, fsync"
+        in str(err.value)
+    )

@@ -81,6 +81,7 @@ def _items(dataset, server, out_dir: Path) -> list:
 def test_the_task_is_registered_and_the_module_imports_on_its_own():
     assert TASKS["download"] is dl.DOWNLOAD
     assert dl.DOWNLOAD.options == {"latency_ms": 50.0, "bandwidth_mb_s": 0.0}
+    assert dl.DOWNLOAD.bound == "wait"  # it waits for the server: bounded by workers only
     # tasks.py imports download.py, which imports tasks.py: either may come first.
     code = (
         "import imgbench.download as d; from imgbench.tasks import TASKS; "
@@ -261,6 +262,9 @@ def test_the_task_runs_verified_under_the_runner(dataset, tmp_path, strategy):
     assert result["run"]["task_options"] == {"latency_ms": 20.0, "bandwidth_mb_s": 0.0}
     assert result["warnings"] == []
     assert list((tmp_path / "scratch").iterdir()) == []
+    # Primed: httpx's transport stack is loaded before any worker forks.
+    assert rep["worker_imported_modules"] == []
+    assert rep["helper_cpu_s"] >= 0  # the server's CPU is the cell's own
     if strategy == "serial":
         assert rep["wall_s"] >= 4 * 0.02
 

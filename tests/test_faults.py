@@ -43,7 +43,16 @@ HANG_MODULE = textwrap.dedent(
     def _note():
         (Path(os.environ["IMGBENCH_TEST_PIDS"]) / str(os.getpid())).touch()
 
+    # The cell's own process primes the task once before any repetition (untimed): let that
+    # call through, so that the hang happens where it is meant to, in the timed work.
+    PARENT = os.getpid()
+    primed = False
+
     def hang(path):
+        global primed
+        if os.getpid() == PARENT and not primed:
+            primed = True
+            return decode_image(path)
         _note()
         time.sleep(3600)
 

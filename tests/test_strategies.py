@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imgbench import strategies
 from imgbench.strategies import STRATEGIES, contiguous_chunks
 from imgbench.tasks import TASKS, grey_loop, grey_of
 
@@ -69,3 +70,42 @@ def test_contiguous_chunks_cover_items_in_order(n, parts, sizes):
     chunks = contiguous_chunks(items, parts)
     assert [len(c) for c in chunks] == sizes
     assert [x for c in chunks for x in c] == items
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_reports_each_items_span_and_no_imports(datasets, name):
+    items = [str(p) for p in datasets["jpeg"].paths(6)]
+    task = TASKS["grayscale"]
+    STRATEGIES[name].run(task, items, 2)  # first use of anything, in this process
+    before = time.perf_counter()
+    outcome = STRATEGIES[name].run(task, items, 2)
+    after = time.perf_counter()
+    assert len(outcome.spans) == (1 if name == "vectorized" else 6)
+    assert all(before < start <= end < after for start, end in outcome.spans)
+    assert outcome.imported == []
+
+
+@pytest.mark.parametrize("name", ["threads", "threads_chunked", "processes", "asyncio"])
+def test_the_runners_instruments_see_every_worker_start(datasets, name):
+    items = [str(p) for p in datasets["jpeg"].paths(6)]
+    instruments = strategies.begin_repetition()
+    before = time.perf_counter()
+    STRATEGIES[name].run(TASKS["decode"], items, 3)
+    starts = instruments.drain()
+    assert 1 <= len(starts) <= 3
+    assert all(before < s < time.perf_counter() for s in starts)
+    # Used up: a strategy called directly afterwards does not feed them.
+    STRATEGIES[name].run(TASKS["decode"], items, 3)
+    assert strategies._instruments == []
+
+
+def test_a_forkserver_preloads_the_engine():
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no forkserver here")
+    with strategies.pinned_start_method("forkserver", ["PIL.PngImagePlugin"]) as method:
+        assert method == "forkserver"
+        preload = multiprocessing.forkserver._forkserver._preload_modules
+        assert {"imgbench.tasks", "numpy", "PIL.Image", "PIL.PngImagePlugin"} <= set(preload)
+    assert strategies._context().get_start_method() == multiprocessing.get_start_method()

@@ -170,3 +170,60 @@ def test_blur_thumbnail_names_a_corrupt_input(tmp_path):
     bad.write_bytes(b"\xff\xd8 not a jpeg")
     with pytest.raises(TaskError, match="bad.jpg: cannot decode"):
         TASKS["blur_thumbnail"].work((str(bad), str(tmp_path / "o.jpg"), 2.0, 10, 10))
+
+
+@pytest.mark.parametrize(("name", "suffix"), [("save_png", ".png"), ("save_jpeg", ".jpg")])
+@pytest.mark.parametrize("use_async", [False, True])
+def test_durable_saves_fsync_each_file_and_still_verify(
+    datasets, tmp_path, monkeypatch, name, suffix, use_async
+):
+    import os
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    task = TASKS[name]
+    ctx, pairs = _save_context(datasets, tmp_path, suffix)
+    items = [task.build_item(a, p, {"durability": "fsync"}, None) for a, p in pairs]
+    assert all(item[2] == "fsync" for item in items)
+    if use_async:
+        results = [asyncio.run(task.awork(item)) for item in items]
+    else:
+        results = [task.work(item) for item in items]
+    assert len(synced) == 4
+    task.verify(ctx, results)
+
+
+def test_the_default_durability_writes_without_fsync(datasets, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "fsync", lambda fd: pytest.fail("fsync with durability none"))
+    task = TASKS["save_png"]
+    ctx, pairs = _save_context(datasets, tmp_path, ".png")
+    items = [task.build_item(a, p, dict(task.options), None) for a, p in pairs]
+    task.verify(ctx, [task.work(item) for item in items])
+
+
+def test_a_durable_blur_thumbnail_matches_its_reference(datasets, tmp_path):
+    from imgbench.tasks import blur_item
+
+    ds = datasets["jpeg"]
+    task = TASKS["blur_thumbnail"]
+    out = tmp_path / "out"
+    out.mkdir()
+    paths = [out / f"img_{i:06d}.jpg" for i in range(3)]
+    options = {"radius": 2.0, "thumbnail": "24x24", "durability": "fsync"}
+    items = [
+        blur_item(str(s), str(o), options, None) for s, o in zip(ds.paths(3), paths, strict=True)
+    ]
+    assert items[0][-1] == "fsync"
+    ctx = VerifyContext(
+        3,
+        48,
+        32,
+        output_paths=paths,
+        output_dir=out,
+        items=items,
+        reference_dir=tmp_path / "ref",
+    )
+    task.verify(ctx, [task.work(item) for item in items])

@@ -1,9 +1,19 @@
 """Page-cache control: evict files before a cold repetition, warm them, and measure it.
 
-Eviction uses the strongest method available, in order: writing ``/proc/sys/vm/drop_caches``
-(Linux, root), ``posix_fadvise(POSIX_FADV_DONTNEED)`` per file after ``fsync``, ``purge``
-(macOS), otherwise nothing, with a warning. Whatever the method claims, the fraction of
-pages still resident is then measured with ``mincore(2)`` and recorded.
+Two kinds of eviction, chosen per cell (``RunOptions.eviction``):
+
+- ``"files"`` (the default, ``evict_files``): only the given files, one by one:
+  ``posix_fadvise(POSIX_FADV_DONTNEED)`` after ``fsync``, else ``purge`` (macOS, which has
+  no per-file way), else nothing, with a ``CacheWarning``. The interpreter, its libraries and
+  ``.pyc`` files stay cached, so that a cold cell times cold *inputs*, not process pools
+  re-reading their own code from disk.
+- ``"system"`` (``evict_system``): the whole page cache, by writing
+  ``/proc/sys/vm/drop_caches`` (Linux, root). Where that is not allowed: a ``CacheWarning``
+  and method ``"none"``, never a silent warm start.
+
+Whatever the method claims, the fraction of the files' pages still resident is then measured
+with ``mincore(2)`` and recorded. ``evict_from_page_cache`` with its default ``METHODS``
+(the strongest first) remains for ``imgbench flush-cache``.
 """
 
 from __future__ import annotations
@@ -21,6 +31,10 @@ from pathlib import Path
 
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 METHODS = ("drop_caches", "fadvise", "purge")
+#: Per-file methods, in order of preference (purge is macOS's only way, and whole-system).
+FILE_METHODS = ("fadvise", "purge")
+#: ``RunOptions.eviction`` values.
+EVICTIONS = ("files", "system")
 
 
 class CacheWarning(UserWarning):
@@ -77,6 +91,24 @@ def evict_from_page_cache(paths: Iterable[Path], methods: Sequence[str] = METHOD
     warnings.warn(
         "no way to evict the page cache here (not root on Linux, no posix_fadvise, no purge); "
         "cold repetitions may be warm: see their resident fraction",
+        CacheWarning,
+        stacklevel=2,
+    )
+    return "none"
+
+
+def evict_files(paths: Iterable[Path]) -> str:
+    """Evict just these files (``"fadvise"``, ``"purge"``, or ``"none"`` with a warning)."""
+    return evict_from_page_cache(paths, FILE_METHODS)
+
+
+def evict_system() -> str:
+    """Drop the whole page cache: ``"drop_caches"``, or ``"none"`` with a warning."""
+    if drop_all_caches():
+        return "drop_caches"
+    warnings.warn(
+        "eviction 'system' needs to write /proc/sys/vm/drop_caches (Linux, root), which is "
+        "not allowed here; cold repetitions may be warm: see their resident fraction",
         CacheWarning,
         stacklevel=2,
     )

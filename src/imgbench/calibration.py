@@ -11,7 +11,6 @@ table says which. The speedups come from ``speedup.csv`` (base case: the loop).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 

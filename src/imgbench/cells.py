@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass
 
 #: A cell, relative to the results directory (no round: what names a cell for people).
 CELL_PATTERN = (
-    "{experiment}/cells/{task}/{storage}-{cache}/{width}x{height}/n{n_images}/"
-    "{strategy}-w{workers}"
+    "{experiment}/cells/{task}/{storage}-{cache}/{width}x{height}/n{n_images}/{strategy}-w{workers}"
 )
 #: One round of a cell: its result file, relative to the results directory.
 RESULT_PATTERN = CELL_PATTERN + "-r{round}.json"

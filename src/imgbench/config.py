@@ -170,17 +170,28 @@ def _task_problems(name: str, exp: dict, tasks: dict, strategies: dict) -> list[
             )
             continue
         defaults = tasks[task].options
+        choices = getattr(tasks[task], "choices", {})
         for option, value in (options or {}).items():
-            problems += option_problems(f"{key}.{option}", option, value, defaults)
+            problems += option_problems(f"{key}.{option}", option, value, defaults, choices)
     return problems
 
 
-def option_problems(key: str, option: str, value: Any, defaults: dict) -> list[str]:
-    """A task option must be known and have its default's type; numbers are never negative."""
+def option_problems(
+    key: str, option: str, value: Any, defaults: dict, choices: dict | None = None
+) -> list[str]:
+    """A task option must be known and have its default's type; numbers are never negative;
+    an option with ``choices`` (``Task.choices``) takes one of them, other strings are sizes."""
     if option not in defaults:
         allowed = ", ".join(sorted(defaults)) or "(this task has no options)"
         return [f"config key {key}: unknown option; allowed: {allowed}"]
     default = defaults[option]
+    allowed_values = (choices or {}).get(option)
+    if allowed_values is not None:
+        if value not in allowed_values:
+            return [
+                f"config key {key}: unknown value {value!r}; allowed: {', '.join(allowed_values)}"
+            ]
+        return []
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             return [f"config key {key}: {value!r} is not a number >= 0"]

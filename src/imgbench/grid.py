@@ -114,9 +114,7 @@ class DatasetSpec:
 
     @property
     def name(self) -> str:
-        return dataset_name(
-            self.format, self.width, self.height, self.count, self.seed, self.color
-        )
+        return dataset_name(self.format, self.width, self.height, self.count, self.seed, self.color)
 
 
 def dataset_format(config: dict, cell: CellSpec) -> str:

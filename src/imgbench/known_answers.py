@@ -127,6 +127,7 @@ KNOWN_ANSWER_TASKS = (
         verify_sleep,
         options={"sleep_ms": 20.0},
         make_item=sleep_item,
+        bound="wait",
     ),
     Task(
         "spin_python",

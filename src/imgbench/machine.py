@@ -9,6 +9,7 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -101,6 +102,27 @@ def workflow_commit(root: Path = REPO_ROOT) -> str:
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def process_started(pid: int | None = None) -> tuple[float, float | None]:
+    """(Unix time the process started, its precision in seconds; None: unknown).
+
+    On Linux from the start time in clock ticks after boot (``/proc/<pid>/stat`` field 22)
+    and the boot-time clock, to one tick (10 ms); psutil's ``create_time`` instead adds it to
+    a boot time rounded to whole seconds. Elsewhere psutil's.
+    """
+    pid = os.getpid() if pid is None else pid
+    if sys.platform.startswith("linux") and hasattr(time, "CLOCK_BOOTTIME"):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            # The command name (field 2) may hold spaces and parentheses: count after it.
+            ticks = int(stat.rpartition(")")[2].split()[19])
+            hz = os.sysconf("SC_CLK_TCK")
+            since_start = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / hz
+            return time.time() - since_start, 1 / hz
+        except (OSError, ValueError, IndexError):
+            pass
+    return psutil.Process(pid).create_time(), None
 
 
 def collect_machine_info(storage_path: Path) -> dict:

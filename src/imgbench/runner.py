@@ -1,9 +1,29 @@
 """Run one cell: warm-up and timed repetitions of a task under a strategy, verified.
 
+Before the first repetition (warm-ups included) the task runs once, untimed, on one real
+item, its output in the scratch area (removed at once): the *priming run*. Whatever the work
+loads on first use (Pillow's plugins on the first decode, httpx's transport stack on the
+first request, aiofiles and asyncio's machinery for the asyncio strategy, which primes the
+async work as well) is then loaded before any pool forks, so that forked workers do not pay
+for it inside the timer. Under a forkserver, the modules the priming run loaded are
+preloaded by the server. It touches neither the verification references nor the cache
+state, which each repetition's prepare step sets afterwards.
+
 Each repetition is prepare (untimed: output directory emptied, dirty pages synced, cache
 state set and measured) -> timed region (the strategy, pool start-up and shutdown
 included) -> verify (untimed). A repetition whose work does not verify fails the whole
 cell: no time is ever reported for work that was not done.
+
+``cold`` means cold *inputs*: by default (``RunOptions.eviction = "files"``) only the
+dataset's files are evicted, one by one, so that pool workers do not re-read the
+interpreter's libraries from disk inside the timer. ``eviction = "system"`` drops the whole
+page cache (root only; elsewhere a warning and cache method "none"). Saving tasks read no
+inputs: cold has no meaning for them with ``"files"``, and such a cell is refused.
+
+Beside the timer, untimed, each repetition records the peak number of items in flight, when
+the pool was ready (every worker started), the modules workers imported inside their work
+(empty after priming), the peak memory of the whole process tree (a sampler process) and
+the CPU that other processes used on this process's CPUs (the cell's helpers excluded).
 
 A cell that fails writes no result. One given a time limit (``RunOptions.timeout_s``, as
 ``imgbench run-cell`` always is) has its process to itself: past the limit, or on SIGINT,
@@ -14,31 +34,34 @@ interpreter's exit, which joins the executors' threads).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import faulthandler
 import gc
 import math
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from imgbench import cache, measure
+from imgbench import cache, measure, strategies
 from imgbench.cells import CellSpec
 from imgbench.config import option_problems
 from imgbench.datasets import RAW, check_files, load_manifest
 from imgbench.errors import DatasetError, ImgbenchError, TaskError, VerificationError
-from imgbench.machine import collect_machine_info
+from imgbench.machine import collect_machine_info, process_started
 from imgbench.results import SCHEMA_VERSION, write_json_atomic
 from imgbench.storage import remove_active_areas, reset_output_dir, scratch_area, stage_inputs
-from imgbench.strategies import STRATEGIES, process_context
-from imgbench.tasks import TASKS, Task, VerifyContext
+from imgbench.strategies import START_METHODS, STRATEGIES, peak_in_flight
+from imgbench.tasks import BOUNDS, TASKS, Task, VerifyContext
 
 #: Exit status of a cell stopped at its time limit (the convention of timeout(1)).
 TIMEOUT_STATUS = 124
@@ -70,6 +93,16 @@ class RunOptions:
     #: makes the cell own its process: see the module's docstring. None: no guard at all,
     #: for running cells inside another program (tests).
     timeout_s: float | None = None
+    #: How ``cold`` is made: "files" evicts the inputs one by one; "system" drops the whole
+    #: page cache (root only). See the module's docstring.
+    eviction: str = "files"
+    #: Start method of process pools: None or "default" (the platform's), "fork",
+    #: "forkserver" or "spawn".
+    start_method: str | None = None
+    #: Which of the cell's rounds (separate jobs) this is, and how many there are: recorded
+    #: only, for the analysis.
+    round: int = 1
+    rounds: int = 1
 
 
 def cell_name(spec: CellSpec, options: RunOptions) -> str:
@@ -250,29 +283,89 @@ def _check_spec(spec: CellSpec, options: RunOptions) -> None:
         raise ImgbenchError(f"{spec.strategy} uses no workers: run it with workers=1")
     if spec.strategy == "vectorized" and TASKS[spec.task].batch is None:
         raise ImgbenchError(f"task {spec.task} has no whole-batch form for the vectorized strategy")
+    if options.eviction not in cache.EVICTIONS:
+        raise ImgbenchError(
+            f"unknown eviction {options.eviction!r}; allowed: {', '.join(cache.EVICTIONS)}"
+        )
+    if options.start_method is not None and options.start_method not in START_METHODS:
+        raise ImgbenchError(
+            f"unknown start method {options.start_method!r}; allowed: {', '.join(START_METHODS)}"
+        )
+    if not 1 <= options.round <= options.rounds:
+        raise ImgbenchError(
+            f"round {options.round} of {options.rounds}: rounds must be at least 1 and "
+            "round between 1 and rounds"
+        )
     task = TASKS[spec.task]
+    if task.bound not in BOUNDS:
+        raise ImgbenchError(f"task {task.name}: bound {task.bound!r} is not one of {BOUNDS}")
+    if spec.cache == "cold" and task.input_kind == "arrays" and options.eviction == "files":
+        raise ImgbenchError(
+            f"task {task.name} reads no inputs (it saves in-memory arrays), so a cold cache "
+            "has no meaning with eviction 'files': run the cell warm, or with eviction "
+            "'system' to drop the whole page cache"
+        )
     for option, value in options.task_options.items():
-        problems = option_problems(f"task option {option}", option, value, task.options)
+        problems = option_problems(
+            f"task option {option}", option, value, task.options, task.choices
+        )
         if problems:
             raise ImgbenchError(problems[0])
 
 
-def _prepare(task: Task, spec: CellSpec, inputs: list[Path], out_dir: Path | None):
+def _prepare(task: Task, spec: CellSpec, inputs: list[Path], out_dir: Path | None, eviction: str):
     """Set the repetition's starting state; return (cache method, resident fraction)."""
     gc.collect()  # so the previous repetition's garbage is not collected inside the timer
     if out_dir is not None:
         reset_output_dir(out_dir)
     if task.input_kind == "arrays":
         cache.sync_files()
-        if spec.cache == "cold" and cache.drop_all_caches():
-            return "drop_caches", None
+        # _check_spec lets a cold saving cell through with eviction "system" only.
+        if spec.cache == "cold":
+            return cache.evict_system(), None
         return "sync", None
     if spec.cache == "warm":
         cache.warm_page_cache(inputs)
         method = "read"
+    elif eviction == "system":
+        method = cache.evict_system()
     else:
-        method = cache.evict_from_page_cache(inputs)
+        method = cache.evict_files(inputs)
     return method, cache.resident_fraction(inputs)
+
+
+def _prime(task: Task, spec: CellSpec, source, opts: dict, service, directory: Path) -> list[str]:
+    """Run the task once on one real item, untimed, output under ``directory`` (removed).
+
+    Returns the modules it imported first, for a forkserver to preload. The asyncio
+    strategy primes the async work too (aiofiles, the loop's executor, the async client),
+    the vectorized one the batch form.
+    """
+    known = len(sys.modules)
+    directory.mkdir()
+    try:
+        output = None
+        if task.output_suffix:
+            output = str(directory / f"img_000000{task.output_suffix}")
+        item = task.build_item(source, output, opts, service)
+        task.work(item)
+        if spec.strategy == "vectorized" and task.batch is not None:
+            task.batch([item])
+        if spec.strategy == "asyncio":
+            if output is not None:
+                Path(output).unlink(missing_ok=True)
+            asyncio.run(_prime_async(task, item))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return list(sys.modules)[known:]
+
+
+async def _prime_async(task: Task, item) -> None:
+    await task.awork(item)
+
+
+def _pool_ready(starts: Sequence[float], t0: float) -> float | None:
+    return max(starts) - t0 if starts else None
 
 
 def run_cell(spec: CellSpec, options: RunOptions) -> dict:
@@ -293,7 +386,7 @@ def _run_cell(spec: CellSpec, options: RunOptions, guard: CellGuard | None) -> d
 
 
 def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | None) -> dict:
-    process_started = psutil.Process().create_time()
+    process_started_unix, process_started_precision = process_started()
     started_unix = time.time()
     t_start = time.perf_counter()
     _check_spec(spec, options)
@@ -343,11 +436,12 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
             ctx.input_sha256 = [f.sha256 for f in manifest.files[:n]]
             ctx.input_pixel_sha256 = [f.pixel_sha256 for f in manifest.files[:n]]
             payload = sum(f.bytes for f in manifest.files[:n])
+            input_bytes = payload
         else:
             arrays = manifest.load_arrays(n)
             sources = list(arrays)
             ctx.source_arrays = arrays
-            payload = 0
+            payload = input_bytes = 0
         service = stack.enter_context(
             task.service(inputs, opts) if task.service else contextlib.nullcontext()
         )
@@ -358,13 +452,33 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
         ctx.items = items
         # The storage a task works on: where it reads its inputs, or where it writes.
         machine = collect_machine_info(inputs[0].parent if inputs else area)
+        try:
+            primed = _prime(task, spec, sources[0], opts, service, area / "prime")
+        except TaskError as exc:
+            raise type(exc)(
+                f"{cell_name(spec, options)}: {exc} during the untimed priming run"
+            ) from exc
+        mp_method = stack.enter_context(
+            strategies.pinned_start_method(options.start_method, primed)
+        )
+        # Started once per cell, untimed; its CPU and the service's are the cell's own, not
+        # interference. The service (a server) is not part of the strategy's memory.
+        sampler = stack.enter_context(measure.TreeMemorySampler())
+        service_pid = getattr(service, "pid", None)
+        helpers = []
+        for pid in (sampler.pid, service_pid):
+            if isinstance(pid, int):  # psutil.Process(None) would be this very process
+                with contextlib.suppress(psutil.Error):
+                    helpers.append(psutil.Process(pid))
         phases["setup_s"] = time.perf_counter() - t_start
 
         for index in range(options.warmup + options.repeats):
             t_prep = time.perf_counter()
-            method, resident = _prepare(task, spec, inputs, out_dir)
+            method, resident = _prepare(task, spec, inputs, out_dir, options.eviction)
             rss_reset = measure.reset_peak_rss()
-            before = measure.Snapshot.take()
+            instruments = strategies.begin_repetition()
+            sampler.start(exclude=[service_pid] if service_pid else [])
+            before = measure.Snapshot.take(helpers)
             t0 = time.perf_counter()
             try:
                 outcome = strategy.run(task, items, spec.workers)
@@ -374,8 +488,10 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
                     f"{cell_name(spec, options)}: {exc} during repetition {index}{warmup}"
                 ) from exc
             t1 = time.perf_counter()
-            after = measure.Snapshot.take()
+            after = measure.Snapshot.take(helpers)
+            tree_pss, tree_uss = sampler.stop()
             peak_self, peak_children = measure.peak_rss_self(), measure.peak_rss_children()
+            worker_starts = instruments.drain()
             try:
                 task.verify(ctx, outcome.results)
             except VerificationError as exc:
@@ -387,21 +503,36 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
             t_verified = time.perf_counter()
             first_result = outcome.first_result_at - t0
             last_result = outcome.last_result_at - t0
+            in_flight = peak_in_flight(outcome.spans)
+            imported = sorted(set(outcome.imported))
             del outcome
             wall = t1 - t0
+            usage = measure.resource_usage(before, after)
+            read = usage["io_read_bytes"]
             rep = {
                 "index": index,
                 "warmup": index < options.warmup,
                 "wall_s": wall,
-                # Where the time went: start-up (pool creation to the first result), the
-                # work itself (first to last result), shutdown (last result to return).
+                # Where the time went. first_result_s: timer start to the first result
+                # reaching the caller: pool start-up plus one item's work (one whole chunk's
+                # for chunked pools). work_s: first to last result. shutdown_s: last result to
+                # the strategy's return (the pool's shutdown). pool_ready_s, apart: timer
+                # start until every worker that started had started (threads and processes).
                 "first_result_s": first_result,
                 "work_s": last_result - first_result,
                 "shutdown_s": wall - last_result,
-                **measure.resource_usage(before, after),
+                "pool_ready_s": _pool_ready(worker_starts, t0),
+                "workers_started": len(worker_starts) or None,
+                "peak_in_flight": in_flight,
+                "worker_imported_modules": imported,
+                **usage,
+                "input_bytes": input_bytes,
+                "extra_read_bytes": None if read is None else max(0, read - input_bytes),
                 "peak_rss_bytes": peak_self,
                 "peak_rss_reset": rss_reset,
                 "peak_rss_children_bytes": peak_children,
+                "tree_peak_pss_bytes": tree_pss,
+                "tree_peak_uss_bytes": tree_uss,
                 "payload_bytes": payload,
                 "images_per_s": n / wall,
                 "mb_per_s": payload / wall / 1e6,
@@ -431,7 +562,12 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
             "scratch": str(options.scratch),
             "task_summary": task.summary,
             "strategy_summary": strategy.summary,
-            "mp_start_method": process_context().get_start_method(),
+            "mp_start_method": mp_method,
+            "start_method_requested": options.start_method or "default",
+            "eviction": options.eviction,
+            "task_bound": task.bound,
+            "round": options.round,
+            "rounds": options.rounds,
             "config_hash": options.config_hash,
             "timeout_s": (
                 options.timeout_s
@@ -440,7 +576,8 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
             ),
         },
         "machine": machine,
-        "process_started_unix": process_started,
+        "process_started_unix": process_started_unix,
+        "process_started_precision_s": process_started_precision,
         "started_unix": started_unix,
         "finished_unix": finished_unix,
         "phases": phases,

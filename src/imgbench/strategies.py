@@ -4,22 +4,56 @@ Every strategy returns the results in input order and the ``perf_counter`` time 
 the first result reached the caller. Pools are created and shut down inside ``run``: the
 studies timed them that way, and a pool's start-up is part of what a user pays.
 Adding a strategy is one entry in ``STRATEGIES``.
+
+What a strategy reports beside its results, all gathered so as to cost next to nothing inside
+the timer and read only after it:
+
+- ``Outcome.spans``: for every item, the ``perf_counter`` times its work started and ended
+  (``perf_counter`` is the system-wide ``CLOCK_MONOTONIC`` on Linux, so the spans of worker
+  processes compare with the parent's); the runner derives the peak number of items in
+  flight from them.
+- ``Outcome.imported``: modules first imported inside a work call (in a worker process, or
+  in this process for loops, threads and asyncio). After the runner's priming run it should
+  be empty: anything in it was a first-use cost paid inside the timer.
+- ``Instruments``: when each worker (thread or process) of a pool started, through the
+  executors' ``initializer``, so that the pool's start-up is measured apart from the first
+  result. The runner makes one per repetition before the timer (``begin_repetition``).
+
+Process pools use the start method pinned with ``pinned_start_method`` (default: the
+platform's); a forkserver preloads the engine and whatever the priming run imported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import signal
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from imgbench.errors import TaskError
+from imgbench.errors import ImgbenchError, TaskError
 from imgbench.tasks import Task
+
+#: ``RunOptions.start_method`` values: "default" (or None) is the platform's.
+START_METHODS = ("default", "fork", "forkserver", "spawn")
+#: Loaded by a forkserver before it forks any worker, so that workers do not import the
+#: engine inside the timer (a forked worker inherits what the server had loaded).
+FORKSERVER_PRELOAD = (
+    "imgbench.tasks",
+    "imgbench.strategies",
+    "imgbench.download",
+    "numpy",
+    "PIL.Image",
+    "PIL.ImageFilter",
+    "aiofiles",
+    "httpx",
+)
 
 
 class WorkerDiedError(TaskError):
@@ -33,6 +67,11 @@ class Outcome:
     #: the last one, only the pool's shutdown remains.
     first_result_at: float
     last_result_at: float
+    #: (start, end) perf_counter times of each item's work, in no particular order; empty
+    #: where a strategy does not say (then the peak in flight is not known).
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    #: Modules first imported inside the work calls (sorted, no duplicates).
+    imported: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -44,15 +83,197 @@ class Strategy:
     run: Callable[[Task, Sequence[Any], int], Outcome]
 
 
+# -- start method --------------------------------------------------------------------------
+
+_pinned: dict[str, Any] = {"method": None, "preload": ()}
+
+
+def _method_name(start_method: str | None) -> str | None:
+    if start_method in (None, "default"):
+        return None
+    if start_method not in START_METHODS:
+        raise ImgbenchError(
+            f"unknown start method {start_method!r}; allowed: {', '.join(START_METHODS)}"
+        )
+    if start_method not in multiprocessing.get_all_start_methods():
+        raise ImgbenchError(f"start method {start_method} is not available on this platform")
+    return start_method
+
+
+def _preload(extra: Sequence[str]) -> list[str]:
+    """What a forkserver loads: the engine, ``extra``, and every module this process has
+    loaded from their packages (e.g. the Pillow plugins an earlier decode loaded)."""
+    wanted = {*FORKSERVER_PRELOAD, *extra}
+    packages = {name.partition(".")[0] for name in wanted}
+    loaded = [m for m in list(sys.modules) if m.partition(".")[0] in packages]
+    return sorted({*wanted, *(m for m in loaded if not m.partition(".")[2].startswith("_"))})
+
+
+def process_context(
+    start_method: str | None = None, preload: Sequence[str] = ()
+) -> multiprocessing.context.BaseContext:
+    """The context process pools use: ``start_method`` ("default"/None: the platform's).
+
+    A forkserver is told to preload the engine (``FORKSERVER_PRELOAD``), ``preload`` and the
+    modules of their packages already loaded here; it applies when the server starts.
+    """
+    ctx = multiprocessing.get_context(_method_name(start_method))
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(_preload(preload))
+    return ctx
+
+
+@contextlib.contextmanager
+def pinned_start_method(start_method: str | None, preload: Sequence[str] = ()) -> Iterator[str]:
+    """Process pools created inside use ``start_method``; yields the method actually used.
+
+    A forkserver is started here, untimed (with its preloads: a few tenths of a second),
+    rather than inside the first repetition's timer.
+    """
+    ctx = process_context(start_method, preload)
+    method = ctx.get_start_method()
+    if method == "forkserver":
+        # The server imports its preloads after it starts: one process forked and joined
+        # waits for them.
+        child = ctx.Process(target=_nothing)
+        child.start()
+        child.join()
+    previous = dict(_pinned)
+    _pinned.update(method=start_method, preload=tuple(preload))
+    try:
+        yield method
+    finally:
+        _pinned.update(previous)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    return process_context(_pinned["method"], _pinned["preload"])
+
+
+# -- per-repetition instruments ------------------------------------------------------------
+
+
+class Instruments:
+    """When each pool worker started: made before the timer, drained after it.
+
+    Threads append to a list; worker processes put into a ``SimpleQueue`` of the pinned
+    context (a pipe written synchronously: nothing is left in flight once the pool has shut
+    down).
+    """
+
+    def __init__(self) -> None:
+        self.thread_starts: list[float] = []
+        self.process_starts = _context().SimpleQueue()
+
+    def drain(self) -> list[float]:
+        """Every worker's start time, sorted; the instruments are then used up."""
+        if self in _instruments:
+            _instruments.remove(self)
+        starts = list(self.thread_starts)
+        while not self.process_starts.empty():
+            starts.append(self.process_starts.get())
+        self.process_starts.close()
+        return sorted(starts)
+
+
+#: The runner's instruments for the repetition under way (at most one).
+_instruments: list[Instruments] = []
+
+
+def begin_repetition() -> Instruments:
+    """Instruments for the next strategy run (untimed); ``drain`` them after it."""
+    _instruments[:] = [Instruments()]
+    return _instruments[0]
+
+
+def _current() -> Instruments:
+    # A strategy called directly (tests, other programs) gets fresh instruments that nobody
+    # reads: never a shared queue that would fill up over many calls.
+    return _instruments[0] if _instruments else Instruments()
+
+
+def _note_thread_start(sink: list[float]) -> None:
+    sink.append(time.perf_counter())
+
+
+def _note_process_start(sink: Any) -> None:
+    sink.put(time.perf_counter())
+
+
+def _traced(work: Callable[[Any], Any], item: Any) -> tuple[Any, float, float, list[str]]:
+    """``work(item)``, its start and end times and the modules it imported first.
+
+    Cheap enough for every call: ``len(sys.modules)`` is compared; only when it grew are the
+    new names listed (a dict keeps insertion order, so they are the last ones).
+    """
+    known = len(sys.modules)
+    start = time.perf_counter()
+    result = work(item)
+    end = time.perf_counter()
+    new = list(sys.modules)[known:] if len(sys.modules) > known else []
+    return result, start, end, new
+
+
+def _traced_chunk(work: Callable[[Any], Any], chunk: Sequence[Any]) -> tuple[list, list, list]:
+    traced = [_traced(work, item) for item in chunk]
+    return (
+        [t[0] for t in traced],
+        [(t[1], t[2]) for t in traced],
+        [name for t in traced for name in t[3]],
+    )
+
+
+def _untrace(traced: Sequence[tuple], first: float, last: float) -> Outcome:
+    return Outcome(
+        [t[0] for t in traced],
+        first,
+        last,
+        [(t[1], t[2]) for t in traced],
+        sorted({name for t in traced for name in t[3]}),
+    )
+
+
+def _unchunk(parts: Sequence[tuple], first: float, last: float) -> Outcome:
+    return Outcome(
+        [r for part in parts for r in part[0]],
+        first,
+        last,
+        [span for part in parts for span in part[1]],
+        sorted({name for part in parts for name in part[2]}),
+    )
+
+
+def peak_in_flight(spans: Sequence[tuple[float, float]]) -> int | None:
+    """The largest number of spans open at one instant (None without spans).
+
+    A span that ends at the very time another starts does not overlap it.
+    """
+    if not spans:
+        return None
+    events = sorted([(end, -1) for _, end in spans] + [(start, 1) for start, _ in spans])
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+# -- strategies ----------------------------------------------------------------------------
+
+
 def run_serial(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    results: list[Any] = []
+    traced: list[tuple] = []
     first = None
     for item in items:
-        results.append(task.work(item))
+        traced.append(_traced(task.work, item))
         if first is None:
             first = time.perf_counter()
     last = time.perf_counter()
-    return Outcome(results, first if first is not None else last, last)
+    return _untrace(traced, first if first is not None else last, last)
 
 
 def _run_on_pool(
@@ -110,23 +331,38 @@ def _death_cause(workers: dict) -> str:
     return f"a worker process (pid {pid}) died ({how})"
 
 
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=workers,
+        initializer=_note_thread_start,
+        initargs=(_current().thread_starts,),
+    )
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_context(),
+        initializer=_note_process_start,
+        initargs=(_current().process_starts,),
+    )
+
+
 def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
-    return Outcome(*_run_on_pool(executor, [(task.work, (item,)) for item in items]))
+    return _untrace(*_run_on_pool(executor, [(_traced, (task.work, item)) for item in items]))
+
+
+def _run_chunked(executor: Executor, task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    chunks = contiguous_chunks(items, workers)
+    return _unchunk(*_run_on_pool(executor, [(_traced_chunk, (task.work, c)) for c in chunks]))
 
 
 def run_threads(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    return _run_per_item(ThreadPoolExecutor(max_workers=workers), task, items)
-
-
-def process_context() -> multiprocessing.context.BaseContext:
-    """The platform's default start method, recorded with every result."""
-    return multiprocessing.get_context()
+    return _run_per_item(_thread_pool(workers), task, items)
 
 
 def run_processes(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    return _run_per_item(
-        ProcessPoolExecutor(max_workers=workers, mp_context=process_context()), task, items
-    )
+    return _run_per_item(_process_pool(workers), task, items)
 
 
 def run_chunk(work: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
@@ -146,43 +382,56 @@ def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
 
 
 def run_processes_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
-    calls = [(run_chunk, (task.work, chunk)) for chunk in contiguous_chunks(items, workers)]
-    parts, first, last = _run_on_pool(executor, calls)
-    return Outcome([r for part in parts for r in part], first, last)
+    return _run_chunked(_process_pool(workers), task, items, workers)
 
 
 def run_threads_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    calls = [(run_chunk, (task.work, chunk)) for chunk in contiguous_chunks(items, workers)]
-    parts, first, last = _run_on_pool(ThreadPoolExecutor(max_workers=workers), calls)
-    return Outcome([r for part in parts for r in part], first, last)
+    return _run_chunked(_thread_pool(workers), task, items, workers)
 
 
 def run_vectorized(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     if task.batch is None:
         raise ValueError(f"task {task.name} has no whole-batch form for the vectorized strategy")
-    results = list(task.batch(items))
-    # One operation yields every result at once.
-    done = time.perf_counter()
-    return Outcome(results, done, done)
+    results, start, done, imported = _traced(task.batch, items)
+    # One operation yields every result at once: one item of work in flight, the batch.
+    return Outcome(list(results), done, done, [(start, done)], sorted(set(imported)))
 
 
 def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    starts = _current().thread_starts
+
     async def main() -> Outcome:
+        # aiofiles and asyncio.to_thread run their blocking calls on the loop's default
+        # executor, whose own size would be min(32, cpu_count + 4): 6 threads on 2 cores, so
+        # that "16 workers" would run 6 at once. asyncio.run shuts it down before it returns,
+        # inside the timer, as the pools are.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=workers, initializer=_note_thread_start, initargs=(starts,)
+            )
+        )
         limit = asyncio.Semaphore(workers)
         arrivals: list[float] = []
+        spans: list[tuple[float, float]] = []
+        imported: set[str] = set()
 
         async def one(item: Any) -> Any:
             async with limit:
+                known = len(sys.modules)
+                start = time.perf_counter()
                 result = await task.awork(item)
+                end = time.perf_counter()
+                if len(sys.modules) > known:
+                    imported.update(list(sys.modules)[known:])
+            spans.append((start, end))
             arrivals.append(time.perf_counter())
             return result
 
-        # Blocking calls go through asyncio.to_thread; the semaphore, not the default
-        # executor's size, bounds how many run at once.
+        # The semaphore bounds how many items are in flight; the executor has as many threads.
         results = await asyncio.gather(*(one(item) for item in items))
         now = time.perf_counter()
-        return Outcome(list(results), min(arrivals, default=now), max(arrivals, default=now))
+        first, last = min(arrivals, default=now), max(arrivals, default=now)
+        return Outcome(list(results), first, last, spans, sorted(imported))
 
     return asyncio.run(main())
 
@@ -214,7 +463,7 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             "asyncio",
             "event loop: aiofiles for file I/O, asyncio.to_thread for blocking calls, "
-            "a semaphore of size workers",
+            "a semaphore and a default executor of size workers",
             True,
             run_asyncio,
         ),

@@ -6,7 +6,17 @@ it is a module-level function of one picklable item. Adding a task is one entry 
 ``TASKS``.
 
 Items are prepared before the timer: a path (``str``) for tasks that read a dataset, an
-``(array, output path)`` pair for tasks that save.
+``(array, output path, durability)`` triple for tasks that save.
+
+Saving tasks (and ``blur_thumbnail``, which writes) take the option ``durability``: ``"none"``
+(the default, as the studies did: the files reach the page cache, and the kernel writes them
+out later, outside the timer) or ``"fsync"`` (an ``os.fsync`` of each file inside the timed
+work: what "written to disk" means). Options with a fixed set of values list it in
+``Task.choices``.
+
+``Task.bound`` says what limits the work: ``"cpu"`` (most tasks: at most min(workers, usable
+cores) times faster in parallel) or ``"wait"`` (work that mostly waits, such as downloads:
+up to workers times faster). The analysis uses it for the physical bound of a speedup.
 """
 
 from __future__ import annotations
@@ -30,6 +40,10 @@ from imgbench.errors import TaskError, VerificationError
 
 #: Mean absolute pixel error above which a lossy save is taken as corrupt, not as codec loss.
 LOSSY_TOLERANCE = 12.0
+#: Values of the ``durability`` option of tasks that write files.
+DURABILITY = ("none", "fsync")
+#: ``Task.bound`` values.
+BOUNDS = ("cpu", "wait")
 
 
 @dataclass
@@ -81,6 +95,11 @@ class Task:
     service: Callable[[list[Path], dict[str, Any]], AbstractContextManager[Any]] | None = None
     #: Whole-batch work for the ``vectorized`` strategy; None refuses that strategy.
     batch: Callable[[Sequence[Any]], list[Any]] | None = None
+    #: Options whose value must be one of a fixed set: option -> allowed values (its default
+    #: among them). Other string options are sizes WIDTHxHEIGHT.
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: "cpu": the work needs a core (the default); "wait": it mostly waits (a download).
+    bound: str = "cpu"
 
     def build_item(self, source: Any, output: str | None, options: dict, service: Any) -> Any:
         if self.make_item is not None:
@@ -141,39 +160,57 @@ def _save_options(fmt: str) -> dict[str, Any]:
     return {"quality": JPEG_QUALITY} if fmt == "JPEG" else {}
 
 
-def _save(item: tuple[np.ndarray, str], fmt: str) -> str:
-    array, path = item
+def _fsync_wanted(item: tuple) -> bool:
+    # Items of two fields (arrays and paths made by hand) keep the default, "none".
+    return len(item) > 2 and item[2] == "fsync"
+
+
+def _save(item: tuple, fmt: str) -> str:
+    array, path = item[:2]
     try:
-        Image.fromarray(array).save(path, format=fmt, **_save_options(fmt))
+        if _fsync_wanted(item):
+            with open(path, "wb") as f:
+                Image.fromarray(array).save(f, format=fmt, **_save_options(fmt))
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            Image.fromarray(array).save(path, format=fmt, **_save_options(fmt))
     except OSError as exc:
         raise TaskError(f"{path}: cannot save as {fmt} ({exc})") from exc
     return path
 
 
-async def _save_async(item: tuple[np.ndarray, str], fmt: str) -> str:
-    array, path = item
+async def _save_async(item: tuple, fmt: str) -> str:
+    array, path = item[:2]
     data = await asyncio.to_thread(_encode, array, fmt, path)
     try:
         async with aiofiles.open(path, "wb") as f:
             await f.write(data)
+            if _fsync_wanted(item):
+                await f.flush()
+                await asyncio.to_thread(os.fsync, f.fileno())
     except OSError as exc:
         raise TaskError(f"{path}: cannot write ({exc})") from exc
     return path
 
 
-def save_png(item: tuple[np.ndarray, str]) -> str:
+def save_item(source: Any, output: str | None, options: dict, service: Any) -> tuple:
+    return (source, output, options.get("durability", "none"))
+
+
+def save_png(item: tuple) -> str:
     return _save(item, "PNG")
 
 
-async def save_png_async(item: tuple[np.ndarray, str]) -> str:
+async def save_png_async(item: tuple) -> str:
     return await _save_async(item, "PNG")
 
 
-def save_jpeg(item: tuple[np.ndarray, str]) -> str:
+def save_jpeg(item: tuple) -> str:
     return _save(item, "JPEG")
 
 
-async def save_jpeg_async(item: tuple[np.ndarray, str]) -> str:
+async def save_jpeg_async(item: tuple) -> str:
     return await _save_async(item, "JPEG")
 
 
@@ -328,9 +365,12 @@ def verify_grey(ctx: VerifyContext, results: Sequence[Any]) -> None:
 # -- blur + thumbnail ------------------------------------------------------------------------
 
 
-def blur_thumbnail(item: tuple[str, str, float, int, int]) -> str:
-    """Open, Gaussian blur, shrink to fit the thumbnail box, save as JPEG (the tutorial study)."""
-    source, output, radius, box_w, box_h = item
+def blur_thumbnail(item: tuple) -> str:
+    """Open, Gaussian blur, shrink to fit the thumbnail box, save as JPEG (the tutorial study).
+
+    The item is (source, output, radius, box width, box height[, durability]).
+    """
+    source, output, radius, box_w, box_h = item[:5]
     try:
         with Image.open(source) as im:
             blurred = im.filter(ImageFilter.GaussianBlur(radius))
@@ -338,19 +378,26 @@ def blur_thumbnail(item: tuple[str, str, float, int, int]) -> str:
         raise TaskError(f"{source}: cannot decode ({type(exc).__name__}: {exc})") from exc
     blurred.thumbnail((box_w, box_h))
     try:
-        blurred.save(output, format="JPEG", quality=JPEG_QUALITY)
+        if len(item) > 5 and item[5] == "fsync":
+            with open(output, "wb") as f:
+                blurred.save(f, format="JPEG", quality=JPEG_QUALITY)
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            blurred.save(output, format="JPEG", quality=JPEG_QUALITY)
     except OSError as exc:
         raise TaskError(f"{output}: cannot save as JPEG ({exc})") from exc
     return output
 
 
-async def blur_thumbnail_async(item: tuple[str, str, float, int, int]) -> str:
+async def blur_thumbnail_async(item: tuple) -> str:
     return await asyncio.to_thread(blur_thumbnail, item)
 
 
 def blur_item(source: str, output: str | None, options: dict, service: Any) -> tuple:
     box_w, box_h = _box(options["thumbnail"])
-    return (source, output, float(options["radius"]), box_w, box_h)
+    durability = options.get("durability", "none")
+    return (source, output, float(options["radius"]), box_w, box_h, durability)
 
 
 def _box(text: str) -> tuple[int, int]:
@@ -372,7 +419,8 @@ def verify_blur(ctx: VerifyContext, results: Sequence[Any]) -> None:
         digests = []
         for item in ctx.items:
             reference = str(ctx.reference_dir / Path(item[1]).name)
-            blur_thumbnail((item[0], reference, *item[2:]))
+            # The same work without the fsync: durability does not change the bytes.
+            blur_thumbnail((item[0], reference, *item[2:5]))
             digests.append(hashlib.sha256(Path(reference).read_bytes()).hexdigest())
         ctx.memo["blur"] = digests
     for path, expected in zip(ctx.output_paths, ctx.memo["blur"], strict=True):
@@ -391,6 +439,9 @@ TASKS: dict[str, Task] = {
             save_png_async,
             verify_saved_lossless,
             ".png",
+            options={"durability": "none"},
+            make_item=save_item,
+            choices={"durability": DURABILITY},
         ),
         Task(
             "save_jpeg",
@@ -400,6 +451,9 @@ TASKS: dict[str, Task] = {
             save_jpeg_async,
             verify_saved_lossy,
             ".jpg",
+            options={"durability": "none"},
+            make_item=save_item,
+            choices={"durability": DURABILITY},
         ),
         Task(
             "read",
@@ -442,12 +496,14 @@ TASKS: dict[str, Task] = {
             blur_thumbnail_async,
             verify_blur,
             output_suffix=".jpg",
-            options={"radius": 15.0, "thumbnail": "1200x1200"},
+            options={"radius": 15.0, "thumbnail": "1200x1200", "durability": "none"},
             make_item=blur_item,
+            choices={"durability": DURABILITY},
         ),
     )
 }
 
-# The download task registers itself in TASKS (it needs Task, defined above); importing it
-# here makes it part of the registry whichever module is imported first.
+# The download and known-answer tasks register themselves in TASKS (they need Task, defined
+# above); importing them here makes them part of the registry whichever module comes first.
 from imgbench import download as _download  # noqa: E402, F401
+from imgbench import known_answers as _known_answers  # noqa: E402, F401
