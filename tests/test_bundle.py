@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgbench.bundle import EXPERIMENT_FILES, make_bundle
+from imgbench.bundle import EXPERIMENT_FILES, OPTIONAL_FILES, make_bundle
 from imgbench.errors import ImgbenchError
 
 
@@ -68,3 +68,18 @@ def test_missing_config_is_named(tmp_path, inputs):
     root, _ = inputs
     with pytest.raises(ImgbenchError, match="nowhere.yaml"):
         make_bundle(tmp_path / "bundle.zip", root, ["demo"], tmp_path / "nowhere.yaml")
+
+
+def test_optional_files_are_bundled_when_present(tmp_path, inputs):
+    root, config = inputs
+    for name in ("comparisons.csv", "calibration.csv", "calibration.json"):
+        (root / "demo" / name).write_text(name)
+    output = tmp_path / "bundle.zip"
+    make_bundle(output, root, ["demo", "big"], config)
+    with zipfile.ZipFile(output) as archive:
+        names = set(archive.namelist())
+        assert archive.read("demo/calibration.csv") == b"calibration.csv"
+        assert "calibration.json" in archive.read("README.txt").decode()
+    assert {"demo/comparisons.csv", "demo/calibration.csv", "demo/calibration.json"} <= names
+    assert not any(n.startswith("big/calibration") for n in names)
+    assert set(OPTIONAL_FILES) >= {"calibration.csv", "calibration.json"}

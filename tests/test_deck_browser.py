@@ -210,6 +210,15 @@ ACTIVE_SLIDE = """(() => {
   };
 })()"""
 
+#: The heading of the shown slide when its body needs scrolling, else null.
+OVERFLOW = """(() => {
+  const slide = [...document.querySelectorAll("section.slide")].find(
+    s => getComputedStyle(s).display !== "none");
+  const body = slide.querySelector(".body");
+  return body && body.scrollHeight > body.clientHeight + 2
+    ? slide.querySelector("h1, h2").textContent : null;
+})()"""
+
 RIGHT = ("ArrowRight", "ArrowRight", 39)
 LEFT = ("ArrowLeft", "ArrowLeft", 37)
 HOME = ("Home", "Home", 36)
@@ -308,3 +317,56 @@ def test_deck_in_headless_chromium(tmp_path):
     assert blocked == [], f"the page tried to load {blocked}"
     assert [u for u in fetched if not u.startswith(("data:", deck_url))] == []
     assert server.requests == ["/slides.html"]
+
+
+def test_flagged_deck_with_known_answers_prints_one_page_per_slide(tmp_path):
+    """Every new flag raised and a known-answers slide: the longer threat and method slides
+    still fit, so that printing gives one page per slide and the content stays on screen."""
+    site = tmp_path / "site"
+    site.mkdir()
+    meta = _builder.metadata(
+        start_methods={
+            "fork": {"results": 16, "median_pool_ready_s": 0.004},
+            "spawn": {"results": 8, "median_pool_ready_s": 0.21},
+        },
+        eviction_methods=["system"],
+        durability={"save_png": "fsync"},
+        warnings=["a run warning"],
+    )
+    tables = {name: frame.assign(cache="cold") for name, frame in _builder.flagged_tables().items()}
+    results = write_results(tmp_path / "tiny", meta=meta, tables=tables)
+    _builder.write_calibration(results)
+    render_deck(results, site / "slides.html")
+
+    browser = DevTools(CHROMIUM, tmp_path / "profile")
+    try:
+        browser.open_page()
+        browser.call("Page.enable")
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WIDTH,
+            height=HEIGHT,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        browser.call("Page.navigate", url=(site / "slides.html").as_uri())
+        browser.wait_for("Page.loadEventFired")
+        n = browser.evaluate('document.querySelectorAll("section.slide").length')
+        headings = browser.evaluate(
+            '[...document.querySelectorAll("section.slide h2")].map(h => h.textContent)'
+        )
+        assert "Known answers: expected vs measured" in headings
+        # The slides whose text grew: nothing is cut off at the bottom of the screen.
+        overflowing = []
+        browser.press(*HOME)
+        for i in range(n):
+            if i:
+                browser.press(*RIGHT)
+            cut = browser.evaluate(OVERFLOW)
+            if cut and not cut.startswith("Appendix"):
+                overflowing.append(cut)
+        assert overflowing == []
+        pdf = base64.b64decode(browser.call("Page.printToPDF", preferCSSPageSize=True)["data"])
+        assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == n
+    finally:
+        browser.close()

@@ -22,8 +22,10 @@ from imgbench.plots import (
     amdahl_speedup,
     best_per_strategy_and_n,
     best_strategy_grid,
+    cell_verdicts,
     headline_cells,
     overhead_frame,
+    overhead_segments,
     payoff_n,
     plot_all,
     strategy_color,
@@ -449,3 +451,179 @@ def test_strategy_colors_are_fixed_with_a_fallback():
     assert len(set(STRATEGY_COLORS.values())) == len(STRATEGY_COLORS)
     assert strategy_color("gpu") == strategy_color("gpu")
     assert strategy_color("gpu").startswith("#")
+
+
+# --- the tables' verdicts: significance, equivalence, withheld, the physical bound ---------
+
+
+def verdict_tables(results: Path) -> Path:
+    """Add the new columns of the analysis to a results directory written by
+    ``write_tables``: the bound in speedup.csv, pool ready times in summary.csv, and
+    comparisons.csv / recommendations.csv that decide differently from the medians."""
+    summary = pd.read_csv(results / "summary.csv")
+    pooled = summary["strategy"] != "serial"
+    summary["median_pool_ready_s"] = (summary["median_first_result_s"] * 0.6).where(pooled)
+    summary.to_csv(results / "summary.csv", index=False)
+    speedup = pd.read_csv(results / "speedup.csv")
+    speedup["bound"] = np.minimum(speedup["workers"], speedup["usable_cores"])
+    speedup["exceeds_bound"] = speedup["speedup"] > speedup["bound"]
+    # one cell above its bound whatever its speedup
+    above = speedup.index[(speedup["strategy"] == "threads") & (speedup["workers"] == 2)]
+    speedup.loc[above, "exceeds_bound"] = True
+    speedup.to_csv(results / "speedup.csv", index=False)
+    rows = []
+    for key, group in summary.groupby(GROUP, sort=True):
+        best = group.loc[group["median_s"].idxmin()]
+        for _, cell in group.iterrows():
+            rows.append(
+                {
+                    **{c: cell[c] for c in CELL},
+                    "host": "box",
+                    "best_strategy": best["strategy"],
+                    "best_workers": best["workers"],
+                    "p_value": 0.01,
+                    "p_holm": 0.04,
+                    # the loop is never significantly slower at the smallest n
+                    "significantly_slower": cell.name != best.name and key[-1] != 4,
+                    "equivalent": False,
+                }
+            )
+    comparisons = pd.DataFrame(rows)
+    comparisons.to_csv(results / "comparisons.csv", index=False)
+    recs = comparisons.drop_duplicates(GROUP)[[*GROUP, "host", "best_strategy", "best_workers"]]
+    recs = recs.assign(speedup=1.5, sentence="s", withheld=False, exceeds_bound=False, bound=2)
+    recs.loc[recs.index[0], "withheld"] = True
+    recs.to_csv(results / "recommendations.csv", index=False)
+    return results
+
+
+def _speedup_rows(**columns) -> pd.DataFrame:
+    group = {"experiment": "x", "task": "decode", "storage": "disk", "cache": "warm"}
+    group |= {"width": 64.0, "height": 48.0, "n_images": 16.0}
+    cells = [("threads", 2.0), ("processes", 2.0), ("processes", 4.0), ("asyncio", 2.0)]
+    frame = pd.DataFrame(
+        [{**group, "strategy": s, "workers": w, "baseline": "serial"} for s, w in cells]
+    )
+    return frame.assign(**columns)
+
+
+def test_cell_verdicts_read_significance_bound_and_withheld():
+    speedup = _speedup_rows(
+        speedup=[1.8, 1.9, 3.1, 1.05],
+        speedup_ci_low=[1.5, 1.6, 2.5, 0.9],
+        exceeds_bound=["False", "False", "True", "False"],
+    )
+    group = speedup.iloc[[0]][GROUP]
+    loop = group.assign(strategy="serial", workers=1.0, significantly_slower=True)
+    comparisons = pd.concat([loop, speedup[CELL].assign(significantly_slower=False)])
+    recs = group.assign(best_strategy="processes", best_workers=2, withheld="True")
+    verdicts = cell_verdicts(speedup, comparisons, recs).set_index(["strategy", "workers"])
+    # threads x2: CI above 1, loop significantly slower than the best: faster
+    assert verdicts.loc[("threads", 2.0), "faster_than_loop"]
+    # processes x2: the recommendation, withheld: not shown as faster
+    assert verdicts.loc[("processes", 2.0), "recommended"]
+    assert verdicts.loc[("processes", 2.0), "withheld"]
+    assert not verdicts.loc[("processes", 2.0), "faster_than_loop"]
+    # processes x4: above its bound: never a finding
+    assert verdicts.loc[("processes", 4.0), "above_bound"]
+    assert not verdicts.loc[("processes", 4.0), "faster_than_loop"]
+    # asyncio: its CI reaches below 1
+    assert not verdicts.loc[("asyncio", 2.0), "faster_than_loop"]
+    # the loop not significantly slower than the best (Holm): nothing is faster
+    comparisons["significantly_slower"] = False
+    assert not cell_verdicts(speedup, comparisons, recs)["faster_than_loop"].any()
+
+
+def test_cell_verdicts_degrade_without_the_new_columns():
+    speedup = _speedup_rows(speedup=[1.8, 0.9, 3.1, 1.05], bound=[2, 2, 4, 2])
+    verdicts = cell_verdicts(speedup).set_index(["strategy", "workers"])
+    # no CI and no comparisons: a speedup above 1; no exceeds_bound: speedup > bound
+    assert list(verdicts["faster_than_loop"]) == [True, False, True, True]
+    assert not verdicts["above_bound"].any()
+    old = _speedup_rows(speedup=[1.8, 0.9, 3.1, 1.05], speedup_ci_low=[1.2, 0.8, 2.0, 0.9])
+    assert list(cell_verdicts(old, pd.DataFrame(), pd.DataFrame())["faster_than_loop"]) == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert cell_verdicts(pd.DataFrame()).empty
+
+
+def test_payoff_n_follows_the_tables_not_the_medians():
+    summary = crafted_summary()
+    best = best_per_strategy_and_n(summary)
+    # by medians processes pay from n=16; the tables say it was never shown faster
+    verdicts = best[best["strategy"] != "serial"][CELL].assign(faster_than_loop=False)
+    payoff = payoff_n(best, verdicts).set_index("strategy")["payoff_n"]
+    assert math.isnan(payoff["processes"])
+    verdicts.loc[
+        (verdicts["strategy"] == "threads") & (verdicts["n_images"] == 16), "faster_than_loop"
+    ] = True
+    payoff = payoff_n(best, verdicts).set_index("strategy")["payoff_n"]
+    assert payoff["threads"] == 16
+
+
+def test_best_strategy_grid_carries_the_verdicts():
+    summary = crafted_summary()
+    speedup = summary.assign(baseline="serial")
+    speedup["speedup"] = speedup["n_images"].map({16: 1.0, 4: 0.1}) / speedup["median_s"]
+    speedup["speedup_ci_low"] = speedup["speedup"] * 0.9
+    speedup["exceeds_bound"] = (speedup["strategy"] == "processes") & (speedup["workers"] == 4)
+    group16 = summary[summary["n_images"] == 16].iloc[[0]][GROUP]
+    recs = pd.concat(
+        [
+            group16.assign(best_strategy="processes", best_workers=4, withheld=True),
+            summary[summary["n_images"] == 4]
+            .iloc[[0]][GROUP]
+            .assign(best_strategy="serial", best_workers=1, withheld=False),
+        ]
+    )
+    grid = best_strategy_grid(summary, speedup, pd.DataFrame(), recs)
+    cell = grid.set_index(["n_images", "workers"])
+    assert cell.loc[(16, 4), "above_bound"] and not cell.loc[(16, 4), "faster_than_loop"]
+    assert cell.loc[(16, 4), "recommended"] and cell.loc[(16, 4), "withheld"]
+    assert cell.loc[(16, 2), "faster_than_loop"] and not cell.loc[(16, 2), "above_bound"]
+    # the loop is recommended at n=4: framed in its own column only
+    assert list(cell.loc[4, "recommended"]) == [True, False, False]
+
+
+def test_overhead_segments_split_pool_start_up_from_the_first_result():
+    summary = crafted_summary().assign(
+        median_first_result_s=[0.02] * 11, median_work_s=0.1, median_shutdown_s=0.01
+    )
+    summary["median_pool_ready_s"] = [math.nan, 0.005, 0.005, 0.005, 0.05, 0.05] + [math.nan] * 5
+    segments = overhead_segments(summary)
+    first = segments.iloc[1]
+    assert first["pool_startup_s"] == pytest.approx(0.005)
+    assert first["until_first_s"] == pytest.approx(0.015)
+    late = segments.iloc[4]  # every worker started only after the first result came back
+    assert late["pool_after_first"] and late["pool_startup_s"] == pytest.approx(0.02)
+    assert late["until_first_s"] == pytest.approx(0.0)
+    loop = segments.iloc[0]
+    assert not loop["pool_recorded"] and loop["until_first_s"] == pytest.approx(0.02)
+    older = overhead_segments(summary.drop(columns="median_pool_ready_s"))
+    assert not older["pool_recorded"].any()
+    assert list(older["until_first_s"]) == pytest.approx([0.02] * 11)
+
+
+def test_plot_all_with_the_new_columns_and_verdict_tables(tmp_path):
+    cells = model_cells(tasks=("decode",), n_values=(4, 16), workers=(1, 2, 4), cores=2)
+    results = verdict_tables(write_tables(tmp_path / "res", cells))
+    out = tmp_path / "figures"
+    assert_all_written(plot_all(results, out), out)
+    svg = (out / "best_strategy.svg").read_text()
+    assert "above the" in svg and "the recommendation" in svg and "withheld" in svg
+    assert "hollow: above the physical" in (out / "speedup.svg").read_text()
+    overhead = (out / "overhead.svg").read_text()
+    assert "pool start-up" in overhead and "until first result" in overhead
+    assert "faster: the tables" in (out / "time_vs_n.svg").read_text()
+
+
+def test_cell_verdicts_prefer_the_analysis_faster_than_loop():
+    speedup = _speedup_rows(speedup=[1.8, 1.9, 1.2, 1.05], speedup_ci_low=[1.5, 1.6, 1.1, 1.01])
+    comparisons = speedup[CELL].assign(
+        significantly_slower=False, faster_than_loop=[True, False, "True", False]
+    )
+    verdicts = cell_verdicts(speedup, comparisons)
+    assert list(verdicts["faster_than_loop"]) == [True, False, True, False]

@@ -96,9 +96,93 @@ def summary_rows(cells, task, size=(1280, 960), storage="disk", cache="warm", re
                 "format": "raw",
                 "host": "box",
                 "usable_cores": 4,
+                # the columns of the fair-measurement analysis (issue 9)
+                "rounds": 2,
+                "round_spread": 0.02,
+                "rounds_disagree": False,
+                "median_pool_ready_s": median * 0.06 if strategy != "serial" else math.nan,
+                "max_peak_in_flight": workers,
+                "max_tree_pss_bytes": 10**8 * (1 + (workers if "processes" in strategy else 0)),
+                "max_tree_uss_bytes": 9 * 10**7 * (1 + (workers if "processes" in strategy else 0)),
+                "median_extra_read_bytes": 0.0,
+                "extra_reads_flag": False,
+                "imported_modules": "",
+                "mp_start_method": "fork",
+                "eviction": "files" if cache == "cold" else "",
+                "task_bound": "cpu",
+                "cpu_per_image_s": median / n,
             }
         )
     return rows
+
+
+#: The columns each table gained with issue 9: ``legacy_tables`` drops them, so that the deck
+#: is tested on tables written before them too.
+NEW_COLUMNS = {
+    "summary": [
+        "rounds",
+        "round_spread",
+        "rounds_disagree",
+        "median_pool_ready_s",
+        "max_peak_in_flight",
+        "max_tree_pss_bytes",
+        "max_tree_uss_bytes",
+        "median_extra_read_bytes",
+        "extra_reads_flag",
+        "imported_modules",
+        "mp_start_method",
+        "eviction",
+        "task_bound",
+        "cpu_per_image_s",
+    ],
+    "speedup": [
+        "bound",
+        "exceeds_bound",
+        "cpu_per_image_s",
+        "baseline_cpu_per_image_s",
+        "cpu_per_image_ratio",
+    ],
+    "comparisons": [
+        "p_value",
+        "p_holm",
+        "ratio",
+        "ratio_ci90_low",
+        "ratio_ci90_high",
+        "equivalence_margin",
+        "equivalent",
+        "max_missed_difference",
+        "faster_than_loop",
+    ],
+    "recommendations": [
+        "bound",
+        "exceeds_bound",
+        "withheld",
+        "faster_than_loop",
+        "equivalent",
+        "not_told_apart",
+    ],
+}
+NEW_METADATA = (
+    "eviction_methods",
+    "start_methods",
+    "durability",
+    "rounds",
+    "bound_flags",
+    "rounds_disagree",
+    "extra_reads_flags",
+)
+
+
+def legacy_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables as written before issue 9: without its columns."""
+    return {
+        name: frame.drop(columns=NEW_COLUMNS.get(name, []), errors="ignore")
+        for name, frame in tables.items()
+    }
+
+
+def legacy_metadata(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k not in NEW_METADATA}
 
 
 def build_summary(cells_by_task=CELLS, **kwargs) -> pd.DataFrame:
@@ -130,6 +214,11 @@ def build_speedup(summary: pd.DataFrame) -> pd.DataFrame:
                     "speedup_ci_low": speedup * 0.9,
                     "speedup_ci_high": speedup * 1.1,
                     "usable_cores": cell["usable_cores"],
+                    "bound": min(cell["workers"], cell["usable_cores"]),
+                    "exceeds_bound": bool(speedup > min(cell["workers"], cell["usable_cores"])),
+                    "cpu_per_image_s": cell["cpu_per_image_s"],
+                    "baseline_cpu_per_image_s": cell["cpu_per_image_s"],
+                    "cpu_per_image_ratio": 1.0,
                 }
             )
     return pd.DataFrame(rows)
@@ -185,8 +274,18 @@ def build_comparisons(summary: pd.DataFrame) -> pd.DataFrame:
                     "best_strategy": best["strategy"],
                     "best_workers": best["workers"],
                     "mannwhitney_p": p,
+                    "p_value": p,
+                    "p_holm": p if is_best else min(1.0, p * 2),
                     "ci_overlap": not is_best and p > 0.05,
                     "significantly_slower": bool(not is_best and p < 0.05),
+                    "ratio": cell["median_s"] / best["median_s"],
+                    "ratio_ci90_low": cell["median_s"] / best["median_s"] * 0.97,
+                    "ratio_ci90_high": cell["median_s"] / best["median_s"] * 1.03,
+                    "equivalence_margin": 0.05,
+                    # within 3% of the best: equivalent; otherwise, if close, can't tell
+                    "equivalent": bool(not is_best and cell["median_s"] < best["median_s"] * 1.03),
+                    "max_missed_difference": 0.12 if close and not is_best else math.nan,
+                    "faster_than_loop": False,
                 }
             )
     return pd.DataFrame(rows)
@@ -222,6 +321,16 @@ def build_recommendations(
                     else math.nan
                 ),
                 "within_noise": "; ".join(f"{r.strategy} x{r.workers}" for r in noise.itertuples()),
+                "bound": min(best["workers"], 4),
+                "exceeds_bound": False,
+                "withheld": False,
+                "faster_than_loop": best["strategy"] != "serial",
+                "equivalent": "; ".join(
+                    f"{r.strategy} x{r.workers}" for r in noise.itertuples() if r.equivalent
+                ),
+                "not_told_apart": "; ".join(
+                    f"{r.strategy} x{r.workers}" for r in noise.itertuples() if not r.equivalent
+                ),
                 "sentence": sentence
                 or f"For {group['task']} at {group['n_images']} images, {who} is fastest.",
             }
@@ -275,6 +384,13 @@ def metadata(**overrides) -> dict:
         "load_average_1m_max": 1.7,
         "other_cpu_per_wall_max": 0.05,
         "mp_start_methods": ["fork"],
+        "start_methods": {"fork": {"results": 24, "median_pool_ready_s": 0.004}},
+        "eviction_methods": [],
+        "durability": {"save_png": "none"},
+        "rounds": [2],
+        "bound_flags": 0,
+        "rounds_disagree": 0,
+        "extra_reads_flags": 0,
         "started_unix": 1_700_000_000.0,
         "finished_unix": 1_700_000_100.0,
         "warnings": [],
@@ -342,10 +458,11 @@ EXPECTED_HEADINGS = [
     "The fastest strategy",
     "Every repetition",
     "Overhead",
-    "Overhead: start-up, work and shutdown",
+    "Overhead: pool start-up, first result, work and shutdown",
     "Recommendations",
     "Conclusions",
-    "Threats to validity",
+    "Threats to validity: machine and method",
+    "Threats to validity: cells and claims",
     "Appendix: every cell",
     "Appendix: speedup and efficiency, both base cases",
     "Appendix: Amdahl fits",
@@ -453,18 +570,37 @@ def test_recommendations_slide_names_best_ci_and_runner_up(deck):
     assert "1.83×" in slide and "1.65–2.01" in slide  # 0.366 / 0.200 and its crafted CI
     # decode at 64 images: the loop wins; threads x1 is within 10%, so it is the runner-up
     assert '<td>the serial loop</td><td class="num">0.0107</td>' in slide
+    # not significantly slower, not equivalent (3% CI around 8% slower): can't tell apart
+    assert '<td>threads ×1</td><td class="num">0.93×</td><td>—</td><td>threads x1</td>' in slide
+    # save_png at 16 images: nothing is equivalent to threads x2 or can't be told apart
+    assert '<td>none</td><td class="num">—</td><td>—</td><td>—</td>' in slide
+    assert "<td>faster</td>" in slide and "<td>is the loop</td>" in slide
+    assert "within noise" not in slide
+    assert "Equivalent: the 90% CI of the time ratio lies within ±5% (TOST)" in slide
+
+
+def test_recommendations_of_tables_without_the_equivalence_test(tmp_path):
+    html = render(tmp_path, tables=legacy_tables(build_tables()), meta=legacy_metadata(metadata()))
+    slide = html.split("<h2>Recommendations</h2>")[1].split("</section>")[0]
+    assert "<th>not significantly slower</th>" in slide and "<th>vs loop</th>" not in slide
     assert '<td>threads ×1</td><td class="num">0.93×</td><td>threads x1</td>' in slide
-    # save_png at 16 images: nothing is within noise of threads x2
-    assert '<td>none</td><td class="num">—</td><td>—</td>' in slide
+    assert "does not mean equivalent" in slide
 
 
 def test_overhead_table_at_the_largest_n(deck):
-    slide = deck.split("<h2>Overhead: start-up, work and shutdown</h2>")[1].split("</section>")[0]
+    slide = deck.split("<h2>Overhead: pool start-up, first result, work and shutdown</h2>")[1]
+    slide = slide.split("</section>")[0]
     rows = re.findall(r"<tr>(.*?)</tr>", slide.split("<tbody>")[1])
     # save_png n=128: serial, processes x2, threads x2; decode n=64: same with threads x4
     assert len(rows) == 6
     assert '<td>processes</td><td class="num">2</td><td class="num">250</td>' in slide
-    assert '<td class="num">25.0</td>' in slide  # processes' start-up: 10% of 250 ms
+    # processes: every worker started after 6% of 250 ms, the first result at 10%
+    assert '<td class="num">250</td><td class="num">15.0</td><td class="num">10.0</td>' in slide
+    assert (
+        '<td>serial</td><td class="num">1</td><td class="num">366</td><td class="num">—</td>'
+        in (slide)
+    )
+    assert "until every pool worker had started" in slide
     assert "50%" in slide  # worker busy of 2 workers at 1 CPU per wall second
 
 
@@ -525,6 +661,9 @@ def test_task_verdicts_order_and_largest_n():
     assert task_verdicts(recs.iloc[0:0]) == {}
 
 
+OLD_CLAIM_TOPICS = ("Repetition spread", "Outliers", "Repetitions")
+
+
 def _threat(found: list[dict], topic: str) -> dict:
     (match,) = [t for t in found if t["topic"] == topic]
     return match
@@ -534,8 +673,11 @@ def test_threats_all_clear():
     summary = build_summary(reps=6)
     summary["cv"] = 0.02
     summary["outliers"] = 0
-    found = threats(summary, metadata())
-    assert {t["status"] for t in found} == {"ok"}
+    tables = build_tables()
+    found = threats(summary, metadata(), tables["speedup"], tables["recommendations"])
+    # stated facts are never ticked: memory, and that saves end in the page cache
+    assert {t["topic"] for t in found if t["status"] == "info"} == {"Memory", "Save durability"}
+    assert {t["status"] for t in found} == {"ok", "info"}
     interference = _threat(found, "Interference")["text"]
     assert "up to 0.05 cores (of 4 usable)" in interference
     assert "load average before cells reached 1.70" in interference
@@ -554,7 +696,8 @@ def test_threats_react_to_metadata():
     )
     summary = build_summary(cache="cold", reps=5)
     found = threats(summary, meta)
-    statuses = {t["topic"]: t["status"] for t in found}
+    statuses = {t["topic"]: t["status"] for t in found if t["part"] == "machine"}
+    statuses |= {t["topic"]: t["status"] for t in found if t["topic"] in OLD_CLAIM_TOPICS}
     assert statuses == {
         "Interference": "warn",
         "Repetition spread": "warn",
@@ -563,6 +706,10 @@ def test_threats_react_to_metadata():
         "Cache": "warn",
         "Repetitions": "warn",
         "Run warning": "warn",
+        "Eviction": "ok",
+        "Start method": "ok",
+        "Save durability": "info",
+        "Memory": "info",
     }
     assert "its times may include interference" in _threat(found, "Interference")["text"]
     assert "3 of 12 cells vary by more than 10%" in _threat(found, "Repetition spread")["text"]
@@ -576,7 +723,7 @@ def test_threats_react_to_metadata():
 
 def test_threats_slide_shows_warnings(tmp_path):
     html = render(tmp_path, meta=metadata(other_cpu_per_wall_max=0.75, warnings=["odd"]))
-    slide = html.split("<h2>Threats to validity</h2>")[1].split("</section>")[0]
+    slide = html.split("<h2>Threats to validity: machine and method</h2>")[1].split("</section>")[0]
     assert 'class="warn-item"' in slide and "Other processes used up to 0.75 cores" in slide
     assert "<b>Run warning</b>: odd" in slide
 
@@ -611,3 +758,217 @@ def test_missing_table_or_column_is_an_error(tmp_path):
     results = write_results(tmp_path / "other", tables=tables)
     with pytest.raises(ImgbenchError, match="column\\(s\\) sentence missing"):
         render_deck(results, tmp_path / "slides.html")
+
+
+# ----- the fairness facts of issue 9: flags, start method, eviction, rounds, calibration ------
+
+
+def flagged_tables() -> dict[str, pd.DataFrame]:
+    """Tables in which every new flag is raised once."""
+    tables = build_tables()
+    summary, speedup = tables["summary"], tables["speedup"]
+    proc = (summary["task"] == "save_png") & (summary["strategy"] == "processes")
+    proc2 = proc & (summary["workers"] == 2) & (summary["n_images"] == 128)
+    summary.loc[proc2, ["rounds_disagree", "round_spread"]] = [True, 0.31]
+    summary.loc[proc2, "extra_reads_flag"] = True
+    summary.loc[proc2, "median_extra_read_bytes"] = 3 * 2**20
+    summary.loc[proc2, "imported_modules"] = "PIL.PngImagePlugin;zlib"
+    summary.loc[proc, "mp_start_method"] = "spawn"
+    asyncio = summary.index[(summary["strategy"] == "threads") & (summary["workers"] == 4)]
+    summary.loc[asyncio, "max_peak_in_flight"] = 2
+    above = (
+        (speedup["task"] == "save_png")
+        & (speedup["n_images"] == 128)
+        & (speedup["strategy"] == "threads")
+        & (speedup["workers"] == 2)
+        & (speedup["baseline"] == "serial")
+    )
+    speedup.loc[above, ["bound", "exceeds_bound"]] = [1, True]
+    recs = tables["recommendations"]
+    flagged = (recs["task"] == "save_png") & (recs["n_images"] == 128)
+    recs.loc[flagged, ["exceeds_bound", "withheld", "bound"]] = [True, True, 1]
+    recs.loc[flagged, "sentence"] = (
+        "For save_png at 128 images, threads with 2 workers measured 1.83x, above what 1 "
+        "usable core allows: the loop used 30% more CPU per image, so it is not reported."
+    )
+    return tables
+
+
+def test_deck_names_every_flag(tmp_path):
+    meta = metadata(
+        start_methods={
+            "fork": {"results": 16, "median_pool_ready_s": 0.004},
+            "spawn": {"results": 8, "median_pool_ready_s": 0.21},
+        },
+        eviction_methods=["system"],
+        durability={"save_png": "fsync"},
+    )
+    tables = {name: frame.assign(cache="cold") for name, frame in flagged_tables().items()}
+    summary = tables["summary"]
+    found = threats(summary, meta, tables["speedup"], tables["recommendations"])
+    statuses = {t["topic"]: t["status"] for t in found}
+    for topic in (
+        "Start method",
+        "Eviction",
+        "Rounds disagree",
+        "Physical bound",
+        "Extra reads",
+        "Imports inside the timer",
+        "Operations in flight",
+    ):
+        assert statuses[topic] == "warn", topic
+    assert statuses["Rounds"] == "ok"
+    start = _threat(found, "Start method")["text"]
+    assert "spawn" in start and "210 ms" in start and "inside the timer" in start
+    eviction = _threat(found, "Eviction")["text"]
+    assert "every new worker re-reads them" in eviction
+    assert "fsynced inside the timer" in _threat(found, "Save durability")["text"]
+    bound = _threat(found, "Physical bound")["text"]
+    assert "save_png 1280x960 n=128 threads ×2 1.83× > 1" in bound
+    assert "the loop used 30% more CPU per image" in bound  # the recommendation's sentence
+    assert "spread 31%" in _threat(found, "Rounds disagree")["text"]
+    assert "+3 MiB a repetition" in _threat(found, "Extra reads")["text"]
+    assert "(PIL.PngImagePlugin, zlib)" in _threat(found, "Imports inside the timer")["text"]
+    assert "threads ×4 at most 2" in _threat(found, "Operations in flight")["text"]
+
+    html = render(tmp_path, meta=meta, tables=tables)
+    group = html.split("<h2>save_png · 1280x960 · disk, cold cache · 128 images</h2>")[1]
+    group = group.split("</section>")[0]
+    assert "1.83× (1.65–2.01) ⚠ &gt; bound 1" in group
+    assert '<tr class="fastest flagged">' in group
+    recs = html.split("<h2>Recommendations</h2>")[1].split("</section>")[0]
+    assert '<tr class="flagged">' in recs and "<td>withheld</td>" in recs
+    method = html.split("<h2>Method: how each cell is measured</h2>")[1].split("</section>")[0]
+    assert "spawn is not fork" in method and "System eviction" in method
+    assert "Rounds: 2 per cell" in method and "seeded random order" in method
+
+
+def test_memory_of_the_whole_cell_beside_the_parent():
+    summary = build_summary()
+    text = _threat(threats(summary, metadata()), "Memory")["text"]
+    # the largest: processes x2, parent plus two workers
+    assert "processes ×2" in text and "286 MiB" in text and "against the parent's 95 MiB" in text
+
+
+def test_nothing_unmeasured_gets_a_tick(tmp_path):
+    tables = legacy_tables(build_tables())
+    meta = legacy_metadata(metadata(other_cpu_per_wall_max=None))
+    found = threats(tables["summary"], meta, tables["speedup"], tables["recommendations"])
+    statuses = {t["topic"]: t["status"] for t in found}
+    assert statuses["Interference"] == "info"
+    for topic in ("Physical bound", "Extra reads", "Imports inside the timer", "Memory"):
+        assert statuses[topic] == "info", topic
+        assert _threat(found, topic)["text"].startswith(("Not", "Peak memory: the parent"))
+    # results before rounds ran every repetition of a cell in one process
+    assert statuses["Rounds"] == "warn"
+    html = render(tmp_path, tables=tables, meta=meta)
+    slide = html.split("<h2>Threats to validity: machine and method</h2>")[1]
+    slide = slide.split("</section>")[0]
+    assert '<li class="info"><span class="status">–</span><b>Interference</b>: Not measured' in (
+        slide
+    )
+    assert headings(html) == EXPECTED_HEADINGS
+
+
+def write_calibration(directory: Path, summary: bool = True) -> None:
+    rows = [
+        ("sleep", "threads", 16, 16.0, 15.2, 16.0, 15.6, 15.1, 15.9, True, "holds"),
+        ("spin_python", "threads", 2, 1.0, 0.9, 1.1, 0.97, 0.95, 0.99, True, "holds"),
+        ("spin_python", "processes", 2, 2.0, 1.8, 2.0, 1.52, 1.44, 1.6, False, "below: 1.52x"),
+    ]
+    names = ["task", "strategy", "workers", "expected_speedup", "expected_low"]
+    names += ["expected_high", "speedup", "speedup_ci_low", "speedup_ci_high", "within", "verdict"]
+    frame = pd.DataFrame(rows, columns=names).assign(
+        storage="shm", cache="warm", width=64, height=48, n_images=32, host="box", usable_cores=2
+    )
+    frame.to_csv(directory / "calibration.csv", index=False)
+    if summary:
+        (directory / "calibration.json").write_text(
+            json.dumps({"delivered_cores": 1.52, "cells": 3, "within": 2})
+        )
+
+
+def test_known_answers_slide(tmp_path):
+    results = write_results(tmp_path / "tiny")
+    write_calibration(results)
+    render_deck(results, tmp_path / "slides.html")
+    html = (tmp_path / "slides.html").read_text(encoding="utf-8")
+    names = headings(html)
+    assert names[names.index("Conclusions") + 1] == "Known answers: expected vs measured"
+    assert len(names) == len(EXPECTED_HEADINGS) + 1
+    slide = html.split("<h2>Known answers: expected vs measured</h2>")[1].split("</section>")[0]
+    assert "This machine delivers 1.52 cores of its 2 usable." in slide
+    assert "2 of 3 known-answer cells measured within their expected range." in slide
+    assert '<p class="known warn">' in slide
+    assert "<td>sleep</td>" in slide and "<td>threads ×16</td>" in slide
+    assert '<td class="num">16.00×</td><td class="num">15.20–16.00</td>' in slide
+    assert '<tr class="flagged">' in slide and "<td>below: 1.52x</td>" in slide
+    # without calibration.json the count comes from the table; the cores are not claimed
+    (results / "calibration.json").unlink()
+    render_deck(results, tmp_path / "slides.html")
+    html = (tmp_path / "slides.html").read_text(encoding="utf-8")
+    assert "were not measured" in html and "2 of 3 known-answer cells" in html
+
+
+# ----- the deck and the figures from tables the real analysis wrote --------------------------
+
+
+def _analysis_results() -> list[dict]:
+    """Cell results of two rounds each, built on the analysis tests' helper, with the fields
+    of issue 9: pool ready time, whole-cell memory, bytes read, imports inside the timer."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "analysis_cells", Path(__file__).with_name("test_analysis.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(3)
+    results = []
+    cells = [("serial", 1, 4.0), ("threads", 2, 2.3), ("processes", 2, 2.2), ("processes", 4, 2.1)]
+    for strategy, workers, wall in cells:
+        for round_ in (1, 2):
+            walls = list(wall * (1 + 0.02 * rng.standard_normal(4)))
+            result = module._result(strategy, workers, walls)
+            result["run"].update(round=round_, rounds=2, eviction="files")
+            for rep in result["repetitions"]:
+                rep["pool_ready_s"] = 0.05 if strategy != "serial" else None
+                rep["tree_peak_pss_bytes"] = 10**8 * workers
+                rep["input_bytes"], rep["extra_read_bytes"] = 1000, 0
+                rep["worker_imported_modules"] = ["PIL.JpegImagePlugin"] * (strategy == "processes")
+            results.append(result)
+    return results
+
+
+def test_deck_and_figures_from_the_real_analysis(tmp_path):
+    from imgbench import analysis, recommend
+    from imgbench.plots import plot_all
+
+    results = _analysis_results()
+    timings = analysis.timings_frame(results)
+    summary = analysis.summary_frame(timings)
+    speedup = analysis.speedup_frame(summary, timings)
+    comparisons = analysis.comparisons_frame(summary, timings, {})
+    tables = {
+        "timings": timings,
+        "summary": summary,
+        "speedup": speedup,
+        "efficiency": analysis.efficiency_frame(speedup),
+        "amdahl": analysis.amdahl_frame(summary),
+        "comparisons": comparisons,
+        "recommendations": recommend.recommendations_frame(summary, speedup, comparisons),
+    }
+    out = tmp_path / "e"
+    out.mkdir()
+    for name, frame in tables.items():
+        frame.to_csv(out / f"{name}.csv", index=False)
+    meta = analysis.metadata(results, timings, None, summary=summary, speedup=speedup)
+    (out / "metadata.json").write_text(json.dumps(meta, default=str))
+    plot_all(out, out / "figures")
+    render_deck(out, out / "slides.html")
+    html = (out / "slides.html").read_text(encoding="utf-8")
+    assert "Rounds: 2 per cell" in html
+    assert "decode 8x8 n=10 processes ×2 (PIL.JpegImagePlugin)" in html
+    overhead = html.split("<h2>Overhead: pool start-up, first result, work and shutdown</h2>")[1]
+    assert '<td class="num">50.0</td>' in overhead.split("</section>")[0]  # pool ready: 50 ms
+    assert html.count('href="data:image/png;base64,') == len(ALL_FIGURES)

@@ -29,6 +29,15 @@ EXPERIMENT_FILES = {
         for fmt in FORMATS
     },
 }
+#: Files an experiment may have: bundled when present (the verdict tables, and the
+#: known-answer calibration of the calibrate preset).
+OPTIONAL_FILES = {
+    "amdahl.csv": "Amdahl fits per strategy (only with three worker counts within the cores)",
+    "comparisons.csv": "each cell against its group's fastest: Holm-corrected, equivalence",
+    "recommendations.csv": "per group: the fastest cell, its verdicts and a sentence",
+    "calibration.csv": "known-answer cells: expected speedup beside the measured one",
+    "calibration.json": "the known-answer summary: cores this machine delivers",
+}
 #: The published-vs-measured comparison of a study preset (``reference`` in the config).
 REFERENCE_FILES = {
     "reference/comparison.csv": "each published finding beside our measurement, with a verdict",
@@ -50,6 +59,7 @@ def _readme(
         "For each experiment E (" + ", ".join(experiments) + "):",
     ]
     lines += [f"E/{name:<32} {what}" for name, what in EXPERIMENT_FILES.items()]
+    lines += [f"E/{name:<32} {what} (when present)" for name, what in OPTIONAL_FILES.items()]
     for experiment, names in extra_figures.items():
         lines += [f"{experiment}/{name:<32} further figure" for name in names]
     if reference:
@@ -73,6 +83,9 @@ def _entries(
         base = results_root / experiment
         for name in EXPERIMENT_FILES:
             entries[f"{experiment}/{name}"] = base / name
+        for name in OPTIONAL_FILES:
+            if (base / name).is_file():
+                entries[f"{experiment}/{name}"] = base / name
         figures = base / "figures"
         for fmt in FORMATS:
             for path in sorted(figures.glob(f"*.{fmt}")):

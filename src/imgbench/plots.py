@@ -7,6 +7,13 @@ of the long-format speedup and efficiency tables). The file names in ``FIGURES``
 the workflow declares them as outputs, so all of them are written even when there is nothing
 to plot. Each strategy has one colour in every figure (``STRATEGY_COLORS``).
 
+Verdicts are read, never decided here: where ``comparisons.csv`` and ``recommendations.csv``
+exist (``VERDICT_TABLES``), the "faster from n = ..." marks and the best strategy heatmap
+show their significance (Holm-corrected) and withheld recommendations, and a speedup that
+``speedup.csv`` flags as above its physical bound (``exceeds_bound``) is drawn hollow or
+hatched, never as a plain finding (``cell_verdicts``). Older tables without these columns
+fall back on the speedup's own CI, and draw no bound.
+
 Figures scale to large grids by aggregating first: repetitions are drawn for the headline
 cells only, lines and bands as one collection per panel, the headline figures (faster than
 serial, best strategy, repetitions, overhead) show each task's largest image size, and each
@@ -38,7 +45,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FixedLocator,
     FuncFormatter,
@@ -67,6 +74,9 @@ HOSTS_FIGURE = "hosts"
 FORMATS = ("png", "svg")
 #: The tables the figures read (docs/results.md); all must exist, empty ones are fine.
 TABLES = ("speedup", "efficiency", "summary", "amdahl", "timings")
+#: The tables whose verdicts the figures show (significance, equivalence, withheld claims);
+#: read where they exist. Without them a figure falls back on the speedup's own CI.
+VERDICT_TABLES = ("comparisons", "recommendations")
 BASE_CASE = "base case: the serial loop of the same task, size, storage, cache and n"
 
 #: A group is one workload on one host; a cell is a group run by one strategy with one
@@ -90,6 +100,8 @@ _NUMBER_COLUMNS = (
     "worker_busy",
     "usable_cores",
     "fit_max_workers",
+    "bound",
+    "best_workers",
 )
 
 #: One colour per strategy in every figure where hue is the strategy (colour-blind safe).
@@ -113,12 +125,19 @@ SHORT_NAMES: dict[str, str] = {
     "vectorized": "vec",
     "asyncio": "async",
 }
-#: The overhead breakdown: summary column, legend label and colour of each bar segment.
+#: The overhead breakdown: column of ``overhead_segments``, legend label and colour of each
+#: bar segment, in timeline order; together they make the cell's median wall time.
 SEGMENTS = (
-    ("median_first_result_s", "start-up: timer start → first result", "#cc79a7"),
+    ("pool_startup_s", "pool start-up: timer start → every worker started", "#cc79a7"),
+    ("until_first_s", "until first result: one item's (or one chunk's) work", "#e69f00"),
     ("median_work_s", "work: first → last result", "#c8c8c8"),
     ("median_shutdown_s", "shutdown: last result → return", "#56b4e9"),
 )
+#: The summary columns the overhead breakdown needs (``median_pool_ready_s`` is optional).
+OVERHEAD_COLUMNS = ("median_first_result_s", "median_work_s", "median_shutdown_s")
+#: Hatching of a speedup above its physical bound (never drawn as a plain finding).
+ABOVE_BOUND_HATCH = "////"
+ABOVE_BOUND_NOTE = "hatched / hollow: speedup above its physical bound, not a finding"
 
 # About 120 dpi keeps a PNG legible on a projector; large grids get fewer dots per inch
 # (down to 72) and PNGs are saved with a 256-colour palette (fewer colours when that is
@@ -220,7 +239,23 @@ def _read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
             f"{results_dir}: missing result table(s) {', '.join(missing)} "
             "(run `imgbench aggregate` first)"
         )
-    return {name: _read_csv(results_dir / f"{name}.csv") for name in TABLES}
+    tables = {name: _read_csv(results_dir / f"{name}.csv") for name in TABLES}
+    for name in VERDICT_TABLES:
+        path = results_dir / f"{name}.csv"
+        tables[name] = _read_csv(path) if path.is_file() else pd.DataFrame()
+    return tables
+
+
+def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column as read back from CSV (True, "True", 1); False where it is missing,
+    empty or the frame lacks the column."""
+    if column not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    values = frame[column]
+    if values.dtype == bool:
+        return values
+    text = values.astype(str).str.strip().str.lower()
+    return text.isin(("true", "1", "1.0", "yes"))
 
 
 def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -401,11 +436,95 @@ def best_per_strategy_and_n(summary: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def payoff_n(best: pd.DataFrame) -> pd.DataFrame:
-    """Where each strategy starts to pay off: the smallest n from which its fastest cell beats
-    the serial loop's median at every larger n measured.
+def _above_bound(rows: pd.DataFrame) -> pd.Series:
+    """Whether each speedup row is above its physical bound: ``exceeds_bound`` of
+    speedup.csv, else speedup > ``bound`` where the table has one, else False (older tables
+    carry no bound)."""
+    if "exceeds_bound" in rows.columns:
+        return _flag(rows, "exceeds_bound")
+    if "bound" in rows.columns and "speedup" in rows.columns:
+        bound = pd.to_numeric(rows["bound"], errors="coerce")
+        return (rows["speedup"] > bound).fillna(False).astype(bool)
+    return pd.Series(False, index=rows.index)
 
-    ``best`` is ``best_per_strategy_and_n``'s output. One row per (task, storage, cache, size,
+
+def cell_verdicts(
+    speedup: pd.DataFrame,
+    comparisons: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """What the tables say about each cell against the serial loop: one row per cell of the
+    ``serial`` rows of ``speedup``, with ``speedup``, ``above_bound``, ``faster_than_loop``,
+    ``recommended`` and ``withheld``. Nothing is tested here; the verdicts are read:
+
+    - ``above_bound``: ``exceeds_bound`` of speedup.csv (else speedup > ``bound`` where the
+      table has a bound; else False): a speedup the workers and usable cores cannot give.
+    - ``recommended`` / ``withheld``: the cell is its group's ``best_strategy`` x
+      ``best_workers`` in recommendations.csv, and whether that recommendation is withheld.
+    - ``faster_than_loop``: comparisons.csv's ``faster_than_loop`` (Holm-corrected over the
+      group's cells against the loop), within the bound and not withheld. Tables without
+      that column: the loop is ``significantly_slower`` than the group's best (where the
+      table has the loop's row), and the cell's speedup CI lies above 1 (where speedup.csv
+      has one); with neither, a speedup above 1.
+    """
+    columns = [*CELL, "speedup", "above_bound", "faster_than_loop", "recommended", "withheld"]
+    speedup = _hosted(speedup)
+    if not _has(speedup, [*CELL, "speedup"]):
+        return pd.DataFrame(columns=columns)
+    rows = _serial_base(speedup)
+    rows = rows[rows["strategy"] != BASELINE].drop_duplicates(CELL).copy()
+    value = rows["speedup"]
+    rows["above_bound"] = _above_bound(rows)
+    if "speedup_ci_low" in rows.columns and rows["speedup_ci_low"].notna().any():
+        by_ci = (rows["speedup_ci_low"] > 1).fillna(False)
+        known_ci = rows["speedup_ci_low"].notna()
+    else:
+        by_ci = pd.Series(False, index=rows.index)
+        known_ci = pd.Series(False, index=rows.index)
+    gate = pd.Series(math.nan, index=rows.index, dtype=object)
+    comparisons = _hosted(comparisons) if comparisons is not None else pd.DataFrame()
+    if _has(comparisons, [*CELL, "significantly_slower"]):
+        loop = comparisons[comparisons["strategy"] == BASELINE].drop_duplicates(GROUP)
+        loop = loop.assign(_gate=_flag(loop, "significantly_slower"))[[*GROUP, "_gate"]]
+        merged = rows[GROUP].merge(loop, on=GROUP, how="left")
+        gate = pd.Series(merged["_gate"].to_numpy(), index=rows.index, dtype=object)
+    known_gate = gate.notna()
+    gate_ok = gate.where(known_gate, True).astype(bool)
+    fallback = (value > 1).fillna(False)
+    faster = np.where(known_ci, by_ci, np.where(known_gate, True, fallback)) & gate_ok
+    if _has(comparisons, [*CELL, "faster_than_loop"]):
+        # The analysis's own verdict: Holm-corrected over the group's cells against the loop.
+        told = comparisons[comparisons["strategy"] != BASELINE].drop_duplicates(CELL)
+        told = told.assign(_told=_flag(told, "faster_than_loop"))[[*CELL, "_told"]]
+        merged = rows[CELL].merge(told, on=CELL, how="left")
+        known = merged["_told"].notna().to_numpy()
+        faster = np.where(known, merged["_told"].fillna(False).astype(bool).to_numpy(), faster)
+    rows["recommended"] = False
+    rows["withheld"] = False
+    recommendations = _hosted(recommendations) if recommendations is not None else pd.DataFrame()
+    if _has(recommendations, [*GROUP, "best_strategy", "best_workers"]):
+        recs = recommendations.drop_duplicates(GROUP).assign(
+            _withheld=lambda f: _flag(f, "withheld")
+        )
+        recs = recs[[*GROUP, "best_strategy", "best_workers", "_withheld"]].rename(
+            columns={"best_strategy": "strategy", "best_workers": "workers"}
+        )
+        recs = recs.assign(workers=pd.to_numeric(recs["workers"], errors="coerce"))
+        merged = rows[CELL].merge(recs.assign(_best=True), on=CELL, how="left")
+        rows["recommended"] = merged["_best"].fillna(False).astype(bool).to_numpy()
+        rows["withheld"] = (merged["_withheld"].fillna(False).astype(bool)).to_numpy()
+    rows["faster_than_loop"] = faster & ~rows["above_bound"] & ~rows["withheld"]
+    return rows[columns].reset_index(drop=True)
+
+
+def payoff_n(best: pd.DataFrame, verdicts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Where each strategy starts to pay off: the smallest n from which it is faster than the
+    serial loop at every larger n measured.
+
+    ``best`` is ``best_per_strategy_and_n``'s output. With ``verdicts`` (``cell_verdicts``),
+    "faster" is the tables' verdict: some cell of the strategy in that group is
+    ``faster_than_loop`` (significant, within its bound, not withheld); without them, its
+    fastest cell's median is below the loop's. One row per (task, storage, cache, size,
     parallel strategy) whose group has a measured loop: ``payoff_n`` (NaN: never faster).
     """
     condition = GROUP[:-1]
@@ -419,8 +538,18 @@ def payoff_n(best: pd.DataFrame) -> pd.DataFrame:
     parallel = best[best["strategy"] != BASELINE].merge(loop, on=GROUP, how="inner")
     if parallel.empty:
         return pd.DataFrame(columns=columns)
+    if verdicts is None:
+        parallel["faster"] = (parallel["median_s"] < parallel["serial_median_s"]).astype(int)
+    else:
+        confirmed = (
+            _hosted(verdicts)
+            .assign(faster=lambda f: _flag(f, "faster_than_loop").astype(int))
+            .groupby([*GROUP, "strategy"], as_index=False)["faster"]
+            .max()
+        )
+        parallel = parallel.merge(confirmed, on=[*GROUP, "strategy"], how="left")
+        parallel["faster"] = parallel["faster"].fillna(0).astype(int)
     parallel = parallel.sort_values([*condition, "strategy", "n_images"], ascending=False)
-    parallel["faster"] = (parallel["median_s"] < parallel["serial_median_s"]).astype(int)
     # From the largest n down: faster here and at every larger n.
     parallel["faster_from_here"] = parallel.groupby([*condition, "strategy"])["faster"].cummin()
     parallel["candidate"] = parallel["n_images"].where(parallel["faster_from_here"] == 1)
@@ -428,7 +557,12 @@ def payoff_n(best: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"candidate": "payoff_n"})[columns]
 
 
-def best_strategy_grid(summary: pd.DataFrame, speedup: pd.DataFrame) -> pd.DataFrame:
+def best_strategy_grid(
+    summary: pd.DataFrame,
+    speedup: pd.DataFrame,
+    comparisons: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The fastest strategy per (group, worker count): the heatmap's cells.
 
     Candidates at worker count w are the cells run with w workers, and the group's serial
@@ -438,8 +572,14 @@ def best_strategy_grid(summary: pd.DataFrame, speedup: pd.DataFrame) -> pd.DataF
     the winner over the serial loop (from ``speedup``'s ``serial`` rows, else the ratio of
     medians; NaN when the group has no loop). Ties go to the earlier strategy in registry
     order, then fewer workers.
+
+    The tables' verdicts on the winner (``cell_verdicts``): ``above_bound``,
+    ``faster_than_loop`` (True for a loop that wins), ``recommended`` (the winner is the
+    group's recommendation in recommendations.csv) and ``withheld``.
     """
+    verdict_columns = ["above_bound", "faster_than_loop", "recommended", "withheld"]
     columns = [*GROUP, "workers", "best_strategy", "best_workers", "best_median_s", "speedup"]
+    columns += verdict_columns
     summary, speedup = _hosted(summary), _hosted(speedup)
     if not _has(summary, [*CELL, "median_s"]):
         return pd.DataFrame(columns=columns)
@@ -481,6 +621,27 @@ def best_strategy_grid(summary: pd.DataFrame, speedup: pd.DataFrame) -> pd.DataF
         )
         winners = winners.merge(table, on=[*GROUP, "best_strategy", "best_workers"], how="left")
         winners["speedup"] = winners["table_speedup"].fillna(winners["speedup"])
+    verdicts = cell_verdicts(speedup, comparisons, recommendations)
+    verdicts = verdicts.drop(columns="speedup").rename(
+        columns={"strategy": "best_strategy", "workers": "best_workers"}
+    )
+    winners = winners.merge(verdicts, on=[*GROUP, "best_strategy", "best_workers"], how="left")
+    is_loop = winners["best_strategy"] == BASELINE
+    for column in verdict_columns:
+        winners[column] = winners[column].astype(object).where(winners[column].notna(), False)
+        winners[column] = winners[column].astype(bool)
+    if _has(_hosted(recommendations) if recommendations is not None else pd.DataFrame(), GROUP):
+        recs = _hosted(recommendations).drop_duplicates(GROUP)
+        loop_best = recs[recs["best_strategy"] == BASELINE][GROUP].assign(
+            _loop_withheld=_flag(recs, "withheld")
+        )
+        winners = winners.merge(loop_best, on=GROUP, how="left")
+        # The loop competes in every column; it is recommended in its own (1 worker).
+        own = (winners["workers"] == winners["best_workers"]).to_numpy()
+        chosen = is_loop.to_numpy() & own & winners["_loop_withheld"].notna().to_numpy()
+        winners.loc[chosen, "recommended"] = True
+        winners.loc[chosen, "withheld"] = winners.loc[chosen, "_loop_withheld"].astype(bool)
+    winners.loc[is_loop.to_numpy(), "faster_than_loop"] = True
     return winners.sort_values([*GROUP, "workers"])[columns].reset_index(drop=True)
 
 
@@ -519,6 +680,37 @@ def overhead_frame(summary: pd.DataFrame) -> pd.DataFrame:
     data = data.assign(which=which)[(data["n_images"] == smallest) | (data["n_images"] == largest)]
     data = best_per_strategy_and_n(data)
     return data.assign(label=_cell_labels(data)).reset_index(drop=True)
+
+
+def overhead_segments(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` plus the bar segments of ``SEGMENTS`` (seconds, medians) and
+    ``pool_after_first`` / ``pool_recorded``.
+
+    ``pool_startup_s`` is ``median_pool_ready_s`` (timer start until every pool worker had
+    started), ``until_first_s`` the rest of ``median_first_result_s`` (one item's or one
+    chunk's work, plus waiting for it). A pool whose last worker started after the first
+    result came back (``pool_after_first``) has its start-up cut at the first result, so that
+    the segments still add up to the wall time. Without ``median_pool_ready_s`` (older tables,
+    a strategy without a pool) the whole first-result time is ``until_first_s`` and
+    ``pool_recorded`` is False.
+    """
+    out = summary.copy()
+    first = (
+        pd.to_numeric(out["median_first_result_s"], errors="coerce")
+        if "median_first_result_s" in out.columns
+        else pd.Series(math.nan, index=out.index)
+    )
+    ready = (
+        pd.to_numeric(out["median_pool_ready_s"], errors="coerce")
+        if "median_pool_ready_s" in out.columns
+        else pd.Series(math.nan, index=out.index)
+    )
+    out["pool_recorded"] = ready.notna()
+    out["pool_after_first"] = (ready > first).fillna(False)
+    pool = np.fmin(ready, first).where(ready.notna() & first.notna())
+    out["pool_startup_s"] = pool
+    out["until_first_s"] = (first - pool.fillna(0.0)).clip(lower=0.0)
+    return out
 
 
 # --- drawing helpers ---------------------------------------------------------------------
@@ -672,7 +864,11 @@ def _strategy_handles(strategies) -> list:
 
 
 def _scaling_figure(
-    frame: pd.DataFrame, experiment: str, metric: str, amdahl: pd.DataFrame | None = None
+    frame: pd.DataFrame,
+    experiment: str,
+    metric: str,
+    amdahl: pd.DataFrame | None = None,
+    verdicts: pd.DataFrame | None = None,
 ) -> plt.Figure:
     """Speedup or efficiency against workers: rows are panels, columns parallel strategies.
 
@@ -698,6 +894,11 @@ def _scaling_figure(
     data = data[np.isfinite(data[metric])]
     if data.empty:
         return _no_data_figure(title, "no parallel cell has a serial loop to compare with")
+    if verdicts is not None and not verdicts.empty:
+        flags = verdicts[[*CELL, "above_bound"]].drop_duplicates(CELL)
+        data = data.drop(columns="above_bound", errors="ignore").merge(flags, on=CELL, how="left")
+        data["above_bound"] = _flag(data, "above_bound")
+    any_above = "above_bound" in data.columns and bool(_flag(data, "above_bound").any())
     has_band = low_col in data.columns and high_col in data.columns
     if not has_band:
         data = data.assign(**{low_col: math.nan, high_col: math.nan})
@@ -840,6 +1041,20 @@ def _scaling_figure(
         handles.append(Patch(color="#6e6e6e", alpha=0.25, label="95% bootstrap CI"))
     if curves:
         handles.append(Line2D([], [], color="#6e6e6e", lw=1, ls=_AMDAHL_STYLE, label="Amdahl fit"))
+    if any_above:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="o",
+                ms=7,
+                mfc="white",
+                mec="#6e6e6e",
+                mew=1.6,
+                label="hollow: above the physical\nbound (workers, usable cores):\nnot a finding",
+            )
+        )
     ideal = "ideal: speedup = workers" if is_speedup else "ideal: 100% efficiency"
     handles.append(Line2D([], [], color="k", ls="--", lw=1, label=ideal))
     if is_speedup:
@@ -874,15 +1089,23 @@ def _draw_lines(ax, cell, metric, low_col, high_col, shades, shade_of, size_styl
     segments, colors, styles, bands, band_colors = [], [], [], [], []
     whiskers, whisker_colors = [], []  # a band needs two points; a lone point gets a bar
     points: dict[str, list] = {}
+    hollow: dict[str, list] = {}  # speedups above their physical bound
     for (n, size), line in cell:
         x = line["workers"].to_numpy()
         y = line[metric].to_numpy()
+        above = (
+            _flag(line, "above_bound").to_numpy(bool)
+            if "above_bound" in line.columns
+            else np.zeros(len(line), bool)
+        )
         shade = shades[shade_of[n]]
         marker, style = size_style[size]
         segments.append(np.column_stack([x, y]))
         colors.append(shade)
         styles.append(style)
-        points.setdefault(marker, []).append((x, y, shade))
+        points.setdefault(marker, []).append((x[~above], y[~above], shade))
+        if above.any():
+            hollow.setdefault(marker, []).append((x[above], y[above], shade))
         low, high = line[low_col].to_numpy(), line[high_col].to_numpy()
         ok = np.isfinite(low) & np.isfinite(high) & (low > 0)
         if ok.sum() >= 2:
@@ -910,6 +1133,13 @@ def _draw_lines(ax, cell, metric, low_col, high_col, shades, shade_of, size_styl
         y = np.concatenate([r[1] for r in rows])
         c = [r[2] for r in rows for _ in range(len(r[0]))]
         ax.scatter(x, y, c=c, marker=marker, s=22, zorder=3, linewidths=0)
+    for marker, rows in hollow.items():
+        x = np.concatenate([r[0] for r in rows])
+        y = np.concatenate([r[1] for r in rows])
+        c = [r[2] for r in rows for _ in range(len(r[0]))]
+        ax.scatter(
+            x, y, facecolors="white", edgecolors=c, marker=marker, s=46, zorder=4, linewidths=1.6
+        )
 
 
 def _bar_frame(speedup: pd.DataFrame) -> pd.DataFrame:
@@ -924,6 +1154,7 @@ def _bar_frame(speedup: pd.DataFrame) -> pd.DataFrame:
     order = {s: i for i, s in enumerate(strategy_order(data["strategy"].unique()))}
     data["strategy_rank"] = data["strategy"].map(order)
     data["bar"] = _cell_labels(data)
+    data["above_bound"] = _above_bound(data)
     return data.sort_values(["panel", "strategy_rank", "workers"]).reset_index(drop=True)
 
 
@@ -961,7 +1192,21 @@ def _faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Fi
             continue
         x = np.arange(len(bars))
         heights = bars["speedup"].fillna(0.0)
-        ax.bar(x, heights, color=[strategy_color(s) for s in bars["strategy"]], width=0.75)
+        above = bars["above_bound"].to_numpy(bool)
+        drawn = ax.bar(
+            x,
+            heights,
+            color=[
+                _lighten(strategy_color(s), 0.6) if up else strategy_color(s)
+                for s, up in zip(bars["strategy"], above, strict=True)
+            ],
+            width=0.75,
+        )
+        for patch, up, strategy in zip(drawn.patches, above, bars["strategy"], strict=True):
+            if up:
+                patch.set_hatch(ABOVE_BOUND_HATCH)
+                patch.set_edgecolor(strategy_color(strategy))
+                patch.set_linewidth(1.2)
         whisker_top = heights
         if has_ci:
             low = (heights - bars["speedup_ci_low"]).clip(lower=0).fillna(0.0)
@@ -971,10 +1216,23 @@ def _faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Fi
             )
             whisker_top = np.fmax(heights, bars["speedup_ci_high"].fillna(0.0))
         ax.axhline(1.0, color="k", lw=1, ls="--")
-        top = float(max(whisker_top.max(), 1.0)) * (1.3 if upright else 1.18)
+        data_top = float(max(whisker_top.max(), 1.0))
+        bound = (
+            pd.to_numeric(bars["bound"], errors="coerce").to_numpy(float)
+            if "bound" in bars.columns
+            else np.full(len(bars), math.nan)
+        )
+        # A bound far above every bar is left off rather than squashing the bars.
+        shown = np.isfinite(bound) & (bound > 1) & (bound <= 1.6 * data_top)
+        shown &= (bars["strategy"] != BASELINE).to_numpy()
+        if shown.any():
+            data_top = max(data_top, float(bound[shown].max()))
+            ax.hlines(bound[shown], x[shown] - 0.45, x[shown] + 0.45, colors="k", lw=1.6, zorder=3)
+        top = data_top * (1.3 if upright else 1.18)
         ax.set_ylim(0, top)
-        for xi, value, y in zip(x, bars["speedup"], whisker_top, strict=True):
+        for xi, value, y, up in zip(x, bars["speedup"], whisker_top, above, strict=True):
             text = f"{value:.2f}×" if math.isfinite(value) else "n/a"
+            text += "!" if up else ""
             ax.text(
                 xi,
                 y + top * 0.01,
@@ -995,16 +1253,27 @@ def _faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Fi
         if has_ci
         else ""
     )
+    bound_note = ""
+    if "bound" in data.columns and data["bound"].notna().any():
+        bound_note = (
+            " Black tick: the physical bound (CPU work: min(workers, usable cores); "
+            "waiting work: workers; not drawn at 1× or far above the bars)."
+        )
+    if data["above_bound"].any():
+        bound_note += " Hatched, “!”: above its bound, a flagged measurement, not a finding."
     _note(
         fig,
         "Bar: ratio of medians (serial / strategy). "
         + whisker
-        + "Dashed line: the serial loop (1×).",
+        + "Dashed line: the serial loop (1×)."
+        + bound_note,
     )
     return fig
 
 
-def _time_vs_n_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
+def _time_vs_n_figure(
+    summary: pd.DataFrame, experiment: str, verdicts: pd.DataFrame | None = None
+) -> plt.Figure:
     title = (
         f"{experiment}: median time vs number of images (log-log); each strategy at its "
         "fastest worker count for that n; error bars: CI of the median"
@@ -1015,7 +1284,7 @@ def _time_vs_n_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
     if best.empty:
         return _no_data_figure(title, "no cell has a median time")
     best = _with_panel(best, size_in_panel=True)
-    payoff = _attach_panel(payoff_n(best), best)
+    payoff = _attach_panel(payoff_n(best, verdicts), best)
     has_ci = _has(best, ["ci_low_s", "ci_high_s"])
     panels = _sorted_unique(best["panel"])
     strategies = strategy_order(best["strategy"].unique())
@@ -1067,7 +1336,7 @@ def _time_vs_n_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
             text = (
                 f"{strategy}: faster from n = {int(n)}"
                 if math.isfinite(n)
-                else f"{strategy}: never faster"
+                else f"{strategy}: never shown faster"
             )
             notes.append((text, strategy_color(strategy)))
             if math.isfinite(n):
@@ -1111,7 +1380,15 @@ def _time_vs_n_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
             ms=11,
             mfc="none",
             mec="k",
-            label="from here on faster\nthan the serial loop\n(n listed under each panel)",
+            label=(
+                "from here on faster\nthan the serial loop\n(n listed under each panel)"
+                + (
+                    "\nfaster: the tables' verdict\n(significant, within the\nphysical "
+                    "bound, not withheld)"
+                    if verdicts is not None
+                    else "\nfaster: a lower median"
+                )
+            ),
         )
     )
     fig.legend(handles=handles, loc="outside right center", frameon=False)
@@ -1120,14 +1397,24 @@ def _time_vs_n_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
 
 
 def _best_strategy_figure(
-    summary: pd.DataFrame, speedup: pd.DataFrame, experiment: str
+    summary: pd.DataFrame,
+    speedup: pd.DataFrame,
+    experiment: str,
+    comparisons: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | None = None,
 ) -> plt.Figure:
     title = (
         f"{experiment}: fastest strategy per (n images, workers) by median time; text: the "
         "winner and its speedup over the serial loop (the loop competes in every column as "
         "its one-worker run)"
     )
-    grid = best_strategy_grid(summary, speedup)
+    verdict_note = (
+        "Verdicts from the tables: pale with “~”: not shown faster than the loop "
+        "(comparisons.csv, Holm-corrected; older tables: the speedup's CI reaches 1); "
+        "hatched with “!”: above the physical bound (speedup.csv), not a finding; framed: "
+        "the group's recommendation (dashed: withheld)."
+    )
+    grid = best_strategy_grid(summary, speedup, comparisons, recommendations)
     if grid.empty:
         return _no_data_figure(title, "the summary table has no median times")
     grid, dropped_size = _largest_size(grid)
@@ -1141,7 +1428,15 @@ def _best_strategy_figure(
     cell_w, cell_h = 0.66, 0.44
     panel_w = max(3.2, cell_w * len(workers) + 1.1)
     panel_h = cell_h * len(n_values) + 1.0
-    fig, axes = _panel_figure(len(panels), panel_w, panel_h, extra_w=2.2)
+    # The legend (strategies and up to four verdict marks, some of two lines) must fit
+    # beside the panels.
+    legend_h = 0.3 * len(strategies) + 0.5 * sum(
+        bool(grid[c].any()) for c in ("above_bound", "recommended", "withheld")
+    )
+    legend_h += 0.5 * bool((~grid["faster_than_loop"] & ~grid["above_bound"]).any()) + 0.6
+    nrows, _ = _grid(len(panels), panel_w, panel_h, extra_w=3.0)
+    panel_h = max(panel_h, legend_h / nrows)
+    fig, axes = _panel_figure(len(panels), panel_w, panel_h, extra_w=3.0)
     colors = {s: to_rgb(strategy_color(s)) for s in strategies}
     n_index = {n: i for i, n in enumerate(n_values)}
     w_index = {w: i for i, w in enumerate(workers)}
@@ -1151,12 +1446,40 @@ def _best_strategy_figure(
         image = np.ones((len(n_values), len(workers), 3))
         rows = cells["n_images"].astype(int).map(n_index).to_numpy()
         cols = cells["workers"].astype(int).map(w_index).to_numpy()
-        image[rows, cols] = np.array([colors[s] for s in cells["best_strategy"]])
+        confirmed = cells["faster_than_loop"].to_numpy(bool)
+        above = cells["above_bound"].to_numpy(bool)
+        fills = [
+            colors[s] if ok and not up else _lighten(strategy_color(s), 0.6)
+            for s, ok, up in zip(cells["best_strategy"], confirmed, above, strict=True)
+        ]
+        image[rows, cols] = np.array(fills)
         ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest")
-        for r, c, strategy, value in zip(
-            rows, cols, cells["best_strategy"], cells["speedup"], strict=True
+        for r, c, strategy, value, ok, up, fill in zip(
+            rows,
+            cols,
+            cells["best_strategy"],
+            cells["speedup"],
+            confirmed,
+            above,
+            fills,
+            strict=True,
         ):
             ratio = _times(value)
+            if up:
+                ratio += "!"
+                ax.add_patch(
+                    Rectangle(
+                        (c - 0.5, r - 0.5),
+                        1,
+                        1,
+                        fill=False,
+                        hatch=ABOVE_BOUND_HATCH,
+                        edgecolor="#555555",
+                        lw=0,
+                    )
+                )
+            elif not ok:
+                ratio = "~" + ratio
             ax.text(
                 c,
                 r,
@@ -1165,7 +1488,25 @@ def _best_strategy_figure(
                 va="center",
                 fontsize=9,
                 linespacing=1.0,
-                color=_text_color_on(colors[strategy]),
+                color=_text_color_on(fill),
+            )
+        for r, c, withheld in zip(
+            rows[cells["recommended"].to_numpy(bool)],
+            cols[cells["recommended"].to_numpy(bool)],
+            cells.loc[cells["recommended"], "withheld"].to_numpy(bool),
+            strict=True,
+        ):
+            ax.add_patch(
+                Rectangle(
+                    (c - 0.44, r - 0.44),
+                    0.88,
+                    0.88,
+                    fill=False,
+                    edgecolor="black",
+                    lw=2.2,
+                    ls="--" if withheld else "-",
+                    zorder=4,
+                )
             )
         ax.set_xticks(range(len(workers)), [str(w) for w in workers])
         ax.set_yticks(range(len(n_values)), [str(n) for n in n_values])
@@ -1177,8 +1518,39 @@ def _best_strategy_figure(
     handles = [Patch(color=strategy_color(s), label=f"{short_name(s)} = {s}") for s in strategies]
     if len(grid) < len(panels) * len(n_values) * len(workers):
         handles.append(Patch(facecolor="white", edgecolor="#999999", label="not measured"))
+    if (~grid["faster_than_loop"] & ~grid["above_bound"]).any():
+        handles.append(
+            Patch(
+                facecolor=_lighten("#6e6e6e", 0.6),
+                label="pale, ~: not shown faster\nthan the loop (tables' tests)",
+            )
+        )
+    if grid["above_bound"].any():
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor="#555555",
+                hatch=ABOVE_BOUND_HATCH,
+                label="hatched, !: above the\nphysical bound: not a finding",
+            )
+        )
+    if grid["recommended"].any():
+        handles.append(
+            Patch(facecolor="white", edgecolor="black", lw=2.2, label="the recommendation")
+        )
+    if grid["withheld"].any():
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor="black",
+                lw=2.2,
+                ls="--",
+                label="the recommendation,\nwithheld",
+            )
+        )
     fig.legend(handles=handles, loc="outside right center", frameon=False, title="winner")
     _suptitle(fig, title)
+    _note(fig, verdict_note)
     return fig
 
 
@@ -1275,16 +1647,17 @@ def _repetitions_figure(
 def _overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
     title = (
         f"{experiment}: where the time goes (medians over repetitions), at the smallest and "
-        "the largest n of each task; start-up = timer start → first result, work = first → "
-        "last result, shutdown = last result → return; each strategy at its fastest worker "
-        "count; busy = CPU time / wall time per usable worker"
+        "the largest n of each task; pool start-up = timer start → every worker started, "
+        "until first result = one item's (or one chunk's) work, work = first → last result, "
+        "shutdown = last result → return; each strategy at its fastest worker count; busy = "
+        "CPU time / wall time per usable worker"
     )
     segment_columns = [column for column, _label, _color in SEGMENTS]
     if summary.empty:
         return _no_data_figure(title, "the summary table is empty")
-    if not _has(summary, [*CELL, "median_s", *segment_columns]):
+    if not _has(summary, [*CELL, "median_s", *OVERHEAD_COLUMNS]):
         return _no_data_figure(title, "the summary table has no overhead breakdown")
-    bars = overhead_frame(summary)
+    bars = overhead_frame(overhead_segments(summary))
     if bars.empty:
         return _no_data_figure(title, "no cell has a median time")
     _, dropped_size = _largest_size(summary.dropna(subset=["median_s"]))
@@ -1327,12 +1700,21 @@ def _overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
                 width = facet[column].fillna(0.0).to_numpy()
                 ax.barh(y, width, left=left, color=color, height=0.7, label=label)
                 left = left + width
-            present = facet[segment_columns].notna()
+            present = facet[[c for c in segment_columns if c != "pool_startup_s"]].notna()
             recorded, complete = present.any(axis=1).to_numpy(), present.all(axis=1).to_numpy()
             busy = facet["worker_busy"] if has_busy else pd.Series(math.nan, index=facet.index)
             right = max(float(left.max()), 1e-9)
-            for yi, end, any_part, all_parts, share in zip(
-                y, left, recorded, complete, busy, strict=True
+            pooled = (facet["strategy"] != BASELINE).to_numpy()
+            for yi, end, any_part, all_parts, share, has_pool, late, is_pool in zip(
+                y,
+                left,
+                recorded,
+                complete,
+                busy,
+                facet["pool_recorded"].to_numpy(bool),
+                facet["pool_after_first"].to_numpy(bool),
+                pooled,
+                strict=True,
             ):
                 parts = []
                 if math.isfinite(share):
@@ -1341,6 +1723,10 @@ def _overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
                     parts.append("not recorded")
                 elif not all_parts:
                     parts.append("part not recorded")
+                elif is_pool and not has_pool:
+                    parts.append("pool start-up not split")
+                if late:
+                    parts.append("last worker started after the first result")
                 ax.text(end + right * 0.02, yi, "; ".join(parts), va="center", fontsize=9)
             ax.set_xlim(0, right * 1.45)
             ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
@@ -1350,7 +1736,17 @@ def _overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
                 tick.set_color(strategy_color(strategy) if strategy != BASELINE else "black")
             ax.set_xlabel("median seconds")
             ax.grid(True, axis="x", alpha=0.3)
-    handles = [Patch(color=color, label=label) for _column, label, color in SEGMENTS]
+    split = bool(bars["pool_recorded"].any())
+    labels = {column: label for column, label, _color in SEGMENTS}
+    if not split:
+        labels["until_first_s"] = (
+            "start-up: timer start → first result (pool start-up not recorded apart)"
+        )
+    handles = [
+        Patch(color=color, label="\n".join(textwrap.wrap(labels[column], 34)))
+        for column, _label, color in SEGMENTS
+        if split or column != "pool_startup_s"
+    ]
     fig.legend(handles=handles, loc="outside right center", frameon=False, title="segment")
     _suptitle(fig, title)
     return fig
@@ -1374,6 +1770,7 @@ def hosts_frame(speedup: pd.DataFrame) -> pd.DataFrame:
     data = data[data["n_images"] == largest_n].copy()
     if data.empty:
         return data.assign(row=[])
+    data["above_bound"] = _above_bound(data)
     label = data["task"].astype(str)
     places = data["storage"].astype(str) + "-" + data["cache"].astype(str)
     if places.nunique() > 1:
@@ -1493,7 +1890,9 @@ def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
     """Write every figure of ``FIGURES``, each as PNG and SVG, and return their paths; with
     results of several hosts, ``HOSTS_FIGURE`` too.
 
-    Reads the tables of ``TABLES`` in ``results_dir`` (a missing one is an error naming it).
+    Reads the tables of ``TABLES`` in ``results_dir`` (a missing one is an error naming it),
+    and those of ``VERDICT_TABLES`` where they exist: the "faster from n" marks and the best
+    strategy heatmap show their verdicts (``cell_verdicts``).
     All files of ``FIGURES`` in ``output_dir`` are always written: a "no data" figure stands
     in for an empty table. A hosts figure left from an earlier run of several hosts is
     removed when there is only one, so that no deck or bundle shows a stale one.
@@ -1502,6 +1901,8 @@ def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
     tables, hosts = _align_hosts(_read_tables(results_dir))
     speedup, efficiency = tables["speedup"], tables["efficiency"]
     summary, timings = tables["summary"], tables["timings"]
+    comparisons, recommendations = tables["comparisons"], tables["recommendations"]
+    verdicts = cell_verdicts(speedup, comparisons, recommendations)
     experiment = _experiment_name([summary, speedup, efficiency], results_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     serial_speedup = _serial_base(speedup)
@@ -1512,11 +1913,15 @@ def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
             grid = np.geomspace(1, max(1.0, float(workers.max())), 40)
             amdahl = amdahl_speedup(tables["amdahl"], serial_speedup, grid)
     draw = {
-        "speedup": lambda: _scaling_figure(speedup, experiment, "speedup", amdahl),
-        "efficiency": lambda: _scaling_figure(efficiency, experiment, "efficiency"),
+        "speedup": lambda: _scaling_figure(speedup, experiment, "speedup", amdahl, verdicts),
+        "efficiency": lambda: _scaling_figure(
+            efficiency, experiment, "efficiency", verdicts=verdicts
+        ),
         "faster_than_serial": lambda: _faster_than_serial_figure(speedup, experiment),
-        "time_vs_n": lambda: _time_vs_n_figure(summary, experiment),
-        "best_strategy": lambda: _best_strategy_figure(summary, speedup, experiment),
+        "time_vs_n": lambda: _time_vs_n_figure(summary, experiment, verdicts),
+        "best_strategy": lambda: _best_strategy_figure(
+            summary, speedup, experiment, comparisons, recommendations
+        ),
         "repetitions": lambda: _repetitions_figure(summary, timings, experiment),
         "overhead": lambda: _overhead_figure(summary, experiment),
     }

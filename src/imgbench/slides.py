@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -48,6 +49,8 @@ STEAL_WARN = 0.05
 CI_LEVEL_WANTED = 0.95
 #: Significance level of "significantly slower than the best" (comparisons.csv).
 ALPHA = 0.05
+#: The equivalence margin when neither the tables nor the metadata state one.
+DEFAULT_EQUIVALENCE_MARGIN = 0.05
 #: How many offending cells a threat names before it only counts them.
 NAMED_CELLS = 4
 #: How many missing cells the deck lists before it only counts them (metadata.json has all).
@@ -58,13 +61,28 @@ HOST_TABLE_ROWS = 20
 HOST_GROUP = [*GROUP, HOST]
 HOST_CELL = [*CELL, HOST]
 
+#: Columns of comparisons.csv the deck shows where the table has them (older tables lack
+#: the Holm-corrected p-value, the equivalence test and the comparison with the loop).
+COMPARISON_COLUMNS = [
+    "mannwhitney_p",
+    "p_value",
+    "p_holm",
+    "testable",
+    "equivalent",
+    "equivalence_margin",
+    "max_missed_difference",
+    "ratio",
+    "ratio_ci90_low",
+    "ratio_ci90_high",
+    "faster_than_loop",
+]
 #: Columns the deck reads from each table (docs/results.md); a missing one is an error.
 TABLE_COLUMNS = {
     "summary": [*CELL, "reps", "median_s", "ci_low_s", "ci_high_s", "ci_level", "cv"],
     "speedup": [*CELL, "baseline", "median_s", "speedup", "speedup_ci_low", "speedup_ci_high"],
     "efficiency": [*CELL, "baseline", "efficiency", "karp_flatt"],
     "amdahl": [*GROUP, "strategy", "serial_fraction", "max_speedup"],
-    "comparisons": [*CELL, "mannwhitney_p", "significantly_slower"],
+    "comparisons": [*CELL, "significantly_slower"],
     "recommendations": [*GROUP, "best_strategy", "best_workers", "speedup", "sentence"],
 }
 
@@ -89,7 +107,9 @@ FIGURES = {
             "speedup",
             "Speedup over the serial loop",
             "Speedup = median time of the serial loop / median time of the cell, same task, "
-            "size, storage, cache and number of images; ideal = the worker count.",
+            "size, storage, cache and number of images; ideal = the worker count. Hollow "
+            "markers: above the physical bound (min(workers, usable cores) for CPU work), "
+            "flagged in speedup.csv, not a finding.",
         ),
         FigureSpec(
             "efficiency",
@@ -101,17 +121,22 @@ FIGURES = {
             "faster_than_serial",
             "× faster than the serial loop",
             "Ratio of medians, serial loop / strategy, at the largest number of images; "
-            "whiskers: 95% bootstrap CI of the ratio.",
+            "whiskers: 95% bootstrap CI of the ratio; black ticks: the physical bound; "
+            "hatched: above it, not a finding.",
         ),
         FigureSpec(
             "time_vs_n",
             "Absolute time against the number of images",
-            "Median wall time in seconds, pool start-up and shutdown included.",
+            "Median wall time in seconds, pool start-up and shutdown included. “Faster from "
+            "n = …”: the tables' verdict (faster than the loop, Holm-corrected, within the "
+            "physical bound, not withheld), not a comparison of medians.",
         ),
         FigureSpec(
             "best_strategy",
             "The fastest strategy",
-            "The fastest strategy and worker count of each task, size and number of images.",
+            "The fastest strategy and worker count of each task, size and number of images. "
+            "Verdicts from the tables: pale “~”: not shown faster than the loop; hatched "
+            "“!”: above the physical bound; framed: the recommendation (dashed: withheld).",
         ),
         FigureSpec(
             "repetitions",
@@ -122,7 +147,8 @@ FIGURES = {
         FigureSpec(
             "overhead",
             "Where the time goes",
-            "Start-up (timer start to the first result), work (first to last result) and "
+            "Pool start-up (timer start until every worker had started), until the first "
+            "result (one item's or one chunk's work), work (first to last result) and "
             "shutdown (last result to the strategy's return), medians.",
         ),
         FigureSpec(
@@ -223,6 +249,15 @@ def _is_true(value) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes")
     return bool(value) if value is not None and value == value else False
+
+
+def _missing(value) -> bool:
+    """Whether a table value is absent: None, NaN or an empty string."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
 
 
 def _who(strategy: str, workers) -> str:
@@ -373,9 +408,23 @@ def cell_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         on=HOST_CELL,
         how="left",
     )
-    compare = tables["comparisons"]
     cells = cells.merge(
-        compare[[*HOST_CELL, "mannwhitney_p", "significantly_slower"]].drop_duplicates(HOST_CELL),
+        _by_baseline(
+            speedup,
+            BASELINE,
+            {
+                "bound": "bound",
+                "exceeds_bound": "exceeds_bound",
+                "cpu_per_image_ratio": "cpu_per_image_ratio",
+            },
+        ),
+        on=HOST_CELL,
+        how="left",
+    )
+    compare = tables["comparisons"]
+    present = ["significantly_slower", *(c for c in COMPARISON_COLUMNS if c in compare.columns)]
+    cells = cells.merge(
+        compare[[*HOST_CELL, *present]].drop_duplicates(HOST_CELL),
         on=HOST_CELL,
         how="left",
     )
@@ -388,6 +437,9 @@ def cell_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         "one_ci_high",
         "efficiency",
         "karp_flatt",
+        "bound",
+        "exceeds_bound",
+        *COMPARISON_COLUMNS,
     ]:
         if column not in cells.columns:
             cells[column] = math.nan
@@ -396,13 +448,33 @@ def cell_frame(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return cells
 
 
+def _p_value(cell) -> float:
+    """The p-value a comparison reports: Holm-adjusted where the table has it."""
+    for column in ("p_holm", "p_value", "mannwhitney_p"):
+        value = _number(cell.get(column))
+        if math.isfinite(value):
+            return value
+    return math.nan
+
+
 def _vs_best(cell) -> str:
-    """ "fastest", "slower" (significantly, Mann-Whitney), "≈" (not significantly slower)."""
+    """The comparison's verdict against the group's fastest cell, as comparisons.csv says it:
+    "slower" (significantly, Holm-corrected), "equivalent" (TOST within the margin), "can't
+    tell" (neither: with the largest difference the repetitions could have missed), or, in
+    tables without an equivalence test, "not sig. slower"."""
     if cell["fastest"]:
         return "fastest"
-    if not math.isfinite(_number(cell["mannwhitney_p"])):
+    if _is_true(cell["significantly_slower"]):
+        return "slower"
+    tested = math.isfinite(_p_value(cell)) or _is_true(cell.get("testable"))
+    if not _missing(cell.get("equivalent")):
+        if _is_true(cell["equivalent"]):
+            return "equivalent"
+        missed = _number(cell.get("max_missed_difference"))
+        return f"can't tell (±{missed:.0%})" if math.isfinite(missed) else "can't tell"
+    if not tested:
         return "n/a"
-    return "slower" if _is_true(cell["significantly_slower"]) else "≈ fastest"
+    return "not sig. slower"
 
 
 def _strategy_rows(cells: pd.DataFrame) -> pd.DataFrame:
@@ -451,25 +523,69 @@ def group_table(cells: pd.DataFrame, amdahl: pd.DataFrame) -> Table:
                 (
                     fmt_speedup_ci(
                         cell["serial_speedup"], cell["serial_ci_low"], cell["serial_ci_high"]
-                    ),
+                    )
+                    + _bound_mark(cell),
                     True,
                 ),
                 (fmt_percent(cell["efficiency"], 0), True),
                 (fmt_speedup(cell["one_speedup"]), True),
-                (fmt_float(cell["karp_flatt"]), True),
+                (_karp_flatt_text(cell), True),
                 (_vs_best(cell), False),
             ]
-            row = Row(_cells(values), "fastest" if cell["fastest"] else "")
+            css = "fastest" if cell["fastest"] else ""
+            if _is_true(cell.get("exceeds_bound")):
+                css = f"{css} flagged".strip()
+            row = Row(_cells(values), css)
             if i == 0:
                 fit = fits.get(str(strategy))
+                fitted = fit is not None and math.isfinite(_number(fit["serial_fraction"]))
                 texts = (
                     (fmt_percent(fit["serial_fraction"]), fmt_speedup(fit["max_speedup"]))
-                    if fit is not None
-                    else ("—", "—")  # fewer than two worker counts: nothing was fitted
+                    if fitted
+                    else ("—", "—")  # too few worker counts within the cores: no fit
                 )
                 row.cells += [Cell(text, True, len(rows)) for text in texts]
             table.rows.append(row)
     return table
+
+
+def _bound_mark(cell) -> str:
+    """ " ⚠ > bound 2" after a speedup above its physical bound; "" otherwise."""
+    if not _is_true(cell.get("exceeds_bound")):
+        return ""
+    bound = _number(cell.get("bound"))
+    return f" ⚠ > bound {bound:g}" if math.isfinite(bound) else " ⚠ > bound"
+
+
+def _karp_flatt_text(cell) -> str:
+    """Karp-Flatt e; "— (p > cores)" where the table leaves it out beyond the usable cores."""
+    value = _number(cell.get("karp_flatt"))
+    if math.isfinite(value):
+        return fmt_float(value)
+    cores, workers = _number(cell.get("usable_cores")), _number(cell.get("workers"))
+    if math.isfinite(cores) and math.isfinite(workers) and workers > cores:
+        return "— (p > cores)"
+    return "n/a"
+
+
+def group_note(comparisons: pd.DataFrame, margin: str) -> str:
+    """What "vs fastest" says, for the tests comparisons.csv has."""
+    if "equivalent" in comparisons.columns:
+        verdicts = (
+            "“slower”: significantly slower than it (Holm-corrected within the group); "
+            f"“equivalent”: the 90% CI of the time ratio within ±{margin} (TOST); “can't "
+            "tell”: neither, with the largest difference the repetitions could have missed."
+        )
+    else:
+        verdicts = (
+            "“slower”: significantly slower than it (Mann–Whitney U, p < 0.05); “not sig. "
+            "slower”: not, which does not make it equivalent."
+        )
+    return (
+        f"Highlighted: the fastest cell; {verdicts} ⚠: speedup above its physical bound, not "
+        "a finding. Karp–Flatt only within the usable cores. Times are medians of the timed "
+        "repetitions, pool start-up and shutdown included."
+    )
 
 
 def _group_title(row, hosts: bool = False) -> str:
@@ -527,11 +643,31 @@ def task_sections(
     return sections
 
 
+def _label_text(value) -> str:
+    return value if isinstance(value, str) and value.strip() else "—"
+
+
+def _vs_loop(rec) -> str:
+    """The recommendation's verdict against the loop, as recommendations.csv says it."""
+    if str(rec.get("best_strategy")) == BASELINE:
+        return "is the loop"
+    if _is_true(rec.get("withheld")):
+        return "withheld"
+    if _missing(rec.get("faster_than_loop")):
+        return "n/a"
+    return "faster" if _is_true(rec.get("faster_than_loop")) else "not shown faster"
+
+
 def recommendations_table(recommendations: pd.DataFrame) -> Table:
     """Per task, size and number of images: the fastest cell, its speedup over the loop with
-    its CI, and the runner-up when it is not significantly slower."""
+    its CI (flagged and withheld above its physical bound), whether it is shown faster than
+    the loop, the runner-up, and the cells that are equivalent to it (TOST) or that the
+    repetitions cannot tell apart from it. Tables that predate the equivalence test have one
+    column instead: the cells not significantly slower."""
     places = not recommendations.empty and _several_places(recommendations)
     hosts = _several_hosts(recommendations)
+    tost = "equivalent" in recommendations.columns or "not_told_apart" in recommendations.columns
+    verdict = "faster_than_loop" in recommendations.columns or "withheld" in recommendations.columns
     table = Table(
         columns=[
             *_group_columns(places, hosts),
@@ -539,27 +675,70 @@ def recommendations_table(recommendations: pd.DataFrame) -> Table:
             ("median s", True),
             ("speedup", True),
             ("95% CI", True),
+            *([("vs loop", False)] if verdict else []),
             ("runner-up", False),
             ("its speedup", True),
-            ("within noise", False),
+            *(
+                [("equivalent", False), ("can't tell apart", False)]
+                if tost
+                else [("not significantly slower", False)]
+            ),
         ]
     )
     for _, rec in _group_order(recommendations).iterrows():
         runner = rec.get("runner_up_strategy")
         has_runner = isinstance(runner, str) and bool(runner.strip())
-        noise = rec.get("within_noise")
         values = [
             *_group_values(rec, places, hosts),
             (_who(str(rec["best_strategy"]), rec["best_workers"]), False),
             (fmt_seconds(rec.get("best_median_s")), True),
-            (fmt_speedup(rec["speedup"]), True),
+            (fmt_speedup(rec["speedup"]) + _bound_mark(rec), True),
             (fmt_range(rec.get("speedup_ci_low"), rec.get("speedup_ci_high"), fmt_float), True),
+            *([(_vs_loop(rec), False)] if verdict else []),
             (_who(runner, rec.get("runner_up_workers")) if has_runner else "none", False),
             (fmt_speedup(rec.get("runner_up_speedup")) if has_runner else "—", True),
-            (noise if isinstance(noise, str) and noise else "—", False),
         ]
-        table.rows.append(Row(_cells(values)))
+        if tost:
+            values += [
+                (_label_text(rec.get("equivalent")), False),
+                (_label_text(rec.get("not_told_apart")), False),
+            ]
+        else:
+            values.append((_label_text(rec.get("within_noise")), False))
+        flagged = _is_true(rec.get("withheld")) or _is_true(rec.get("exceeds_bound"))
+        table.rows.append(Row(_cells(values), "flagged" if flagged else ""))
     return table
+
+
+def recommendations_note(recommendations: pd.DataFrame, margin: str) -> str:
+    """What the recommendations table's columns mean, for the columns it has."""
+    note = (
+        "Fastest: lowest median of its group. Speedup over the serial loop of the same group, "
+        "with its 95% CI."
+    )
+    if "withheld" in recommendations.columns or "exceeds_bound" in recommendations.columns:
+        note += (
+            " ⚠: above its physical bound (CPU work: min(workers, usable cores); waiting "
+            "work: workers): withheld, not a finding (its sentence names the likely cause)."
+        )
+    if "faster_than_loop" in recommendations.columns:
+        note += (
+            " Vs loop: “faster” only when its Holm-adjusted p-value against the loop, over "
+            "all the group's cells, is below 0.05 (the best was picked from the data)."
+        )
+    if "equivalent" in recommendations.columns or "not_told_apart" in recommendations.columns:
+        note += (
+            " Runner-up: the next fastest cell that is not significantly slower (Holm-"
+            f"corrected). Equivalent: the 90% CI of the time ratio lies within ±{margin} "
+            "(TOST). Can't tell apart: neither significantly slower nor equivalent."
+        )
+    else:
+        note += (
+            " Runner-up: the next fastest cell that is not significantly slower (Mann–Whitney "
+            "U, p < 0.05); “none” when every other cell is. Not significantly slower does not "
+            "mean equivalent: these tables carry no equivalence test."
+        )
+    return note
 
 
 def overhead_table(summary: pd.DataFrame) -> Table:
@@ -573,7 +752,8 @@ def overhead_table(summary: pd.DataFrame) -> Table:
             ("strategy", False),
             ("workers", True),
             ("wall ms", True),
-            ("start-up ms", True),
+            ("pool start-up ms", True),
+            ("until first result ms", True),
             ("work ms", True),
             ("shutdown ms", True),
             ("start-up + shutdown", True),
@@ -585,15 +765,28 @@ def overhead_table(summary: pd.DataFrame) -> Table:
         for _, group in _group_order(largest).groupby(HOST_GROUP, sort=False):
             top = group[group["workers"] == group.groupby("strategy")["workers"].transform("max")]
             for _, cell in _strategy_rows(top).iterrows():
-                startup = _number(cell.get("median_first_result_s"))
+                first = _number(cell.get("median_first_result_s"))
+                ready = _number(cell.get("median_pool_ready_s"))
                 shutdown = _number(cell.get("median_shutdown_s"))
+                # Start-up is the pool's where it was recorded apart (none for the loop),
+                # else the time to the first result (one item's or one chunk's work in it).
+                no_pool = cell["strategy"] == BASELINE and not math.isfinite(ready)
+                if no_pool:
+                    startup, until_first, ready_text = 0.0, first, "—"
+                elif math.isfinite(ready):
+                    startup = min(ready, first)
+                    until_first = first - startup
+                    ready_text = fmt_ms(ready) + ("*" if ready > first else "")
+                else:
+                    startup, until_first, ready_text = first, first, "n/a"
                 share = (startup + shutdown) / _number(cell["median_s"])
                 values = [
                     *_group_values(cell, places, hosts),
                     (str(cell["strategy"]), False),
                     (_int_text(cell["workers"]), True),
                     (fmt_ms(cell["median_s"]), True),
-                    (fmt_ms(startup), True),
+                    (ready_text, True),
+                    (fmt_ms(until_first), True),
                     (fmt_ms(cell.get("median_work_s")), True),
                     (fmt_ms(shutdown), True),
                     (fmt_percent(share, 0), True),
@@ -601,6 +794,19 @@ def overhead_table(summary: pd.DataFrame) -> Table:
                 ]
                 table.rows.append(Row(_cells(values)))
     return table
+
+
+OVERHEAD_NOTE = (
+    "At each task's largest number of images, each strategy with its most workers; medians. "
+    "Pool start-up: timer start until every pool worker had started (—: the loop has no "
+    "pool; n/a: not recorded apart; * the last worker started after the first result came "
+    "back). Until "
+    "first result: the rest of the time to the first result, one item's work (one chunk's "
+    "for chunked pools). Work: first to last result. Shutdown: last result to the "
+    "strategy's return. Start-up + shutdown: their share of the wall time (the time to the "
+    "first result where the pool start-up was not recorded apart). Worker busy = CPU per "
+    "wall second / min(workers, usable cores)."
+)
 
 
 def _cell_order(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
@@ -628,12 +834,15 @@ def summary_appendix(summary: pd.DataFrame) -> Table:
             ("level", True),
             ("CV", True),
             ("outliers", True),
+            ("rounds", True),
+            ("round spread", True),
             ("p vs fastest", True),
             ("images/s", True),
             ("CPU/wall", True),
             ("worker busy", True),
             ("other CPU/wall", True),
             ("peak RSS MiB", True),
+            ("cell PSS MiB", True),
             ("cache method", False),
             ("resident", True),
         ],
@@ -641,6 +850,10 @@ def summary_appendix(summary: pd.DataFrame) -> Table:
     )
     for _, cell in _cell_order(summary).iterrows():
         rss = _number(cell.get("max_peak_rss_bytes")) / 2**20
+        tree = _number(cell.get("max_tree_pss_bytes")) / 2**20
+        spread = fmt_percent(cell.get("round_spread"), 0)
+        if _is_true(cell.get("rounds_disagree")):
+            spread += " ⚠"
         values = [
             *_group_values(cell, True, hosts),
             (str(cell["strategy"]), False),
@@ -651,12 +864,15 @@ def summary_appendix(summary: pd.DataFrame) -> Table:
             (fmt_percent(cell["ci_level"], 0), True),
             (fmt_percent(cell["cv"], 0), True),
             (_int_text(cell.get("outliers")), True),
-            (fmt_p(cell.get("mannwhitney_p")), True),
+            (_int_text(cell.get("rounds")), True),
+            (spread, True),
+            (fmt_p(_p_value(cell)), True),
             (fmt_float(cell.get("images_per_s"), 0), True),
             (fmt_float(cell.get("cpu_per_wall")), True),
             (fmt_percent(cell.get("worker_busy"), 0), True),
             (fmt_float(cell.get("other_cpu_per_wall")), True),
             (fmt_float(rss, 0), True),
+            (fmt_float(tree, 0), True),
             (_text(cell.get("cache_method")), False),
             (fmt_percent(cell.get("max_resident_fraction")), True),
         ]
@@ -676,6 +892,8 @@ def speedup_appendix(speedup: pd.DataFrame, efficiency: pd.DataFrame) -> Table:
             ("base median s", True),
             ("speedup", True),
             ("95% CI", True),
+            ("bound", True),
+            ("CPU/image vs base", True),
             ("efficiency", True),
             ("Karp–Flatt e", True),
         ],
@@ -698,10 +916,12 @@ def speedup_appendix(speedup: pd.DataFrame, efficiency: pd.DataFrame) -> Table:
             (base, False),
             (fmt_seconds(row["median_s"]), True),
             (fmt_seconds(row.get("baseline_median_s")), True),
-            (fmt_speedup(row["speedup"]), True),
+            (fmt_speedup(row["speedup"]) + _bound_mark(row), True),
             (fmt_range(row["speedup_ci_low"], row["speedup_ci_high"], fmt_float), True),
+            (_int_text(row.get("bound")), True),
+            (fmt_float(row.get("cpu_per_image_ratio")), True),
             (fmt_percent(row.get("efficiency"), 0), True),
-            (fmt_float(row.get("karp_flatt")), True),
+            (_karp_flatt_text(row), True),
         ]
         table.rows.append(Row(_cells(values)))
     return table
@@ -720,6 +940,7 @@ def amdahl_appendix(amdahl: pd.DataFrame) -> Table:
             ("serial fraction", True),
             ("ceiling", True),
             ("R²", True),
+            *([("note", False)] if "fit_note" in amdahl.columns else []),
         ],
         css="cells appendix",
     )
@@ -735,6 +956,8 @@ def amdahl_appendix(amdahl: pd.DataFrame) -> Table:
             (fmt_speedup(fit["max_speedup"]), True),
             (fmt_float(fit.get("fit_r2"), 3), True),
         ]
+        if "fit_note" in amdahl.columns:
+            values.append((_label_text(fit.get("fit_note")), False))
         table.rows.append(Row(_cells(values)))
     return table
 
@@ -790,6 +1013,194 @@ def _uniq(frame: pd.DataFrame, column: str) -> list:
     return sorted(pd.unique(frame[column].dropna())) if column in frame.columns else []
 
 
+# ----- fairness facts: (status, text), status "ok", "warn" or "info" ------------------------
+# "info" states a fact or says that something was not measured: it never gets a tick.
+
+OK, WARN, INFO = "ok", "warn", "info"
+#: The start method whose workers inherit the parent's loaded modules.
+FORK = "fork"
+#: Saving tasks (their files are written inside the timer) where results do not say.
+SAVING_TASK_PREFIXES = ("save_", "blur_thumbnail")
+
+
+def _flags(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column of a table (False where missing); all False without the column."""
+    if column not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[column].map(_is_true).astype(bool)
+
+
+def _mib(value) -> str:
+    value = _number(value)
+    return "n/a" if not math.isfinite(value) else f"{value / 2**20:.0f} MiB"
+
+
+def _start_methods(meta: dict, summary: pd.DataFrame) -> dict[str, float]:
+    """Each start method with its median time until every pool worker had started:
+    ``start_methods`` of metadata.json, else the methods named and the summary's
+    ``median_pool_ready_s`` (NaN where not recorded)."""
+    recorded = meta.get("start_methods")
+    if isinstance(recorded, dict) and recorded:
+        return {
+            str(m): _number(v.get("median_pool_ready_s") if isinstance(v, dict) else v)
+            for m, v in recorded.items()
+        }
+    names = meta.get("mp_start_methods") or _uniq(summary, "mp_start_method")
+    out = {}
+    for name in names:
+        value = math.nan
+        if _has_columns(summary, ("mp_start_method", "median_pool_ready_s")):
+            ready = summary.loc[summary["mp_start_method"] == name, "median_pool_ready_s"]
+            ready = pd.to_numeric(ready, errors="coerce").dropna()
+            value = float(ready.median()) if len(ready) else math.nan
+        out[str(name)] = value
+    return out
+
+
+def _has_columns(frame: pd.DataFrame, columns) -> bool:
+    return all(c in frame.columns for c in columns)
+
+
+def start_method_text(meta: dict, summary: pd.DataFrame) -> tuple[str, str]:
+    """The multiprocessing start method(s) and their start cost; a non-fork method warns:
+    its workers start fresh interpreters and import the engine inside the timer."""
+    methods = _start_methods(meta, summary)
+    if not methods:
+        return INFO, "not recorded."
+    parts = []
+    for name, ready in sorted(methods.items()):
+        cost = (
+            f"every pool worker had started after a median {fmt_ms(ready)} ms"
+            if math.isfinite(ready)
+            else "pool start-up not recorded"
+        )
+        parts.append(f"{name} ({cost})")
+    text = "; ".join(parts) + "."
+    others = sorted(m for m in methods if m != FORK)
+    if not others:
+        return OK, text + " Forked workers inherit the modules the parent loaded untimed."
+    text += (
+        f" {_joined(others)} is not fork: every worker of every pool starts a new interpreter "
+        "and imports the engine inside the timer (forkserver preloads it in its server once), "
+        "a start cost that fork does not pay and that every process-pool time includes."
+    )
+    return WARN, text
+
+
+def rounds_text(meta: dict, summary: pd.DataFrame) -> tuple[str, str]:
+    """How many rounds each cell ran and in what order; one round is a threat (drift of
+    the machine between cells is then invisible to every CI)."""
+    counts = [int(r) for r in meta.get("rounds") or [] if _number(r) == _number(r)]
+    if not counts and "rounds" in summary.columns:
+        counts = sorted(
+            {int(r) for r in pd.to_numeric(summary["rounds"], errors="coerce").dropna()}
+        )
+    repeats = _joined(meta.get("repeats", []))
+    if not counts:
+        return WARN, (
+            "not recorded (results before rounds): all repetitions of a cell ran "
+            "back-to-back in one process, and cells ran one after another in a fixed order, so "
+            "drift of the machine between cells is invisible to every confidence interval."
+        )
+    if max(counts) <= 1:
+        return WARN, (
+            f"1 ({repeats} repetitions per cell in one process): cells ran one after "
+            "another, so drift of the machine between two cells is invisible to every "
+            "confidence interval."
+        )
+    return OK, (
+        f"{_joined(counts)} per cell, each a separate job of {repeats} repetitions; "
+        "round by round (round r of every cell before round r+1 of any), the jobs of a round "
+        "in a seeded random order, so a slow period of the machine falls on many strategies. "
+        "The rounds are the experimental unit: CIs resample rounds, then repetitions."
+    )
+
+
+def _cold(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[summary["cache"] == "cold"] if "cache" in summary.columns else summary.iloc[0:0]
+
+
+def eviction_text(meta: dict, summary: pd.DataFrame) -> tuple[str, str] | None:
+    """How cold cells were made cold; None without cold cells. System-wide eviction warns:
+    it also evicts the interpreter, which new workers then re-read inside the timer."""
+    if _cold(summary).empty:
+        return None
+    methods = [str(m) for m in meta.get("eviction_methods") or []]
+    if not methods and "eviction" in summary.columns:
+        values = _cold(summary)["eviction"].dropna().astype(str)
+        methods = sorted({m for v in values for m in v.split(",") if m})
+    if not methods:
+        return INFO, (
+            "not recorded (results before it): cold cells may have dropped the whole "
+            "page cache, interpreter included."
+        )
+    if "system" in methods:
+        return WARN, (
+            f"{_joined(methods)}. System eviction (drop_caches) empties the whole "
+            "page cache, the interpreter's libraries and .pyc files too: every new worker "
+            "re-reads them from storage inside the timer, a cost process pools pay and the "
+            "loop and threads do not."
+        )
+    return OK, (
+        f"{_joined(methods)}: only the inputs' pages (and a saving task's output "
+        "directory) are evicted, file by file, verified with mincore; the interpreter stays "
+        "cached, as for any program that runs twice."
+    )
+
+
+def durability_text(meta: dict, summary: pd.DataFrame) -> tuple[str, str] | None:
+    """What "written" means for the tasks that save; None when no task saves. Never a tick:
+    the page cache is the default, and a stated fact."""
+    recorded = meta.get("durability")
+    saving = [t for t in _uniq(summary, "task") if str(t).startswith(SAVING_TASK_PREFIXES)]
+    if not (isinstance(recorded, dict) and recorded) and not saving:
+        return None
+    by_task = dict(recorded) if isinstance(recorded, dict) else {}
+    for task in saving:
+        by_task.setdefault(str(task), "not recorded: none")
+    synced = sorted(t for t, v in by_task.items() if "fsync" in str(v))
+    cached = sorted(t for t, v in by_task.items() if "fsync" not in str(v))
+    parts = []
+    if cached:
+        parts.append(
+            f"{_joined(cached)}: page cache (durability none): the timer stops before the "
+            "files reach the disk"
+        )
+    if synced:
+        parts.append(f"{_joined(synced)}: durability fsync, every file fsynced inside the timer")
+    return INFO, "; ".join(parts) + "."
+
+
+def memory_text(summary: pd.DataFrame) -> tuple[str, str]:
+    """Peak memory of the whole cell (parent and workers) beside the parent's own."""
+    columns = [c for c in ("max_tree_pss_bytes", "max_tree_uss_bytes") if c in summary.columns]
+    tree = (
+        pd.to_numeric(summary[columns[0]], errors="coerce") if columns else pd.Series(dtype=float)
+    )
+    if tree.dropna().empty:
+        parent = summary.get("max_peak_rss_bytes")
+        biggest = (
+            _mib(pd.to_numeric(parent, errors="coerce").max()) if parent is not None else "n/a"
+        )
+        return INFO, (
+            f"Peak memory: the parent process's peak RSS only (up to {biggest}); the workers' "
+            "memory was not measured."
+        )
+    i = tree.idxmax()
+    row = summary.loc[i]
+    kind = "PSS" if columns[0] == "max_tree_pss_bytes" else "USS"
+    uss = (
+        f", USS {_mib(row.get('max_tree_uss_bytes'))}"
+        if kind == "PSS" and math.isfinite(_number(row.get("max_tree_uss_bytes")))
+        else ""
+    )
+    return INFO, (
+        f"Peak memory of the whole cell (parent + every worker, {kind}, sampled during each "
+        f"repetition) beside the parent's own peak RSS: largest {_cell_name(row)}, "
+        f"{_mib(row[columns[0]])}{uss} against the parent's {_mib(row.get('max_peak_rss_bytes'))}."
+    )
+
+
 def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
     """How each cell was measured: grid, repetitions, timed region, cache, verification."""
     parallel = summary[summary["strategy"] != BASELINE]
@@ -806,9 +1217,10 @@ def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
         f"{_joined(meta.get('repeats', []))} timed repetitions per cell after "
         f"{_joined(meta.get('warmup', []))} untimed warm-up; {_text(meta.get('cells'))} cells, "
         f"{_text(meta.get('timed_repetitions'))} timed repetitions in all; each cell ran alone.",
-        "The timed region is the whole batch, pool start-up and shutdown included "
-        f"(multiprocessing start method: {_joined(meta.get('mp_start_methods', []))}), split "
-        "into start-up (to the first result), work and shutdown.",
+        "Rounds: " + rounds_text(meta, summary)[1],
+        "The timed region is the whole batch, pool start-up and shutdown included, split "
+        "into pool start-up (until every worker started), until the first result, work and "
+        "shutdown. Multiprocessing start method: " + start_method_text(meta, summary)[1],
     ]
     cold_max = meta.get("cold_resident_fraction_max")
     methods = _joined(meta.get("cache_methods", []))
@@ -821,6 +1233,13 @@ def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
             f"before a cold repetition (mincore): max {fmt_percent(cold_max)}, median "
             f"{fmt_percent(meta.get('cold_resident_fraction_median'))}."
         )
+    eviction = eviction_text(meta, summary)
+    if eviction is not None:
+        items.append("Eviction: " + eviction[1])
+    durability = durability_text(meta, summary)
+    if durability is not None:
+        items.append("Save durability: " + durability[1])
+    items.append(memory_text(summary)[1])
     items.append(
         "Every repetition is verified (checksums of written files, decoded pixels of reads): "
         "a repetition that lost or corrupted work fails its cell and is never reported."
@@ -855,10 +1274,44 @@ def provenance(meta: dict) -> str:
     return f"Provenance: {config}; {code}."
 
 
-def method_analysis(summary: pd.DataFrame) -> list[str]:
-    """How cells are compared: statistic, both base cases, significance, Amdahl."""
+def equivalence_margin(comparisons: pd.DataFrame | None, meta: dict) -> str:
+    """The equivalence margin as a percentage ("5%"): comparisons.csv's, else metadata's,
+    else the default."""
+    values: list[float] = []
+    if comparisons is not None and "equivalence_margin" in comparisons.columns:
+        values = sorted(
+            set(pd.to_numeric(comparisons["equivalence_margin"], errors="coerce").dropna())
+        )
+    if not values and _number(meta.get("equivalence_margin")) == _number(
+        meta.get("equivalence_margin")
+    ):
+        values = [_number(meta.get("equivalence_margin"))]
+    if not values:
+        return f"{DEFAULT_EQUIVALENCE_MARGIN:.0%}"
+    return ", ".join(f"{v:.0%}" for v in values)
+
+
+def method_analysis(
+    summary: pd.DataFrame, comparisons: pd.DataFrame | None = None, meta: dict | None = None
+) -> list[str]:
+    """How cells are compared: statistic, both base cases, significance (Holm), equivalence
+    (TOST), the physical bound, Karp-Flatt and Amdahl. Tables that predate a test get the
+    older wording, never a claim they cannot back."""
+    meta = meta or {}
+    comparisons = comparisons if comparisons is not None else pd.DataFrame()
     levels = summary["ci_level"].dropna() if "ci_level" in summary.columns else pd.Series([])
+    rounds = (
+        pd.to_numeric(summary["rounds"], errors="coerce").max()
+        if "rounds" in summary.columns
+        else math.nan
+    )
     statistic = "Statistic: the median wall time, with a distribution-free CI (order statistics)"
+    if math.isfinite(rounds) and rounds > 1:
+        statistic = (
+            "Statistic: the median wall time over every repetition of every round; its CI "
+            "and every speedup's are bootstrapped hierarchically (rounds, then repetitions "
+            "within them)"
+        )
     if levels.empty:
         statistic += "."
     elif levels.min() < CI_LEVEL_WANTED:
@@ -868,18 +1321,51 @@ def method_analysis(summary: pd.DataFrame) -> list[str]:
         )
     else:
         statistic += f" at {fmt_percent(levels.min())}."
-    return [
+    holm = "p_holm" in comparisons.columns
+    items = [
         statistic,
-        BASE_CASES + " Speedup is a ratio of medians with a 95% percentile bootstrap CI "
-        "(2000 resamples of both cells' repetitions).",
+        BASE_CASES + " Speedup is a ratio of medians with a 95% bootstrap CI.",
         "Efficiency = speedup over the serial loop / workers. Karp–Flatt e = (1/S − 1/p) / "
-        "(1 − 1/p), from the speedup over 1 worker: a serial fraction that grows with p "
-        "means overhead, not just serial work.",
-        f"“Significantly slower”: two-sided Mann–Whitney U of a cell's repetitions against "
-        f"the fastest cell of its group, p < {ALPHA}. A runner-up is named only when it is not.",
-        "Amdahl: least squares of T(p) = Ts + Tp / p per strategy (worker counts above the "
-        "usable cores left out); serial fraction = Ts / (Ts + Tp), ceiling = (Ts + Tp) / Ts.",
+        "(1 − 1/p), from the speedup over 1 worker, only for p within the usable cores "
+        "(beyond them missing cores would read as serial work): a serial fraction that grows "
+        "with p means overhead, not just serial work.",
     ]
+    if holm:
+        items.append(
+            f"“Significantly slower”: a cell against the fastest of its group, p < {ALPHA} "
+            "after Holm's correction within the group. “Faster than the loop”: Holm-adjusted "
+            "over all the group's cells, so that picking the best from the data is covered."
+        )
+    else:
+        items.append(
+            f"“Significantly slower”: two-sided Mann–Whitney U of a cell's repetitions against "
+            f"the fastest cell of its group, p < {ALPHA}, uncorrected. A runner-up is named "
+            "only when it is not."
+        )
+    if "equivalent" in comparisons.columns:
+        items.append(
+            "“Equivalent”: the 90% CI of the time ratio lies within "
+            f"±{equivalence_margin(comparisons, meta)} (two one-sided tests). A cell that is "
+            "neither significantly slower nor equivalent is one the repetitions cannot tell "
+            "apart from the best, and the tables say how large a difference they could have "
+            "missed."
+        )
+    else:
+        items.append(
+            "No equivalence test in these tables: “not significantly slower” does not mean "
+            "equivalent."
+        )
+    items.append(
+        "Physical bound: a speedup above min(workers, usable cores) for CPU work, or above "
+        "the workers for waiting work, is flagged, never reported as a finding; the base "
+        "case's CPU per image beside the cell's names the likely cause."
+    )
+    items.append(
+        "Amdahl: least squares of T(p) = Ts + Tp / p per strategy, only with at least three "
+        "worker counts within the usable cores (never on oversubscribed points); serial "
+        "fraction = Ts / (Ts + Tp), ceiling = (Ts + Tp) / Ts."
+    )
+    return items
 
 
 def _cell_name(row, with_host: bool = False) -> str:
@@ -896,13 +1382,39 @@ def _named(rows: pd.DataFrame, describe: Callable) -> str:
     return "; ".join(names) + (f"; and {more} more" if more > 0 else "")
 
 
-def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
-    """Threats to validity, each ``{"topic", "status", "text"}`` with status "ok" or "warn":
-    interference, repetition spread, outliers, hosts, cache state, repetitions, warnings."""
+#: Threats about the cells' measurements and the claims drawn from them (the second
+#: threats slide); every other topic is about the machine and the method (the first).
+CLAIM_TOPICS = (
+    "Repetition spread",
+    "Outliers",
+    "Repetitions",
+    "Rounds",
+    "Rounds disagree",
+    "Physical bound",
+    "Extra reads",
+    "Imports inside the timer",
+    "Operations in flight",
+)
+
+
+def threats(
+    summary: pd.DataFrame,
+    meta: dict,
+    speedup: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | None = None,
+) -> list[dict]:
+    """Threats to validity, each ``{"topic", "status", "text", "part"}``. Status "ok" (checked,
+    nothing found: a tick), "warn" or "info" (a stated fact, or not measured: never a tick);
+    part "claims" for the topics of ``CLAIM_TOPICS``, else "machine". Interference, the
+    virtual machine, hosts, cache state, eviction, start method, save durability, memory,
+    repetition spread, outliers, repetitions, rounds, physical bounds, extra reads, imports
+    inside the timer, operations in flight, missing cells and warnings."""
     out = []
 
-    def add(topic: str, warn: bool, text: str) -> None:
-        out.append({"topic": topic, "status": "warn" if warn else "ok", "text": text})
+    def add(topic: str, warn: bool | str, text: str) -> None:
+        status = warn if isinstance(warn, str) else (WARN if warn else OK)
+        part = "claims" if topic in CLAIM_TOPICS else "machine"
+        out.append({"topic": topic, "status": status, "text": text, "part": part})
 
     cores = _usable_cores(meta, summary)
     hosted = _several_hosts(summary)
@@ -918,7 +1430,7 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
     if other is None:
         add(
             "Interference",
-            False,
+            INFO,
             "Not measured: no cell ran 1 s of timed wall time (CPU time is counted in 10 ms "
             "ticks)." + load_text,
         )
@@ -1018,6 +1530,17 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
             " ".join(text) or f"Cold cells were prepared by {_joined(methods)}.",
         )
 
+    eviction = eviction_text(meta, summary)
+    if eviction is not None:
+        add("Eviction", *eviction)
+    add("Start method", *start_method_text(meta, summary))
+    durability = durability_text(meta, summary)
+    if durability is not None:
+        add("Save durability", *durability)
+    if not summary.empty:
+        add("Memory", *memory_text(summary))
+    _claim_threats(add, summary, meta, speedup, recommendations, hosted)
+
     levels = summary["ci_level"].dropna() if "ci_level" in summary.columns else pd.Series([])
     if not levels.empty:
         few = levels.min() < CI_LEVEL_WANTED
@@ -1050,6 +1573,174 @@ def threats(summary: pd.DataFrame, meta: dict) -> list[dict]:
         if warning not in shown:
             add("Run warning", True, str(warning))
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    """ "1 cell", "3 cells"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _have(n: int) -> str:
+    return "has" if n == 1 else "have"
+
+
+def _claim_threats(
+    add: Callable,
+    summary: pd.DataFrame,
+    meta: dict,
+    speedup: pd.DataFrame | None,
+    recommendations: pd.DataFrame | None,
+    hosted: bool,
+) -> None:
+    """The threats that the new fairness facts of the tables show: rounds, bounds, extra
+    reads, imports inside the timer, operations in flight. A fact the tables do not carry is
+    said to be not recorded (status "info"), never ticked."""
+    if summary.empty:
+        return
+
+    def name(row) -> str:
+        return _cell_name(row, hosted)
+
+    add("Rounds", *rounds_text(meta, summary))
+    if "rounds_disagree" in summary.columns:
+        split = summary[_flags(summary, "rounds_disagree")]
+        split = (
+            split.sort_values("round_spread", ascending=False) if "round_spread" in split else split
+        )
+        add(
+            "Rounds disagree",
+            not split.empty,
+            f"{len(split)} of {len(summary)} cells {_have(len(split))} rounds whose medians "
+            "disagree beyond "
+            "what the spread within a round explains"
+            + (
+                ": the machine drifted between their jobs ("
+                + _named(
+                    split,
+                    lambda r: f"{name(r)} spread {fmt_percent(r.get('round_spread'), 0)}",
+                )
+                + ")."
+                if not split.empty
+                else "."
+            ),
+        )
+    else:
+        add("Rounds disagree", INFO, "Not checked: these tables have no rounds.")
+
+    speedup = speedup if speedup is not None else pd.DataFrame()
+    if "exceeds_bound" in speedup.columns:
+        rows = speedup[(speedup.get("baseline") == BASELINE) & _flags(speedup, "exceeds_bound")]
+        flagged_recs = pd.DataFrame()
+        if recommendations is not None and not recommendations.empty:
+            flagged_recs = recommendations[
+                _flags(recommendations, "withheld") | _flags(recommendations, "exceeds_bound")
+            ]
+        sentences = [str(t) for t in flagged_recs.get("sentence", []) if isinstance(t, str) and t]
+        text = (
+            f"{_count(len(rows), 'speedup')} over the serial loop "
+            f"{'exceeds its' if len(rows) == 1 else 'exceed their'} physical bound "
+            "(CPU work: min(workers, usable cores); waiting work: workers), flagged and never "
+            "reported as findings"
+        )
+        if rows.empty:
+            text += "."
+        else:
+            text += (
+                ": "
+                + _named(
+                    rows,
+                    lambda r: (
+                        f"{name(r)} {fmt_speedup(r.get('speedup'))} > {_int_text(r.get('bound'))}"
+                    ),
+                )
+                + "."
+            )
+        if sentences:
+            shown = sentences[:NAMED_CELLS]
+            more = len(sentences) - len(shown)
+            text += " " + " ".join(shown) + (f" (and {more} more withheld)" if more > 0 else "")
+        add("Physical bound", not rows.empty or bool(sentences), text)
+    else:
+        add(
+            "Physical bound",
+            INFO,
+            "Not checked: these tables carry no bound; a speedup above min(workers, usable "
+            "cores) for CPU work cannot be a finding.",
+        )
+
+    measured_reads = "median_extra_read_bytes" not in summary.columns or bool(
+        pd.to_numeric(summary["median_extra_read_bytes"], errors="coerce").notna().any()
+    )
+    if "extra_reads_flag" in summary.columns and measured_reads:
+        extra = summary[_flags(summary, "extra_reads_flag")]
+        add(
+            "Extra reads",
+            not extra.empty,
+            f"{_count(len(extra), 'cell')} read much more from storage than the inputs and "
+            "than the other cells of their group"
+            + (
+                ": "
+                + _named(
+                    extra,
+                    lambda r: f"{name(r)} +{_mib(r.get('median_extra_read_bytes'))} a repetition",
+                )
+                + ": their times include reading more than their inputs."
+                if not extra.empty
+                else "."
+            ),
+        )
+    else:
+        add("Extra reads", INFO, "Not recorded: bytes read beyond the inputs were not measured.")
+
+    if "imported_modules" in summary.columns:
+        modules = summary["imported_modules"].map(lambda v: "" if _missing(v) else str(v).strip())
+        importing = summary[modules != ""]
+        add(
+            "Imports inside the timer",
+            not importing.empty,
+            f"{_count(len(importing), 'cell')} had workers that imported modules inside the timer"
+            + (
+                ": "
+                + _named(
+                    importing,
+                    lambda r: f"{name(r)} ({str(r['imported_modules']).replace(';', ', ')})",
+                )
+                + ": their times include first-use costs."
+                if not importing.empty
+                else ": the task ran once untimed before any pool started."
+            ),
+        )
+    else:
+        add("Imports inside the timer", INFO, "Not recorded: workers' imports were not tracked.")
+
+    pooled = summary["strategy"].isin(["threads", "asyncio"])
+    peak = (
+        pd.to_numeric(summary["max_peak_in_flight"], errors="coerce")
+        if "max_peak_in_flight" in summary.columns
+        else pd.Series(math.nan, index=summary.index)
+    )
+    if (pooled & peak.notna()).any():
+        wanted = np.minimum(summary["workers"].astype(float), summary["n_images"].astype(float))
+        short = summary[pooled & peak.notna() & (peak < wanted)]
+        add(
+            "Operations in flight",
+            not short.empty,
+            f"{_count(len(short), 'thread or asyncio cell')} ran fewer operations at once "
+            "than their workers"
+            + (
+                ": "
+                + _named(short, lambda r: f"{name(r)} at most {_int_text(r['max_peak_in_flight'])}")
+                + ": their label overstates their parallelism."
+                if not short.empty
+                else "."
+            ),
+        )
+    elif pooled.any():
+        add(
+            "Operations in flight",
+            INFO,
+            "Not recorded: how many operations thread and asyncio cells ran at once.",
+        )
 
 
 def _cv_name(row, with_host: bool = False) -> str:
@@ -1273,6 +1964,101 @@ def missing_section(meta: dict) -> dict | None:
     }
 
 
+# ----- known answers (calibration) ----------------------------------------------------------
+
+#: The calibration preset's table and summary, next to the experiment's tables when present.
+CALIBRATION_TABLE = "calibration.csv"
+CALIBRATION_SUMMARY = "calibration.json"
+
+
+def calibration_section(results_dir: Path) -> dict | None:
+    """The known-answer slide: each calibration cell's expected speedup (with its range)
+    beside the measured one (with its CI) and its verdict, and how many cores this machine
+    delivers. None when the results directory has no ``calibration.csv``."""
+    path = Path(results_dir) / CALIBRATION_TABLE
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(path, dtype={HOST: str})
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame()
+    summary: dict = {}
+    summary_path = Path(results_dir) / CALIBRATION_SUMMARY
+    if summary_path.is_file():
+        try:
+            loaded = json.loads(summary_path.read_text())
+            summary = loaded if isinstance(loaded, dict) else {}
+        except json.JSONDecodeError:
+            summary = {}
+    hosts = HOST in frame.columns and frame[HOST].nunique() > 1
+    table = Table(
+        columns=[
+            *([("host", False)] if hosts else []),
+            ("task", False),
+            ("size", False),
+            ("n", True),
+            ("cell", False),
+            ("cores", True),
+            ("expected", True),
+            ("range", True),
+            ("measured", True),
+            ("within", False),
+            ("verdict", False),
+        ]
+    )
+    keys = [k for k in ("task", "n_images", "strategy", "workers") if k in frame.columns]
+    ordered = frame.sort_values(keys, kind="stable") if keys else frame
+    within_flags = _flags(frame, "within")
+    for _, row in ordered.iterrows():
+        size = (
+            _size(row)
+            if math.isfinite(_number(row.get("width")))
+            and math.isfinite(_number(row.get("height")))
+            else "n/a"
+        )
+        inside = _is_true(row.get("within"))
+        values = [
+            *([(str(row.get(HOST)), False)] if hosts else []),
+            (_text(row.get("task")), False),
+            (size, False),
+            (_int_text(row.get("n_images")), True),
+            (_who(str(row.get("strategy")), row.get("workers")), False),
+            (_int_text(row.get("usable_cores")), True),
+            (fmt_speedup(row.get("expected_speedup")), True),
+            (fmt_range(row.get("expected_low"), row.get("expected_high"), fmt_float), True),
+            (
+                fmt_speedup_ci(
+                    row.get("speedup"), row.get("speedup_ci_low"), row.get("speedup_ci_high")
+                ),
+                True,
+            ),
+            ("yes" if inside else "no", False),
+            (_label_text(row.get("verdict")), False),
+        ]
+        table.rows.append(Row(_cells(values), "" if inside else "flagged"))
+    delivered = _number(summary.get("delivered_cores"))
+    cells = _number(summary.get("cells"))
+    within = _number(summary.get("within"))
+    if not math.isfinite(cells):
+        cells = float(len(frame))
+    if not math.isfinite(within):
+        within = float(within_flags.sum())
+    cores = _uniq(frame, "usable_cores")
+    of_cores = f" of its {_joined(int(c) for c in cores)} usable" if cores else ""
+    return {
+        "delivered": (
+            f"This machine delivers {delivered:.2f} cores{of_cores}."
+            if math.isfinite(delivered)
+            else "The cores this machine delivers were not measured (calibration.json "
+            "names none: no spin_native cell)."
+        ),
+        "within": f"{int(within)} of {int(cells)} known-answer cells measured within their "
+        "expected range.",
+        "all_within": bool(cells) and within == cells,
+        "table": table,
+    }
+
+
 # ----- the deck -----------------------------------------------------------------------------
 
 
@@ -1292,6 +2078,8 @@ def deck_context(results_dir: Path) -> dict:
     hosts = meta.get("hosts", [])
     strategy_summaries = meta.get("strategy_summaries", {})
     conclusions = task_verdicts(tables["recommendations"], largest_n_only=True)
+    margin = equivalence_margin(tables["comparisons"], meta)
+    found = threats(summary, meta, tables["speedup"], tables["recommendations"])
     host_section = None
     if several:
         table, note = hosts_table(tables["recommendations"])
@@ -1322,16 +2110,27 @@ def deck_context(results_dir: Path) -> dict:
         ),
         "host_section": host_section,
         "method_measurement": method_measurement(summary, meta),
-        "method_analysis": method_analysis(summary),
+        "method_analysis": method_analysis(summary, tables["comparisons"], meta),
         "strategies": sorted(strategy_summaries.items(), key=lambda kv: _serial_first(kv[0])),
         "figure_defs": [f for f in figures.values() if f["src"]],
         "tasks": task_sections(cells, tables, meta, figures[TASK_FIGURE]),
         "overview_figures": [figures[stem] for stem in OVERVIEW_FIGURES],
         "overhead_figure": figures["overhead"],
         "overhead_table": overhead_table(summary),
+        "overhead_note": OVERHEAD_NOTE,
         "recommendations": recommendations_table(tables["recommendations"]),
+        "recommendations_note": recommendations_note(tables["recommendations"], margin),
+        "group_note": group_note(tables["comparisons"], margin),
         "conclusions": sorted(conclusions.items()),
-        "threats": threats(summary, meta),
+        "threats": found,
+        "threat_parts": [
+            (title, [t for t in found if t["part"] == part])
+            for part, title in (
+                ("machine", "Threats to validity: machine and method"),
+                ("claims", "Threats to validity: cells and claims"),
+            )
+        ],
+        "calibration": calibration_section(results_dir),
         "appendix": [
             ("Appendix: every cell", summary_appendix(cells)),
             (

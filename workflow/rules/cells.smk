@@ -10,10 +10,10 @@ rule cell:
         "results/logs/{experiment}/cells/{task}/{storage}-{cache}/{width}x{height}/n{n_images}/{strategy}-w{workers}-r{round}.log",
     benchmark:
         "results/benchmarks/{experiment}/cells/{task}/{storage}-{cache}/{width}x{height}/n{n_images}/{strategy}-w{workers}-r{round}.tsv"
+    priority: get_cell_priority
     conda:
         "../../envs/imgbench.yaml"
     threads: workflow.cores
-    priority: get_cell_priority
     params:
         imgbench=IMGBENCH,
         args=get_cell_args,

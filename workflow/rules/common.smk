@@ -140,7 +140,9 @@ def _cell_from_wildcards(wildcards):
         int(wildcards.workers),
     )
     if cell not in DATASET_OF:
-        raise ValueError(f"{RESULTS}/{cell.relative_path} is not a cell of the configured grid")
+        raise ValueError(
+            f"{RESULTS}/{cell.relative_path} is not a cell of the configured grid"
+        )
     return cell
 
 
@@ -237,7 +239,10 @@ def experiment_dir(wildcards):
 def get_calibration(wildcards):
     if wildcards.experiment not in CALIBRATED:
         return []
-    return [f"{RESULTS}/{wildcards.experiment}/calibration.csv"]
+    return [
+        f"{RESULTS}/{wildcards.experiment}/calibration.csv",
+        f"{RESULTS}/{wildcards.experiment}/calibration.json",
+    ]
 
 
 def get_experiment_description(wildcards):

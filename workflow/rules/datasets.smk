@@ -7,11 +7,11 @@ rule dataset:
         ),
     log:
         "results/logs/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}.log",
+    priority: DATASET_PRIORITY
     conda:
         "../../envs/imgbench.yaml"
     # Images are generated in parallel; the result is the same for any number of threads.
     threads: min(workflow.cores, 16)
-    priority: DATASET_PRIORITY
     params:
         imgbench=IMGBENCH,
         source=get_dataset_source_args,

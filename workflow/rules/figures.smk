@@ -7,6 +7,10 @@ rule figures:
         efficiency="results/{experiment}/efficiency.csv",
         timings="results/{experiment}/timings.csv",
         amdahl="results/{experiment}/amdahl.csv",
+        # The figures mark what the tables' tests decided (faster, equivalent, above the
+        # physical bound): they are redrawn when a verdict changes.
+        comparisons="results/{experiment}/comparisons.csv",
+        recommendations="results/{experiment}/recommendations.csv",
     output:
         png=[
             report(
