@@ -2,8 +2,9 @@
 
     python benchmarks/aggregate_scale.py [--rows 50000] [--runs 3] [--keep DIR]
 
-Writes a synthetic experiment of ~8,400 cell files (schema as the runner writes them, times
-drawn from an Amdahl model with noise), then runs ``imgbench aggregate``, ``imgbench plot``
+Writes a synthetic experiment of ~8,400 cells, each as 2 rounds of 3 timed repetitions (one
+result file per round, schema as the runner writes them, times drawn from an Amdahl model
+with noise and a small offset per round), then runs ``imgbench aggregate``, ``imgbench plot``
 and ``imgbench slides`` as the workflow does (separate processes, imports included) and
 prints each stage's wall time per run and the median over runs.
 """
@@ -32,7 +33,9 @@ STRATEGIES = ["threads", "processes", "processes_chunked", "asyncio"]
 WORKERS = [1, 2, 4, 8, 16, 32]
 
 
-def _cell_result(spec: CellSpec, walls: np.ndarray, rng: np.random.Generator) -> dict:
+def _cell_result(
+    spec: CellSpec, walls: np.ndarray, rng: np.random.Generator, round_: int = 1, rounds: int = 1
+) -> dict:
     reps = []
     for i, wall in enumerate(walls):
         first = wall * 0.05
@@ -67,8 +70,10 @@ def _cell_result(spec: CellSpec, walls: np.ndarray, rng: np.random.Generator) ->
     return {
         "schema_version": SCHEMA_VERSION,
         "cell": spec.as_dict(),
-        "cell_path": spec.relative_path,
+        "cell_path": spec.result_path(round_),
         "run": {
+            "round": round_,
+            "rounds": rounds,
             "repeats": len(walls) - 1,
             "warmup": 1,
             "dataset": "synthetic",
@@ -104,7 +109,7 @@ def _cell_result(spec: CellSpec, walls: np.ndarray, rng: np.random.Generator) ->
     }
 
 
-def write_synthetic(root: Path, rows: int, repeats: int = 6, seed: int = 0) -> int:
+def write_synthetic(root: Path, rows: int, repeats: int = 3, rounds: int = 2, seed: int = 0) -> int:
     rng = np.random.default_rng(seed)
     cells = 0
     for place_i, (storage, cache) in enumerate(PLACES):
@@ -115,17 +120,19 @@ def write_synthetic(root: Path, rows: int, repeats: int = 6, seed: int = 0) -> i
                     serial_fraction = rng.uniform(0.05, 0.6)
                     combos = [("serial", 1)] + [(s, w) for s in STRATEGIES for w in WORKERS]
                     for strategy, workers in combos:
-                        if cells * repeats >= rows:
+                        if cells * repeats * rounds >= rows:
                             return cells
                         p = min(workers, 16)
                         model = base * (serial_fraction + (1 - serial_fraction) / p)
-                        walls = model * rng.lognormal(0, 0.05, repeats + 1)
                         spec = CellSpec(
                             "scale", task, storage, cache, width, height, n, strategy, workers
                         )
-                        path = root / spec.relative_path
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        path.write_text(json.dumps(_cell_result(spec, walls, rng)))
+                        for r in range(1, rounds + 1):
+                            walls = model * rng.lognormal(rng.normal(0, 0.02), 0.05, repeats + 1)
+                            path = root / spec.result_path(r)
+                            path.parent.mkdir(parents=True, exist_ok=True)
+                            result = _cell_result(spec, walls, rng, r, rounds)
+                            path.write_text(json.dumps(result))
                         cells += 1
     return cells
 
@@ -146,7 +153,7 @@ def main() -> int:
     cells = write_synthetic(root, args.rows)
     exp = root / "scale"
     imgbench = [sys.executable, "-m", "imgbench"]
-    print(f"{cells} cells, {cells * 6} timed repetition rows in {exp}")
+    print(f"{cells} cells, {cells * 6} timed repetition rows (2 rounds x 3) in {exp}")
     totals = []
     for run in range(args.runs):
         aggregate = _timed(

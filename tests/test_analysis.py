@@ -130,8 +130,10 @@ def test_efficiency_is_speedup_per_worker_with_karp_flatt(tables):
     assert np.allclose(eff["efficiency"], eff["speedup"] / eff["workers"], equal_nan=True, rtol=0)
     serial = _by(eff, "serial")
     assert serial.loc[("threads", 4), "efficiency"] == pytest.approx(0.4)
-    # S = 1.6 on p = 4: e = (1/1.6 - 1/4) / (3/4) = 0.5
-    assert serial.loc[("threads", 4), "karp_flatt"] == pytest.approx(0.5)
+    # 4 workers on 2 usable cores: missing cores are not serial work, so no Karp-Flatt.
+    assert math.isnan(serial.loc[("threads", 4), "karp_flatt"])
+    # S = 2 on p = 2: e = (1/2 - 1/2) / (1/2) = 0
+    assert serial.loc[("threads", 2), "karp_flatt"] == pytest.approx(0.0)
     assert math.isnan(serial.loc[("serial", 1), "karp_flatt"])
     row = serial.loc[("threads", 2)]
     assert row["efficiency_ci_low"] <= row["efficiency"] <= row["efficiency_ci_high"]
@@ -172,13 +174,28 @@ def test_amdahl_fit_per_strategy():
 
 def test_amdahl_fit_leaves_out_oversubscribed_points():
     results = [
+        *[_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2, 4)],
+        _result("threads", 8, [50.0] * 4),
+    ]
+    for r in results:
+        r["machine"]["usable_cores"] = 4
+    summary = analysis.summary_frame(analysis.timings_frame(results))
+    fit = analysis.amdahl_frame(summary).iloc[0]
+    assert fit["fit_max_workers"] == 4 and fit["points"] == 3 and fit["fit_note"] == ""
+    assert fit["serial_fraction"] == pytest.approx(0.2)
+
+
+def test_amdahl_is_not_fitted_on_fewer_than_three_points_within_the_cores():
+    # 2 usable cores: only 1 and 2 workers are within them; 8 is never fitted instead.
+    results = [
         *[_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2)],
         _result("threads", 8, [50.0] * 4),
     ]
     summary = analysis.summary_frame(analysis.timings_frame(results))
     fit = analysis.amdahl_frame(summary).iloc[0]
-    assert fit["fit_max_workers"] == 2 and fit["points"] == 2
-    assert fit["serial_fraction"] == pytest.approx(0.2)
+    assert math.isnan(fit["serial_fraction"]) and math.isnan(fit["max_speedup"])
+    assert fit["points"] == 2
+    assert "2 worker count(s) within the 2 usable cores, 3 needed" in fit["fit_note"]
 
 
 def test_comparisons_mark_significantly_slower_cells(tables):
@@ -223,3 +240,185 @@ def test_cpu_shares_are_not_judged_on_too_little_time():
     )
     assert math.isnan(summary["cpu_per_wall"].iloc[0])
     assert math.isnan(summary["worker_busy"].iloc[0])
+
+
+def _rounds(strategy, workers, walls_by_round, n=10, **rep_fields):
+    """One result per round of a cell, each with ``rep_fields`` set on every repetition."""
+    out = []
+    for r, walls in enumerate(walls_by_round, start=1):
+        result = _result(strategy, workers, walls, n=n)
+        result["run"].update(round=r, rounds=len(walls_by_round))
+        for rep in result["repetitions"]:
+            rep.update(rep_fields)
+        out.append(result)
+    return out
+
+
+@pytest.fixture
+def rounds_tables():
+    results = [
+        *_rounds("serial", 1, [[4.0, 4.1, 3.9], [4.2, 4.3, 4.1]]),
+        *_rounds("threads", 2, [[2.0, 2.1, 1.9], [2.1, 2.2, 2.0]]),
+        # Round 2 is 20% slower than round 1 and they do not overlap: the rounds disagree.
+        *_rounds("threads", 4, [[2.0, 2.05, 1.95], [2.4, 2.45, 2.35]]),
+    ]
+    timings = analysis.timings_frame(results)
+    summary = analysis.summary_frame(timings)
+    return timings, summary, analysis.speedup_frame(summary, timings)
+
+
+def test_rounds_are_pooled_for_medians_and_kept_apart_for_their_spread(rounds_tables):
+    timings, summary, _ = rounds_tables
+    assert sorted(set(timings["round"])) == [1, 2] and set(timings["rounds"]) == {2}
+    assert list(timings["repetition"][:6]) == [0, 1, 2, 0, 1, 2]
+    row = summary.set_index(["strategy", "workers"]).loc[("threads", 4)]
+    assert row["reps"] == 6 and row["rounds"] == 2
+    assert row["median_s"] == pytest.approx((2.05 + 2.35) / 2)  # every repetition pooled
+    assert row["round_spread"] == pytest.approx(2.4 / 2.0 - 1)
+    assert row["rounds_disagree"]
+    assert not summary.set_index("strategy").loc["serial", "rounds_disagree"]
+    # The hierarchical bootstrap CI of the median brackets it, at 95%.
+    assert row["ci_low_s"] <= row["median_s"] <= row["ci_high_s"] and row["ci_level"] == 0.95
+
+
+def test_rates_agree_with_the_medians(tables):
+    summary = tables[1].set_index(["strategy", "workers"])
+    serial = summary.loc[("serial", 1)]
+    assert serial["images_per_s"] == pytest.approx(10 / serial["median_s"])
+    assert serial["mb_per_s"] == pytest.approx(1000 / serial["median_s"] / 1e6)
+
+
+def test_speedups_of_rounds_are_hierarchical_and_a_cell_against_itself_is_exact(rounds_tables):
+    speedup = _by(rounds_tables[2], "serial")
+    row = speedup.loc[("threads", 2)]
+    assert row["speedup"] == pytest.approx(4.1 / 2.05)
+    assert row["speedup_ci_low"] <= row["speedup"] <= row["speedup_ci_high"]
+    loop = speedup.loc[("serial", 1)]
+    assert (loop["speedup"], loop["speedup_ci_low"], loop["speedup_ci_high"]) == (1, 1, 1)
+    one = _by(rounds_tables[2], "1 worker").loc[("serial", 1)]
+    assert (one["speedup_ci_low"], one["speedup_ci_high"]) == (1.0, 1.0)
+
+
+def test_physical_bounds_and_cpu_per_image(tables):
+    speedup = _by(tables[2], "serial")
+    # 2 usable cores: threads x4 may give at most 2x; the loop took 4 s of CPU for 10 images.
+    assert speedup.loc[("threads", 4), "bound"] == 2
+    assert speedup.loc[("threads", 2), "bound"] == 2
+    assert not speedup["exceeds_bound"].any()
+    row = speedup.loc[("threads", 2)]
+    assert row["baseline_cpu_per_image_s"] == pytest.approx(0.4)
+    assert row["cpu_per_image_s"] == pytest.approx(0.2)
+    assert row["cpu_per_image_ratio"] == pytest.approx(2.0)
+
+
+def test_waiting_work_is_bounded_by_its_workers_alone():
+    results = [
+        _result("serial", 1, [4.0] * 4, task="download"),
+        _result("threads", 4, [1.0] * 4, task="download"),
+        _result("threads", 8, [1.0] * 4, task="download"),
+    ]
+    results[2]["run"]["task_bound"] = "cpu"  # recorded: wins over the task's default
+    timings = analysis.timings_frame(results)
+    summary = analysis.summary_frame(timings)
+    speedup = _by(analysis.speedup_frame(summary, timings), "serial")
+    assert (
+        speedup.loc[("threads", 4), "bound"] == 4 and not speedup.loc[("threads", 4)].exceeds_bound
+    )
+    assert speedup.loc[("threads", 8), "bound"] == 2 and speedup.loc[("threads", 8)].exceeds_bound
+    assert list(summary["task_bound"]) == ["wait", "wait", "cpu"]
+
+
+def test_fairness_facts_and_flagged_extra_reads():
+    results = [
+        _result("serial", 1, [1.0] * 4),
+        _result("threads", 2, [1.0] * 4),
+        _result("processes", 2, [1.0] * 4),
+    ]
+    for result, extra, ready, modules in zip(
+        results,
+        [0, 1000, 2_000_000],
+        [None, None, 0.05],
+        [[], [], ["PIL.JpegImagePlugin"]],
+        strict=True,
+    ):
+        result["run"].update(eviction="files", mp_start_method="fork", task_bound="cpu")
+        for rep in result["repetitions"]:
+            rep.update(
+                extra_read_bytes=extra,
+                input_bytes=64_000,
+                pool_ready_s=ready,
+                peak_in_flight=2,
+                tree_peak_pss_bytes=300,
+                tree_peak_uss_bytes=200,
+                worker_imported_modules=modules,
+            )
+    summary = analysis.summary_frame(analysis.timings_frame(results)).set_index("strategy")
+    assert list(summary["extra_reads_flag"]) == [True, False, False]  # processes, serial, threads
+    assert summary.loc["processes", "median_extra_read_bytes"] == 2_000_000
+    assert summary.loc["processes", "median_pool_ready_s"] == pytest.approx(0.05)
+    assert math.isnan(summary.loc["threads", "median_pool_ready_s"])
+    assert summary.loc["processes", "imported_modules"] == "PIL.JpegImagePlugin"
+    assert summary.loc["threads", "imported_modules"] == ""
+    assert summary.loc["serial", "max_tree_pss_bytes"] == 300
+    assert summary.loc["serial", "max_peak_in_flight"] == 2
+    assert summary.loc["serial", "eviction"] == "files"
+
+
+def test_interference_is_clipped_over_the_cell_not_per_repetition():
+    result = _result("serial", 1, [1.0, 1.0, 1.0, 1.0])
+    # Tick noise: one repetition slightly negative, the others positive.
+    for rep, other in zip(result["repetitions"], [0.0, -0.02, 0.01, 0.03, 0.02], strict=True):
+        rep["other_cpu_s"] = other
+    timings = analysis.timings_frame([result])
+    summary = analysis.summary_frame(timings)
+    assert summary["other_cpu_per_wall"].iloc[0] == pytest.approx(0.04 / 4)
+    result["repetitions"][2]["other_cpu_s"] = -0.5
+    assert analysis.summary_frame(analysis.timings_frame([result]))["other_cpu_per_wall"].iloc[
+        0
+    ] == pytest.approx(0.0)
+
+
+def test_comparisons_of_rounds_use_the_round_model_with_holm(rounds_tables):
+    timings, summary, _ = rounds_tables
+    comparisons = analysis.comparisons_frame(summary, timings, {"e": 0.10})
+    comparisons = comparisons.set_index(["strategy", "workers"])
+    assert set(comparisons["test"]) == {"rounds t"} and set(comparisons["rounds"]) == {2}
+    best = comparisons.loc[("threads", 2)]
+    assert math.isnan(best["p_value"]) and best["ratio"] == 1.0
+    assert (best["ratio_ci90_low"], best["ratio_ci90_high"]) == (1.0, 1.0)
+    loop = comparisons.loc[("serial", 1)]
+    assert loop["p_holm"] >= loop["p_value"]
+    assert loop["ratio"] == pytest.approx(2.0, rel=0.02)
+    assert loop["significantly_slower"] and not loop["equivalent"]
+    assert comparisons.loc[("threads", 2), "faster_than_loop"]
+    assert comparisons.loc[("threads", 2), "ratio_vs_loop"] < 1
+    assert set(comparisons["equivalence_margin"]) == {0.10}
+
+
+def test_metadata_counts_flags_and_methods(rounds_tables):
+    timings, summary, speedup = rounds_tables
+    results = _rounds("serial", 1, [[1.0, 1.0], [1.0, 1.0]])
+    for r in results:
+        r["run"].update(eviction="files", task_options={"durability": "fsync"})
+    meta = analysis.metadata(
+        results, analysis.timings_frame(results), summary=summary, speedup=speedup
+    )
+    assert meta["cells"] == 2 and meta["distinct_cells"] == 1 and meta["rounds"] == [2]
+    assert meta["eviction_methods"] == ["files"]
+    assert meta["durability"] == {"decode": "fsync"}
+    assert meta["start_methods"] == {"fork": {"results": 2, "median_pool_ready_s": None}}
+    assert meta["rounds_disagree"] == 1 and meta["bound_flags"] == 0
+    assert meta["extra_reads_flags"] == 0
+
+
+def test_a_vectorized_cell_has_no_physical_bound():
+    # One numpy operation over the batch: another algorithm, not parallelism.
+    results = [
+        _result("serial", 1, [4.0] * 4, task="grayscale"),
+        _result("vectorized", 1, [0.1] * 4, task="grayscale"),
+    ]
+    timings = analysis.timings_frame(results)
+    speedup = analysis.speedup_frame(analysis.summary_frame(timings), timings)
+    row = _by(speedup, "serial").loc[("vectorized", 1)]
+    assert row["speedup"] == pytest.approx(40.0)
+    assert math.isnan(row["bound"]) and not row["exceeds_bound"]

@@ -201,3 +201,37 @@ def test_cli_prints_the_changes(two_sets, tmp_path, capsys):
     assert main(["compare", str(a), str(b), "--output-dir", str(tmp_path / "cmp")]) == 0
     out = capsys.readouterr().out
     assert "slower" in out and (tmp_path / "cmp" / "comparison.csv").is_file()
+
+
+def test_rounds_are_the_unit_when_both_sets_have_them(tmp_path):
+    from imgbench.compare import compare_frames
+
+    def with_rounds(rows, shift_round_2):
+        out = []
+        for row in rows:
+            r = 1 + row["repetition"] % 2
+            out.append(
+                {**row, "round": r, "wall_s": row["wall_s"] * (shift_round_2 if r == 2 else 1)}
+            )
+        return pd.DataFrame(out)
+
+    cells = [
+        (*SLOW_CELL, 1.0, 0.02),
+        (*SAME_CELL, 1.0, 0.02),
+        ("read", 64, 64, 8, "serial", 1, 1.0, 0.02),
+    ]
+    a = with_rounds(timings_rows(cells, "e", "h", seed=1), 1.0)
+    # B: the slow cell 30% slower; every cell's second round 4% slower (drift), not a change.
+    b_cells = [
+        (*SLOW_CELL, 1.3, 0.02),
+        (*SAME_CELL, 1.0, 0.02),
+        ("read", 64, 64, 8, "serial", 1, 1.0, 0.02),
+    ]
+    b = with_rounds(timings_rows(b_cells, "e", "h", seed=2), 1.04)
+    matched, _ = compare_frames(a, b)
+    matched = matched.set_index(["strategy", "workers"])
+    assert set(matched["test"]) == {"rounds t"} and set(matched["rounds_a"]) == {2}
+    slow = matched.loc[("threads", 2)]
+    assert slow["significant"] and slow["change"] == "slower"
+    assert slow["ratio_ci_low"] <= slow["ratio"] <= slow["ratio_ci_high"]
+    assert not matched.loc[("processes", 4), "significant"]

@@ -266,7 +266,10 @@ def test_the_tree_peak_counts_every_worker_and_the_parent_peak_only_itself(
     rep = run_cell(spec, options)["repetitions"][0]
     assert rep["tree_peak_uss_bytes"] >= 2 * HOG_BYTES, rep
     assert rep["tree_peak_pss_bytes"] >= 2 * HOG_BYTES, rep
-    assert rep["peak_rss_reset"] and rep["peak_rss_bytes"] < HOG_BYTES, rep
+    # The parent's own peak leaves the workers' blocks out (pytest's process may itself be
+    # large by now, so the test compares it with the tree rather than with a fixed size).
+    assert rep["peak_rss_reset"], rep
+    assert rep["tree_peak_uss_bytes"] - rep["peak_rss_bytes"] >= 1.5 * HOG_BYTES, rep
 
 
 @linux

@@ -456,7 +456,7 @@ SLOW = {
     }
 }
 SLOW_CELLS = [
-    f"results/slow/cells/grayscale_loop/disk-warm/300x300/n12/{name}.json"
+    f"results/slow/cells/grayscale_loop/disk-warm/300x300/n12/{name}-r1.json"
     for name in ("processes-w2", "serial-w1")
 ]
 

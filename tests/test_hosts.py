@@ -177,6 +177,10 @@ def test_one_cell_twice_from_one_host_is_refused(tmp_path):
     with pytest.raises(ImgbenchError, match=r"a\.json and .*b\.json: the same cell twice"):
         analysis.check_results(twice, paths)
     analysis.check_results([twice[0], on_host(ALPHA[0], "beta")], paths)  # two hosts: fine
+    # The same cell in another round is normal: a cell runs as several jobs.
+    second = copy.deepcopy(twice[1])
+    second["run"]["round"] = 2
+    analysis.check_results([twice[0], second], paths)
 
 
 # ----- gathering, figures and the deck --------------------------------------------------------
@@ -185,7 +189,7 @@ def test_one_cell_twice_from_one_host_is_refused(tmp_path):
 def write_cells(root: Path, results: list[dict]) -> Path:
     """Cell files at their workflow paths under ``root``, as the runner writes them."""
     for result in results:
-        path = root / CellSpec(**result["cell"]).relative_path
+        path = root / CellSpec(**result["cell"]).result_path(result["run"].get("round", 1))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **result}))
     return root

@@ -31,19 +31,20 @@ CONFIG = {
             "storage": ["disk"],
             "cache": ["cold"],
             "repeats": 6,
+            "rounds": 1,
             "warmup": 1,
         },
         "other": {"tasks": ["decode"], "strategies": ["serial"]},
     }
 }
-MISSING = "e/cells/decode/disk-cold/8x8/n10/threads-w4.json"
+MISSING = "e/cells/decode/disk-cold/8x8/n10/threads-w4-r1.json"
 WALLS = [4.0, 4.1, 3.9, 4.0, 4.05, 3.95]
 
 
 def write_cell(root: Path, result: dict, **run) -> Path:
     result = copy.deepcopy(result)
     result["run"].update(run)
-    path = root / CellSpec(**result["cell"]).relative_path
+    path = root / CellSpec(**result["cell"]).result_path(result["run"].get("round", 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **result}))
     return path
@@ -173,7 +174,7 @@ def test_results_of_different_configs_are_refused(tree, tmp_path, capsys):
     assert code == 1
     assert "mixes results of different configs" in err
     assert str(stale) in err and "deadbeef" in err and "c0ffee" in err
-    assert str(root / "e/cells/decode/disk-cold/8x8/n10/serial-w1.json") in err
+    assert str(root / "e/cells/decode/disk-cold/8x8/n10/serial-w1-r1.json") in err
 
 
 def test_commits_and_unhashed_results_are_warned_about(tree, tmp_path, capsys):
@@ -227,3 +228,29 @@ def test_cells_the_grid_no_longer_has_are_left_out(tree, tmp_path, capsys):
     )
     assert code == 0 and "left out 1 result file(s)" in err and "threads-w8" in err
     assert 8 not in set(pd.read_csv(out / "summary.csv")["workers"])
+
+
+def test_a_failed_round_is_listed_by_its_round_file(tree, tmp_path, capsys):
+    # Two rounds each: threads x4 has none, threads x2 lacks its round 2.
+    root, config = tree
+    two = copy.deepcopy(CONFIG)
+    two["experiments"]["e"]["rounds"] = 2
+    config.write_text(yaml.safe_dump(two))
+    second = _result("serial", 1, [w * 1.01 for w in WALLS])
+    second["run"].update(round=2, rounds=2)
+    write_cell(root, second, config_hash="c0ffee")
+    out = tmp_path / "out"
+    argv = ["--results-dir", root, "--config", config, "--experiment", "e", "--output-dir", out]
+    code, err = aggregate(*argv, capsys=capsys)
+    assert code == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["expected_cells"] == 6 and meta["cells"] == 3 and meta["distinct_cells"] == 2
+    assert meta["missing_cells"] == [
+        "e/cells/decode/disk-cold/8x8/n10/threads-w2-r2.json",
+        "e/cells/decode/disk-cold/8x8/n10/threads-w4-r1.json",
+        "e/cells/decode/disk-cold/8x8/n10/threads-w4-r2.json",
+    ]
+    timings = pd.read_csv(out / "timings.csv")
+    assert sorted(set(timings["round"])) == [1, 2]
+    summary = pd.read_csv(out / "summary.csv").set_index("strategy")
+    assert summary.loc["serial", "rounds"] == 2 and summary.loc["threads", "rounds"] == 1

@@ -30,8 +30,13 @@ def test_a_clear_winner_with_a_tie_names_the_runner_up():
         "For decode at 800 images of 8x8 (disk, cold cache), processes_chunked with 2 workers "
         "is 1.86x ("
     )
-    assert sentence.endswith("faster than the loop; threads with 2 workers is within noise.")
-    assert "asyncio" not in sentence
+    assert sentence.endswith(
+        "faster than the loop; processes_chunked with 2 workers and threads with 2 workers are "
+        "equivalent (within 5%)."
+    )
+    assert rec["equivalent"] == "threads x2" and rec["not_told_apart"] == ""
+    assert rec["faster_than_loop"] and not rec["withheld"] and rec["bound"] == 2
+    assert "asyncio" not in sentence and "within noise" not in sentence
 
 
 def test_no_runner_up_when_everything_else_is_slower():
@@ -79,3 +84,34 @@ def test_too_few_repetitions_claim_no_tie():
     assert rec["within_noise"] == "" and rec["runner_up_strategy"] == ""
     assert "too few repetitions for any difference to reach p < 0.05" in rec["sentence"]
     assert "within noise" not in rec["sentence"]
+
+
+def test_a_speedup_above_the_cores_is_withheld_with_its_likely_cause():
+    # 2.5x with 4 workers on 2 usable cores, and the loop used 39% more CPU per image.
+    loop = _result("serial", 1, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95])
+    threads = _result("threads", 4, [1.2, 1.21, 1.19, 1.2, 1.2, 1.22])
+    for rep in threads["repetitions"]:
+        rep["cpu_s"] = rep["wall_s"] * 1.8
+    rec = _recommend(loop, threads).iloc[0]
+    assert rec["bound"] == 2 and rec["exceeds_bound"] and rec["withheld"]
+    assert not rec["faster_than_loop"]
+    assert rec["cpu_per_image_ratio"] == pytest.approx(3.0 / (1.2 * 1.8))
+    sentence = rec["sentence"]
+    assert "is above the 2x that 4 workers on 2 usable cores allow" in sentence
+    assert "not reported as a finding" in sentence and "faster than the loop" not in sentence
+    assert "the loop used 39% more CPU per image than this cell" in sentence
+
+
+def test_cells_that_cannot_be_told_apart_say_what_could_have_been_missed():
+    rec = _recommend(
+        _result("serial", 1, [1.0, 1.2, 0.9, 1.1, 1.0, 1.15]),
+        _result("threads", 2, [0.98, 1.19, 0.92, 1.05, 1.01, 1.1]),
+        _result("asyncio", 2, [0.99, 1.18, 0.93, 1.04, 1.0, 1.1]),
+    ).iloc[0]
+    assert rec["not_told_apart"] == "threads x2; serial x1" and rec["equivalent"] == ""
+    assert (
+        "threads with 2 workers cannot be told apart from the best; a difference of up to"
+        in (rec["sentence"])
+    )
+    assert "could have been missed" in rec["sentence"]
+    assert "equivalent" not in rec["sentence"] and "within noise" not in rec["sentence"]

@@ -171,7 +171,9 @@ def test_interference_during_a_side_is_named(tmp_path, results_dir):
 
 def test_reasons_of_other_verdicts(built):
     frame = built[0]
-    assert "no significant difference" in frame.loc["equal", "reason"]
+    # The same times: not faster, and equivalent by TOST (90% CI of the ratio within 5%).
+    assert "equivalent within 5%" in frame.loc["equal", "reason"]
+    assert frame.loc["not_faster", "equivalent"]
     assert "experiment 'loading' was not run" in frame.loc["missing", "reason"]
     assert math.isnan(frame.loc["missing", "measured_speedup"])
     assert frame.loc["missing", "reps"] == 0
@@ -281,3 +283,67 @@ def test_load_reference_completes_the_baseline(tmp_path):
 )
 def test_shipped_references_are_valid(path):
     assert load_reference(path)["findings"]
+
+
+def _tree(tmp_path, results) -> Path:
+    timings = analysis.timings_frame(results)
+    out = tmp_path / "results" / "saving"
+    out.mkdir(parents=True, exist_ok=True)
+    timings.to_csv(out / "timings.csv", index=False)
+    return tmp_path / "results"
+
+
+def _rounds(strategy, workers, walls_by_round, n=100):
+    """One result per round of a cell."""
+    out = []
+    for r, walls in enumerate(walls_by_round, start=1):
+        result = _result(strategy, workers, walls, n=n)
+        result["run"].update(round=r, rounds=len(walls_by_round))
+        out.append(result)
+    return out
+
+
+def _verdict(tmp_path, root, finding) -> pd.Series:
+    reference = copy.deepcopy(REFERENCE)
+    reference["findings"] = [finding]
+    frame = build_reference(
+        _write(tmp_path, reference), root, tmp_path / "r.html", tmp_path / "r.csv"
+    )
+    return frame.iloc[0]
+
+
+def test_no_faster_without_equivalence_is_not_confirmed(tmp_path):
+    # Noisy times (20% apart) that no test tells apart: "no faster than" is not confirmed,
+    # and the reason says how large a difference could have been missed.
+    noisy = [1.0, 1.2, 0.8, 1.1, 0.9, 1.15]
+    root = _tree(tmp_path, [_result("serial", 1, noisy), _result("threads", 2, noisy[::-1])])
+    row = _verdict(tmp_path, root, _finding("same", "threads", 2, expect="not_faster"))
+    assert row["verdict"] == references.NOT_CONFIRMED
+    assert not row["equivalent"] and row["max_missed_difference"] > 0.05
+    assert "could have been missed" in row["reason"]
+
+
+def test_rounds_are_the_unit_of_a_verdict(tmp_path):
+    results = [
+        *_rounds("serial", 1, [[1.0, 1.01, 0.99], [1.02, 1.0, 1.01]]),
+        *_rounds("threads", 2, [[0.55, 0.56, 0.54], [0.56, 0.55, 0.55]]),
+        *_rounds("threads", 4, [[1.0, 0.99, 1.01], [1.01, 1.0, 1.02]]),
+    ]
+    root = _tree(tmp_path, results)
+    row = _verdict(tmp_path, root, _finding("x2", "threads", 2, published={"speedup": 1.9}))
+    assert row["test"] == "rounds t" and row["rounds"] == row["baseline_rounds"] == 2
+    assert row["verdict"] == "holds" and row["reps"] == 6
+    assert row["speedup_ci_low"] <= row["measured_speedup"] <= row["speedup_ci_high"]
+
+
+def test_a_speedup_above_the_cores_confirms_nothing(tmp_path):
+    # 3x with 4 workers on 2 usable cores: the loop's time is suspect, not a finding.
+    root = _tree(
+        tmp_path, [_result("serial", 1, SERIAL), _result("threads", 4, [w / 3 for w in SERIAL])]
+    )
+    row = _verdict(tmp_path, root, _finding("x4", "threads", 4, published={"speedup": 3.0}))
+    assert row["bound"] == 2 and row["exceeds_bound"]
+    assert row["verdict"] == references.NOT_CONFIRMED
+    assert "above the 2x that 4 workers on 2 usable cores allow" in row["reason"]
+    # ... and a published 3x above the 2 cores here is named.
+    assert "2 usable cores here vs 24 on the study's machine" in row["reason"]

@@ -7,10 +7,17 @@ from scipy import stats as sps
 from imgbench.stats import (
     amdahl_fit,
     coefficient_of_variation,
+    equivalent,
+    hierarchical_median_cis,
+    hierarchical_speedup_cis,
+    holm,
     karp_flatt,
     mann_whitney_p,
     mann_whitney_ps,
+    max_missed_difference,
     median_ci,
+    round_contrast,
+    round_residual,
     smallest_mann_whitney_p,
     speedup_ci,
     speedup_cis,
@@ -115,3 +122,52 @@ def test_smallest_mann_whitney_p():
     assert smallest_mann_whitney_p(3, 3) == pytest.approx(0.1)
     assert smallest_mann_whitney_p(4, 4) == pytest.approx(2 / 70)
     assert smallest_mann_whitney_p(6, 6) == pytest.approx(2 / 924)
+
+
+def test_holm_adjusts_step_down_and_ignores_nan():
+    adjusted = holm([0.01, 0.04, math.nan, 0.03])
+    # Sorted 0.01, 0.03, 0.04 (m = 3): 0.03, max(0.03, 0.06), max(0.06, 0.04).
+    assert adjusted[0] == pytest.approx(0.03)
+    assert adjusted[3] == pytest.approx(0.06) and adjusted[1] == pytest.approx(0.06)
+    assert math.isnan(adjusted[2])
+    assert holm([0.5, 0.9]).max() == 1.0
+    assert holm([]).size == 0
+
+
+def test_hierarchical_cis_resample_rounds_then_repetitions():
+    rng = np.random.default_rng(5)
+    base = rng.lognormal(0.7, 0.03, (40, 2, 3))
+    cells = rng.lognormal(0.0, 0.03, (40, 2, 3))
+    low, high = hierarchical_speedup_cis(base, cells)
+    ratio = np.median(base.reshape(40, -1), axis=1) / np.median(cells.reshape(40, -1), axis=1)
+    assert (low <= ratio).all() and (ratio <= high).all()
+    assert np.array_equal(hierarchical_speedup_cis(base, cells)[1], high)  # fixed seed
+    # Two rounds far apart: the interval spans both rounds' medians, unlike one of
+    # repetitions that ignores which round each came from.
+    two = np.array([[[1.0, 1.01, 0.99], [1.5, 1.51, 1.49]]])
+    low, high = hierarchical_median_cis(two)
+    assert low[0] <= 1.01 and high[0] >= 1.49
+    # A round with fewer repetitions (NaN-padded) never draws the padding.
+    padded = np.array([[[1.0, 1.0, math.nan], [2.0, 2.0, 2.0]]])
+    low, high = hierarchical_median_cis(padded)
+    assert 1.0 <= low[0] <= high[0] <= 2.0
+
+
+def test_the_round_model_cancels_a_shift_of_the_whole_round():
+    # Two cells, three rounds; round 2 is 30% slower for both: no residual at all.
+    table = np.log([[1.0, 1.3, 1.0], [2.0, 2.6, 2.0]])
+    ss, df = round_residual(table)
+    assert ss == pytest.approx(0.0, abs=1e-12) and df == 2
+    p, ratio, low, high = round_contrast(table[1], table[0], residual_var=0.01**2, df=12)
+    assert ratio == pytest.approx(2.0) and p < 1e-6 and low < 2.0 < high
+    p, ratio, low, high = round_contrast(table[0], table[0], residual_var=0.01**2, df=12)
+    assert (p, ratio) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert all(math.isnan(v) for v in round_contrast(table[0], table[1], 0.01, 0))
+
+
+def test_equivalence_is_a_ci_inside_the_margin():
+    assert equivalent(0.97, 1.04, 0.05)
+    assert not equivalent(0.94, 1.02, 0.05)  # 1 / 1.05 = 0.952
+    assert not equivalent(math.nan, 1.0, 0.05)
+    assert max_missed_difference(0.9, 1.05) == pytest.approx(1 / 0.9 - 1)
+    assert max_missed_difference(0.99, 1.2) == pytest.approx(0.2)

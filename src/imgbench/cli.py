@@ -114,6 +114,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1")
+    return value
+
+
 def cmd_run_cell(args: argparse.Namespace) -> None:
     from imgbench.cells import CellSpec
     from imgbench.runner import RunOptions, run_cell
@@ -142,6 +152,10 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
             config_hash=args.config_hash,
             # Always guarded, even without a limit: a signal stops the cell cleanly.
             timeout_s=float("inf") if args.timeout is None else args.timeout,
+            eviction=args.eviction,
+            start_method=args.start_method,
+            round=args.round,
+            rounds=args.rounds,
         ),
     )
     walls = sorted(r["wall_s"] for r in result["repetitions"] if not r["warmup"])
@@ -153,9 +167,12 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     from imgbench import analysis, recommend
     from imgbench.results import write_atomic, write_json_atomic
 
-    experiment, expected = args.experiment, None
+    experiment, expected, margins = args.experiment, None, {}
     if args.config:
-        experiment, expected = analysis.expected_cells(args.config, args.experiment)
+        experiment, expected, section = analysis.expected_runs(args.config, args.experiment)
+        margins[experiment] = float(
+            section.get("equivalence_margin", analysis.DEFAULT_EQUIVALENCE_MARGIN)
+        )
     paths = analysis.gather_paths(args.cells, args.results_dir)
     results = analysis.load_results(paths)
     if experiment is not None:
@@ -164,12 +181,10 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         kept = [i for i, r in enumerate(results) if r["cell"]["experiment"] == experiment]
         results, paths = [results[i] for i in kept], [paths[i] for i in kept]
     if expected is not None:
-        # A cell the config's grid no longer has (workers or sizes changed since) is a stale
-        # file, not part of this experiment: leave it out rather than mix it in.
-        from imgbench.cells import CellSpec
-
+        # A cell (or round) the config's grid no longer has (workers, sizes or rounds changed
+        # since) is a stale file, not part of this experiment: leave it out, not mix it in.
         grid = set(expected)
-        kept = [i for i, r in enumerate(results) if CellSpec(**r["cell"]) in grid]
+        kept = [i for i, r in enumerate(results) if analysis.run_of(r) in grid]
         stale = len(results) - len(kept)
         if stale:
             print(
@@ -186,7 +201,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     timings = analysis.timings_frame(results)
     summary = analysis.summary_frame(timings)
     speedup = analysis.speedup_frame(summary, timings)
-    comparisons = analysis.comparisons_frame(summary, timings)
+    comparisons = analysis.comparisons_frame(summary, timings, margins)
     tables = {
         "timings": timings,
         "summary": summary,
@@ -199,12 +214,15 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     out = Path(args.output_dir)
     for name, frame in tables.items():
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False).encode())
-    meta = {"description": args.description, **analysis.metadata(results, timings, expected)}
+    meta = {
+        "description": args.description,
+        **analysis.metadata(results, timings, expected, summary=summary, speedup=speedup),
+    }
     write_json_atomic(out / "metadata.json", meta)
     hosts = len(meta["hosts"])
     print(
-        f"{out}: {len(results)} cells, {len(timings)} timed repetitions"
-        + (f", {hosts} hosts" if hosts > 1 else "")
+        f"{out}: {meta['distinct_cells']} cells ({len(results)} result files), "
+        f"{len(timings)} timed repetitions" + (f", {hosts} hosts" if hosts > 1 else "")
     )
     missing = meta["missing_cells"]
     if missing:
@@ -215,6 +233,16 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         )
     for warning in meta["aggregate_warnings"]:
         print(f"warning: {warning['text']}", file=sys.stderr)
+
+
+def cmd_calibration(args: argparse.Namespace) -> None:
+    from imgbench.calibration import write_calibration
+
+    frame = write_calibration(args.results_dir, args.output_dir)
+    within = int(frame["within"].sum())
+    print(f"{args.output_dir or args.results_dir}: {within} of {len(frame)} known answers met")
+    for row in frame.itertuples(index=False):
+        print(f"  {row.task} {row.strategy} x{row.workers}: {row.speedup:.2f}x, {row.verdict}")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -280,7 +308,14 @@ def cmd_info(args: argparse.Namespace) -> None:
     info = {
         "machine": collect_machine_info(Path(args.storage_path)),
         "tasks": {
-            name: {"summary": t.summary, "options": dict(t.options), "vectorized": bool(t.batch)}
+            name: {
+                "summary": t.summary,
+                "options": dict(t.options),
+                "choices": {k: list(v) for k, v in t.choices.items()},
+                "bound": t.bound,
+                "input_kind": t.input_kind,
+                "vectorized": bool(t.batch),
+            }
             for name, t in TASKS.items()
         },
         "strategies": {name: s.summary for name, s in STRATEGIES.items()},
@@ -290,14 +325,18 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def cmd_validate_config(args: argparse.Namespace) -> None:
     from imgbench.config import load_yaml, resolve_config
-    from imgbench.grid import expand_cells
+    from imgbench.grid import expand_cells, expand_runs
 
     merged: dict = {}
     for path in args.configs:
         merged.update(load_yaml(path))
     config = resolve_config(merged)
     cells = expand_cells(config)
-    print(f"config valid: {len(config['experiments'])} experiments, {len(cells)} cells")
+    runs = expand_runs(config, cells)
+    print(
+        f"config valid: {len(config['experiments'])} experiments, {len(cells)} cells, "
+        f"{len(runs)} cell jobs (rounds)"
+    )
 
 
 def cmd_write_config(args: argparse.Namespace) -> None:
@@ -351,6 +390,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the cell (no result, exit status 124) if it runs longer; default: no limit",
     )
     p.add_argument("--config-hash", help="provenance recorded in the result (run.config_hash)")
+    p.add_argument(
+        "--start-method",
+        choices=["default", "fork", "forkserver", "spawn"],
+        default="default",
+        help="start method of process pools (default: the platform's); run.mp_start_method",
+    )
+    p.add_argument(
+        "--eviction",
+        choices=["files", "system"],
+        default="files",
+        help="how cold is made: evict the inputs one by one (files, the default) or drop the "
+        "whole page cache (system, root only)",
+    )
+    p.add_argument(
+        "--round", type=_positive, default=1, help="which round of the cell this is (run.round)"
+    )
+    p.add_argument(
+        "--rounds", type=_positive, default=1, help="how many rounds the cell has (run.rounds)"
+    )
     p.set_defaults(func=cmd_run_cell)
 
     p = sub.add_parser("aggregate", help="cell results -> timings/summary/speedup CSVs")
@@ -379,6 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, type=Path)
     p.add_argument("--description", default="", help="one line about the experiment")
     p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser(
+        "calibration",
+        help="known-answer cells (sleep, spin_python, spin_native) against their expected speedup",
+    )
+    p.add_argument("--results-dir", required=True, type=Path, help="holds speedup.csv")
+    p.add_argument("--output-dir", type=Path, help="default: the results directory")
+    p.set_defaults(func=cmd_calibration)
 
     p = sub.add_parser("plot", help="figures (PNG and SVG) from an experiment's CSVs")
     p.add_argument("--results-dir", required=True, type=Path)

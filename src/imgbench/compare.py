@@ -5,8 +5,13 @@ change) are read from their ``timings.csv`` only. Cells are matched on what was 
 (task, storage, cache, width, height, n_images, strategy, workers), never on the experiment
 name or the host, so that runs named differently still line up. For each cell in both sets
 the ratio of median wall times B / A (> 1: B is slower) gets a percentile bootstrap CI
-(``stats.speedup_ci``) and a two-sided Mann-Whitney p-value over the repetitions; a cell
-changed significantly when p < alpha *and* the ratio's CI, at level 1 - alpha, excludes 1.
+and a two-sided p-value; a cell changed significantly when p < alpha *and* the ratio's CI,
+at level 1 - alpha, excludes 1. When both sets ran the cell in several rounds (separate
+jobs), rounds are the unit: the CI is a hierarchical bootstrap (rounds, then repetitions
+within them) and the p-value a Welch t-test of the cell's mean log time per round, with
+each set's job-to-job variance pooled over its cells (the spread of a cell's rounds around
+its mean, which includes drift of the machine between rounds). Otherwise the CI resamples
+repetitions and the p-value is a Mann-Whitney U over them.
 
 Each cell is tested on its own: with many cells, some unchanged ones will pass the test by
 chance (about alpha of them by the p-value alone), so a lone small change among thousands
@@ -24,11 +29,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from scipy import stats as sps
 
 from imgbench.errors import ImgbenchError
 from imgbench.plots import RC_PARAMS, save_figure, strategy_color, strategy_order
 from imgbench.results import write_atomic
-from imgbench.stats import mann_whitney_p, speedup_ci
+from imgbench.stats import hierarchical_speedup_cis, mann_whitney_p, speedup_ci
 
 #: What identifies a cell across result sets: the experiment name and host are left out.
 KEY = ["task", "storage", "cache", "width", "height", "n_images", "strategy", "workers"]
@@ -42,6 +48,9 @@ COLUMNS = [
     "ratio_ci_low",
     "ratio_ci_high",
     "mannwhitney_p",
+    "test",
+    "rounds_a",
+    "rounds_b",
     "significant",
     "change",
     "host_a",
@@ -75,16 +84,53 @@ def _read_timings(directory: Path) -> pd.DataFrame:
 
 
 def _cells(timings: pd.DataFrame) -> dict[tuple, dict]:
-    """Per cell key: its wall times and the hosts that measured it."""
+    """Per cell key: its wall times, the same by round (rounds x repetitions, NaN-padded),
+    and the hosts that measured it."""
     if timings.empty:
         return {}
     walls = timings["wall_s"].to_numpy(dtype=float)
     hosts = timings["host"].astype(str).to_numpy() if "host" in timings.columns else None
+    rounds = timings["round"].to_numpy() if "round" in timings.columns else None
     cells = {}
     for key, index in timings.groupby(KEY, sort=True, dropna=False).indices.items():
         host = ",".join(sorted(set(hosts[index]))) if hosts is not None else ""
-        cells[key] = {"walls": walls[index], "host": host}
+        if rounds is None:
+            table = walls[index][None, :]
+        else:
+            which = rounds[index]
+            per_round = [walls[index][which == r] for r in sorted(set(which))]
+            table = np.full((len(per_round), max(len(w) for w in per_round)), math.nan)
+            for i, w in enumerate(per_round):
+                table[i, : len(w)] = w
+        cells[key] = {"walls": walls[index], "rounds": table, "host": host}
     return cells
+
+
+def _job_variance(cells: dict[tuple, dict]) -> tuple[float, int]:
+    """A set's job-to-job variance of the log time: the spread of each cell's round means
+    (mean log time per round) around the cell's mean, pooled over its cells of several
+    rounds; and its degrees of freedom."""
+    ss, df = 0.0, 0
+    for cell in cells.values():
+        logs = np.nanmean(np.log(cell["rounds"]), axis=1)
+        if len(logs) > 1:
+            ss += float(((logs - logs.mean()) ** 2).sum())
+            df += len(logs) - 1
+    return (ss / df if df else math.nan), df
+
+
+def _rounds_p(a: np.ndarray, b: np.ndarray, var_a: tuple, var_b: tuple) -> float:
+    """Welch t-test of the mean log time per round, B against A."""
+    logs_a = np.nanmean(np.log(a), axis=1)
+    logs_b = np.nanmean(np.log(b), axis=1)
+    va, vb = var_a[0] / len(logs_a), var_b[0] / len(logs_b)
+    if not (var_a[1] and var_b[1] and math.isfinite(va + vb)):
+        return math.nan
+    if va + vb == 0:
+        return 1.0 if logs_a.mean() == logs_b.mean() else 0.0
+    df = (va + vb) ** 2 / (va**2 / var_a[1] + vb**2 / var_b[1])
+    t = (logs_b.mean() - logs_a.mean()) / math.sqrt(va + vb)
+    return float(2.0 * sps.t.sf(abs(t), df))
 
 
 def _machines(directory: Path, timings: pd.DataFrame) -> list[tuple[str, str]]:
@@ -123,12 +169,22 @@ def _set_label(name: str, machines: list[tuple[str, str]]) -> str:
     return f"{name} — {'host' if len(machines) == 1 else 'hosts'} {', '.join(shown)}"
 
 
-def _compare_cell(walls_a: np.ndarray, walls_b: np.ndarray, alpha: float) -> dict:
+def _compare_cell(a: dict, b: dict, alpha: float, var_a: tuple, var_b: tuple) -> dict:
+    walls_a, walls_b = a["walls"], b["walls"]
     median_a, median_b = float(np.median(walls_a)), float(np.median(walls_b))
     ratio = median_b / median_a if median_a > 0 else math.nan
-    # speedup_ci(baseline, cell) bootstraps median(baseline) / median(cell): B first gives B / A.
-    low, high = speedup_ci(walls_b, walls_a, level=1.0 - alpha)
-    p = mann_whitney_p(walls_a, walls_b)
+    rounds_a, rounds_b = a["rounds"].shape[0], b["rounds"].shape[0]
+    if rounds_a > 1 and rounds_b > 1:
+        low, high = (
+            float(v[0])
+            for v in hierarchical_speedup_cis(b["rounds"], a["rounds"], level=1.0 - alpha)
+        )
+        p, test = _rounds_p(a["rounds"], b["rounds"], var_a, var_b), "rounds t"
+    else:
+        # speedup_ci(baseline, cell) bootstraps median(baseline) / median(cell): B first
+        # gives B / A.
+        low, high = speedup_ci(walls_b, walls_a, level=1.0 - alpha)
+        p, test = mann_whitney_p(walls_a, walls_b), "Mann-Whitney"
     significant = bool(p < alpha and (low > 1.0 or high < 1.0))
     change = (SLOWER if ratio > 1.0 else FASTER) if significant else UNCHANGED
     return {
@@ -140,6 +196,9 @@ def _compare_cell(walls_a: np.ndarray, walls_b: np.ndarray, alpha: float) -> dic
         "ratio_ci_low": low,
         "ratio_ci_high": high,
         "mannwhitney_p": p,
+        "test": test,
+        "rounds_a": rounds_a,
+        "rounds_b": rounds_b,
         "significant": significant,
         "change": change,
     }
@@ -154,13 +213,14 @@ def compare_frames(timings_a: pd.DataFrame, timings_b: pd.DataFrame, alpha: floa
     if not 0.0 < alpha < 1.0:
         raise ImgbenchError(f"alpha must lie between 0 and 1, not {alpha}")
     cells_a, cells_b = _cells(timings_a), _cells(timings_b)
+    var_a, var_b = _job_variance(cells_a), _job_variance(cells_b)
     rows = []
     for key in sorted(cells_a.keys() & cells_b.keys()):
         a, b = cells_a[key], cells_b[key]
         rows.append(
             {
                 **dict(zip(KEY, key, strict=True)),
-                **_compare_cell(a["walls"], b["walls"], alpha),
+                **_compare_cell(a, b, alpha, var_a, var_b),
                 "host_a": a["host"],
                 "host_b": b["host"],
             }
@@ -257,6 +317,13 @@ def _p(value: float) -> str:
     return "p<0.001" if value < 0.001 else f"p={value:.3f}"
 
 
+def _tests(df: pd.DataFrame) -> str:
+    """The tests behind a table's p-values, in words."""
+    used = set(df["test"]) if "test" in df and len(df) else {"Mann-Whitney"}
+    names = {"Mann-Whitney": "Mann-Whitney U", "rounds t": "t-test over rounds"}
+    return " or ".join(names.get(t, str(t)) for t in sorted(used))
+
+
 def format_table(df: pd.DataFrame, limit: int = 20) -> str:
     """The significant changes as plain text, largest first, then a line of counts.
 
@@ -278,7 +345,7 @@ def format_table(df: pd.DataFrame, limit: int = 20) -> str:
         changed = changed.sort_values("_size", ascending=False, kind="stable")
         lines.append(
             f"Significant changes of the median wall time, B / A (>1: B slower), "
-            f"{1 - alpha:.0%} bootstrap CI, Mann-Whitney p < {alpha:g}:"
+            f"{1 - alpha:.0%} bootstrap CI, p < {alpha:g} ({_tests(df)}):"
         )
         for _, row in changed.head(limit).iterrows():
             lines.append(
@@ -482,7 +549,8 @@ def comparison_figure(matched: pd.DataFrame) -> plt.Figure:
         0.5,
         0.0,
         f"Dot: ratio of medians B / A. Whisker: {1 - alpha:.0%} percentile bootstrap CI over "
-        f"both sets' repetitions. Significant: Mann-Whitney p < {alpha:g} and the CI excludes 1.",
+        f"both sets' repetitions (rounds, then repetitions, where both ran several rounds). "
+        f"Significant: p < {alpha:g} ({_tests(matched)}) and the CI excludes 1.",
         ha="center",
         va="top",
         fontsize=8.5,

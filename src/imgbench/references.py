@@ -3,8 +3,17 @@
 A reference file (``config/references/*.yaml``) holds a study's findings as data: each
 names the cell it is about and a baseline cell, the study's numbers, and what the study
 concluded (faster / not_faster / slower). Each finding is tested on our repetitions (read
-from ``results/{experiment}/timings.csv``): the speedup is a ratio of medians with a
-bootstrap CI, and a finding holds only when that CI and a Mann-Whitney test agree with it.
+from ``results/{experiment}/timings.csv``) with the logic of ``imgbench aggregate``: the
+speedup is a ratio of medians with a bootstrap CI (hierarchical, rounds then repetitions,
+when the cells ran in several rounds), the test is the round model's t-test (several
+rounds; its residual variance pooled over the groups of the cell and its baseline) or a
+Mann-Whitney U (one round). "Faster" or "slower" holds only when the test and the CI agree;
+an equality claim ("no faster than") holds only when the cell is significantly slower or
+*equivalent* by a TOST (the 90% CI of the time ratio within the equivalence margin): a test
+that merely finds no difference leaves it "not confirmed" (too few or too noisy repetitions
+to tell). A speedup measured above the physical bound here (min(workers, usable cores) for
+CPU-bound work, the workers for waiting work) confirms nothing either, and a published one
+above it is named.
 The output is a CSV and a small self-contained deck in the style of ``slides.py``.
 """
 
@@ -19,7 +28,21 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imgbench.analysis import ALPHA, BASELINE, MIN_CPU_SHARE_WALL_S
+from imgbench.analysis import (
+    ALPHA,
+    BASELINE,
+    DEFAULT_EQUIVALENCE_MARGIN,
+    HOST_CELL,
+    HOST_GROUP,
+    MIN_CPU_SHARE_WALL_S,
+    TEST_MANN_WHITNEY,
+    TEST_ROUNDS,
+    WAIT_TASKS,
+    bound,
+    pooled_round_residual,
+    round_comparison,
+    round_table,
+)
 from imgbench.config import load_yaml
 from imgbench.errors import ConfigError, ImgbenchError
 from imgbench.results import write_atomic
@@ -30,7 +53,16 @@ from imgbench.slides import (
     fmt_speedup,
     fmt_speedup_ci,
 )
-from imgbench.stats import mann_whitney_p, median_ci, smallest_mann_whitney_p, speedup_ci
+from imgbench.stats import (
+    equivalent,
+    hierarchical_median_cis,
+    hierarchical_speedup_cis,
+    mann_whitney_p,
+    max_missed_difference,
+    median_ci,
+    smallest_mann_whitney_p,
+    speedup_ci,
+)
 
 TOP_KEYS = {"study", "source", "machine", "cores", "method", "flaws", "departures", "findings"}
 FINDING_KEYS = {"id", "claim", "expect", "published", "cell", "baseline", "why"}
@@ -39,7 +71,10 @@ CELL_KEYS = ("experiment", "task", "storage", "cache", "size", "n_images", "stra
 EXPECTS = ("faster", "not_faster", "slower")
 CHOICES = {"storage": ("disk", "shm"), "cache": ("cold", "warm")}
 HOLDS, FAILS, NOT_MEASURED, UNTESTABLE = "holds", "does not hold", "not measured", "untestable"
-MARKS = {HOLDS: "✓", FAILS: "✗", NOT_MEASURED: "–", UNTESTABLE: "?"}
+#: Testable, but the data neither confirm nor refute it: an equality claim without
+#: equivalence (underpowered), or a speedup measured above the physical bound.
+NOT_CONFIRMED = "not confirmed"
+MARKS = {HOLDS: "✓", FAILS: "✗", NOT_MEASURED: "–", UNTESTABLE: "?", NOT_CONFIRMED: "≟"}
 #: Findings per table slide: more would not fit on one screen.
 ROWS_PER_SLIDE = 8
 COLUMNS = [
@@ -58,8 +93,17 @@ COLUMNS = [
     "speedup_ci_low",
     "speedup_ci_high",
     "mann_whitney_p",
+    "test",
+    "ratio_ci90_low",
+    "ratio_ci90_high",
+    "equivalent",
+    "max_missed_difference",
+    "bound",
+    "exceeds_bound",
     "reps",
     "baseline_reps",
+    "rounds",
+    "baseline_rounds",
     "verdict",
     "reason",
 ]
@@ -308,30 +352,54 @@ def _judge(finding: dict, row: dict, cores_here: int | None, cores_there: int | 
     measured = fmt_speedup_ci(row["measured_speedup"], low, high) + " here"
     if published is not None and math.isfinite(published):
         measured += f" vs {fmt_speedup(published)} published"
-    smallest = smallest_mann_whitney_p(n, n_base)
-    if smallest >= ALPHA or not (math.isfinite(p) and math.isfinite(low)):
+    rounds = row["test"] == TEST_ROUNDS
+    smallest = math.nan if rounds else smallest_mann_whitney_p(n, n_base)
+    if (not rounds and smallest >= ALPHA) or not (math.isfinite(p) and math.isfinite(low)):
         verdict = UNTESTABLE
-        why = (
-            f"cannot reach p < {ALPHA} (smallest possible p {fmt_p(smallest)})"
-            if smallest >= ALPHA
-            else "give no spread to test (one repetition on a side)"
-        )
+        if not rounds and smallest >= ALPHA:
+            why = f"cannot reach p < {ALPHA} (smallest possible p {fmt_p(smallest)})"
+        elif rounds:
+            why = "leave no degrees of freedom for the rounds' spread"
+        else:
+            why = "give no spread to test (one repetition on a side)"
         reason = f"untestable: {n} vs {n_base} repetitions {why}; measured {measured}"
+        return verdict, reason + _bound(finding, row, cores_here, cores_there)
+    faster, slower = low > 1 and p < ALPHA, high < 1 and p < ALPHA
+    same = bool(row["equivalent"])
+    margin = f"{DEFAULT_EQUIVALENCE_MARGIN:.0%}"
+    found = (
+        "significantly faster"
+        if faster
+        else "significantly slower"
+        if slower
+        else f"equivalent within {margin}"
+        if same
+        else "no significant difference"
+    )
+    missed = row["max_missed_difference"]
+    if expect == "not_faster":
+        verdict = FAILS if faster else HOLDS if (slower or same) else NOT_CONFIRMED
     else:
-        faster, slower = low > 1 and p < ALPHA, high < 1 and p < ALPHA
-        holds = {"faster": faster, "slower": slower, "not_faster": not faster}[expect]
-        verdict = HOLDS if holds else FAILS
-        head = verdict
-        if holds and expect != "not_faster" and published and not low <= published <= high:
-            head = "holds in direction"
-        found = (
-            "significantly faster"
-            if faster
-            else "significantly slower"
-            if slower
-            else "no significant difference"
+        verdict = HOLDS if {"faster": faster, "slower": slower}[expect] else FAILS
+    if row["exceeds_bound"] and verdict == HOLDS and expect == "faster":
+        verdict = NOT_CONFIRMED
+    head = verdict
+    if verdict == HOLDS and expect != "not_faster" and published and not low <= published <= high:
+        head = "holds in direction"
+    reason = f"{head}: {measured} ({found}, {_p_text(p)})"
+    if verdict == NOT_CONFIRMED and expect == "not_faster":
+        reason += (
+            f"; not equivalent within {margin}: a difference of up to {missed:.0%} could "
+            "have been missed"
+            if math.isfinite(missed)
+            else f"; not equivalent within {margin}"
         )
-        reason = f"{head}: {measured} ({found}, {_p_text(p)})"
+    if row["exceeds_bound"]:
+        reason += (
+            f"; the measured speedup is above the {row['bound']}x that "
+            f"{finding['cell']['workers']} workers on {cores_here} usable cores allow here: "
+            "the baseline's time is suspect (a slower machine while it ran), not a finding"
+        )
     return verdict, reason + _bound(finding, row, cores_here, cores_there)
 
 
@@ -345,11 +413,13 @@ def _bound(finding: dict, row: dict, cores_here: int | None, cores_there: int | 
     if published > workers > 1:
         return f"; {workers} workers cannot give more than {workers}x"
     busy = row.get("cpu_per_wall")
-    if (
-        cores_here is not None
-        and published > cores_here
-        and (busy is None or not math.isfinite(busy) or busy >= 0.75 * cores_here)
-    ):
+    kind = row.get("task_bound")
+    cpu_bound = (
+        kind == "cpu"
+        if kind in ("cpu", "wait")
+        else busy is None or not math.isfinite(busy) or busy >= 0.75 * (cores_here or 0)
+    )
+    if cores_here is not None and published > cores_here and cpu_bound:
         there = f"{cores_there}" if cores_there else "an unstated number"
         return (
             f"; {cores_here} usable cores here vs {there} on the study's machine bound the speedup"
@@ -381,6 +451,45 @@ def _interference(rows: pd.DataFrame, side: str) -> str:
     )
 
 
+def _rounds_of(rows: pd.DataFrame) -> np.ndarray:
+    """A side's wall times as rounds x repetitions (one round when the table has none)."""
+    frame = rows.assign(**{c: rows.get(c, "") for c in HOST_CELL})
+    frame = frame[frame["wall_s"].notna()]
+    tables = round_table(frame)
+    return next(iter(tables.values())) if tables else np.empty((0, 0))
+
+
+def _groups_of(results: _Results, *cells: dict) -> pd.DataFrame:
+    """The timed repetitions of every group the cells belong to (for the round model)."""
+    parts = []
+    for c in cells:
+        frame = results.timings(c["experiment"])
+        if frame is None or frame.empty:
+            continue
+        width, height = (int(v) for v in c["size"].split("x"))
+        parts.append(
+            frame[
+                (frame["task"].astype(str) == c["task"])
+                & (frame["storage"].astype(str) == c["storage"])
+                & (frame["cache"].astype(str) == c["cache"])
+                & (frame["width"] == width)
+                & (frame["height"] == height)
+                & (frame["n_images"] == c["n_images"])
+            ]
+        )
+    if not parts:
+        return pd.DataFrame()
+    frame = pd.concat(parts).drop_duplicates()
+    frame = frame.assign(**{c: frame.get(c, "") for c in HOST_GROUP})
+    return frame[frame["wall_s"].notna()]
+
+
+def _task_bound(rows: pd.DataFrame, cell: dict) -> str:
+    if "task_bound" in rows and rows["task_bound"].notna().any():
+        return str(rows["task_bound"].dropna().iloc[0])
+    return "wait" if cell["task"] in WAIT_TASKS else "cpu"
+
+
 def _finding_row(finding: dict, results: _Results, cores_there: int | None) -> dict:
     cell, base, published = finding["cell"], finding["baseline"], finding["published"]
     walls, rows = results.cell(cell)
@@ -396,27 +505,65 @@ def _finding_row(finding: dict, results: _Results, cores_there: int | None) -> d
         "reps": len(walls),
         "baseline_reps": len(base_walls),
     }
-    low, high, _ = median_ci(walls)
     median = float(np.median(walls)) if len(walls) else math.nan
     base_median = float(np.median(base_walls)) if len(base_walls) else math.nan
     both = len(walls) >= 2 and len(base_walls) >= 2
-    s_low, s_high = speedup_ci(base_walls, walls) if both else (math.nan, math.nan)
+    table = _rounds_of(rows) if len(walls) else np.empty((0, 0))
+    base_table = _rounds_of(base_rows) if len(base_walls) else np.empty((0, 0))
+    rounds, base_rounds = table.shape[0], base_table.shape[0]
+    multi = both and (rounds > 1 or base_rounds > 1)
+    low, high, _ = median_ci(walls)
+    r_low = r_high = math.nan
+    if multi:
+        lo, hi = hierarchical_median_cis(table) if rounds > 1 else (low, high)
+        low, high = float(np.atleast_1d(lo)[0]), float(np.atleast_1d(hi)[0])
+        s_low, s_high = (float(v[0]) for v in hierarchical_speedup_cis(base_table, table))
+        residual = pooled_round_residual(_groups_of(results, cell, base))
+        p, _, r_low, r_high = round_comparison(table, base_table, residual)
+        test = TEST_ROUNDS
+    else:
+        s_low, s_high = speedup_ci(base_walls, walls) if both else (math.nan, math.nan)
+        if both:
+            # The time ratio cell / baseline at 90%, for the TOST.
+            r_low, r_high = speedup_ci(walls, base_walls, level=0.90)
+        p = mann_whitney_p(walls, base_walls) if both else math.nan
+        test = TEST_MANN_WHITNEY
+    speedup = base_median / median if len(walls) and len(base_walls) else math.nan
+    task_bound = _task_bound(rows, cell) if len(rows) else "cpu"
+    cores = pd.concat([rows, base_rows]).get("usable_cores", pd.Series(dtype=float)).dropna()
+    here = int(cores.min()) if len(cores) else None
+    # A physical bound holds for a parallel speedup over one worker of the same work only:
+    # a baseline of another task, size or storage, or of several workers, bounds nothing.
+    same_work = all(base[k] == cell[k] for k in CELL_KEYS if k not in ("strategy", "workers"))
+    limit = (
+        bound(task_bound, cell["workers"], here, cell["strategy"])
+        if here is not None and same_work and base["workers"] == 1
+        else math.nan
+    )
     row.update(
         measured_time_s=median,
         measured_time_ci_low_s=low,
         measured_time_ci_high_s=high,
         measured_baseline_time_s=base_median,
-        measured_speedup=base_median / median if len(walls) and len(base_walls) else math.nan,
+        measured_speedup=speedup,
         speedup_ci_low=s_low,
         speedup_ci_high=s_high,
-        mann_whitney_p=mann_whitney_p(walls, base_walls) if both else math.nan,
+        mann_whitney_p=p,
+        test=test,
+        ratio_ci90_low=r_low,
+        ratio_ci90_high=r_high,
+        equivalent=equivalent(r_low, r_high, DEFAULT_EQUIVALENCE_MARGIN),
+        max_missed_difference=max_missed_difference(r_low, r_high),
+        bound=limit,
+        exceeds_bound=bool(math.isfinite(speedup) and speedup > limit),  # NaN: False
+        rounds=rounds,
+        baseline_rounds=base_rounds,
+        task_bound=task_bound,
     )
     if not len(walls) or not len(base_walls):
         which = cell if not len(walls) else base
         row["verdict"], row["reason"] = NOT_MEASURED, f"not measured: {_missing(results, which)}"
     else:
-        cores = pd.concat([rows, base_rows]).get("usable_cores", pd.Series(dtype=float)).dropna()
-        here = int(cores.min()) if len(cores) else None
         row["cpu_per_wall"] = _share(rows, "cpu_s")
         row["verdict"], row["reason"] = _judge(finding, row, here, cores_there)
         row["reason"] += _interference(rows, "cell") + _interference(base_rows, "baseline")
