@@ -422,3 +422,13 @@ def test_a_vectorized_cell_has_no_physical_bound():
     row = _by(speedup, "serial").loc[("vectorized", 1)]
     assert row["speedup"] == pytest.approx(40.0)
     assert math.isnan(row["bound"]) and not row["exceeds_bound"]
+
+
+def test_the_cells_memory_comes_from_its_warm_ups():
+    result = _result("processes", 2, [1.0] * 4)
+    for rep in result["repetitions"]:
+        rep.update(tree_peak_pss_bytes=None, tree_peak_uss_bytes=None)
+    result["memory"] = {"tree_peak_pss_bytes": 900, "tree_peak_uss_bytes": 700}
+    summary = analysis.summary_frame(analysis.timings_frame([result]))
+    assert summary.loc[0, "max_tree_pss_bytes"] == 900
+    assert summary.loc[0, "max_tree_uss_bytes"] == 700

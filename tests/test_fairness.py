@@ -262,8 +262,13 @@ def test_the_tree_peak_counts_every_worker_and_the_parent_peak_only_itself(
     monkeypatch.setitem(HOG_MEETING, "dir", meeting)
     monkeypatch.setitem(HOG_MEETING, "parent", os.getpid())  # its priming run meets nobody
     spec = CellSpec("t", "hog", "disk", "warm", 48, 32, 2, "processes", 2)
-    options = RunOptions(1, 0, datasets["jpeg"].directory, tmp_path / "s", start_method="fork")
-    rep = run_cell(spec, options)["repetitions"][0]
+    options = RunOptions(1, 1, datasets["jpeg"].directory, tmp_path / "s", start_method="fork")
+    result = run_cell(spec, options)
+    rep, timed = result["repetitions"]
+    # Sampled in the warm-up (untimed), never in a timed repetition, and kept for the cell.
+    assert rep["warmup"] and timed["tree_peak_uss_bytes"] is None
+    assert result["memory"]["tree_peak_uss_bytes"] == rep["tree_peak_uss_bytes"]
+    assert result["memory"]["sampled_in"] == "warm-up repetitions"
     assert rep["tree_peak_uss_bytes"] >= 2 * HOG_BYTES, rep
     assert rep["tree_peak_pss_bytes"] >= 2 * HOG_BYTES, rep
     # The parent's own peak leaves the workers' blocks out (pytest's process may itself be

@@ -314,6 +314,11 @@ def timings_frame(results: list[dict]) -> pd.DataFrame:
             }
             if "worker_imported_modules" in row:
                 row["worker_imported_modules"] = _modules(row["worker_imported_modules"])
+            # The whole cell's memory is sampled in its warm-ups (sampling slows the timed
+            # work): each timed row of the round carries that round's peak.
+            for key, value in (res.get("memory") or {}).items():
+                if key.startswith("tree_peak_") and value is not None:
+                    row[key] = value
             rows.append(row)
     frame = pd.DataFrame(rows)
     if not frame.empty:
