@@ -227,3 +227,19 @@ def test_a_durable_blur_thumbnail_matches_its_reference(datasets, tmp_path):
         reference_dir=tmp_path / "ref",
     )
     task.verify(ctx, [task.work(item) for item in items])
+
+
+@pytest.mark.parametrize(("name", "suffix"), [("save_png", ".png"), ("save_jpeg", ".jpg")])
+def test_a_later_repetition_is_checked_against_what_was_verified(datasets, tmp_path, name, suffix):
+    task = TASKS[name]
+    ctx, items = _save_context(datasets, tmp_path, suffix)
+    results = [task.work(item) for item in items]
+    task.verify(ctx, results)  # decoded and checked, then remembered by digest
+    assert set(ctx.memo["saved"]) == {p.name for p in ctx.output_paths}
+    results = [task.work(item) for item in items]
+    task.verify(ctx, results)  # the same bytes: nothing to decode again
+    # A file that differs from the verified one is decoded and checked again: here another
+    # image's pixels under this image's name.
+    task.work((items[0][0], items[1][1]))
+    with pytest.raises(VerificationError, match=ctx.output_paths[1].name):
+        task.verify(ctx, results)

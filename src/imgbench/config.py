@@ -15,8 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from imgbench.errors import ConfigError
 from imgbench.machine import REPO_ROOT
 
@@ -26,6 +24,8 @@ MAX_WORKERS = 1024
 
 
 def load_yaml(path: Path) -> dict:
+    import yaml  # not at module level: every cell job imports this module, few read YAML
+
     try:
         with open(path) as f:
             data = yaml.safe_load(f) or {}

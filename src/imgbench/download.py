@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import http.server
 import math
@@ -38,7 +39,6 @@ from typing import IO, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import aiofiles
-import httpx
 
 from imgbench.errors import TaskError, VerificationError
 
@@ -305,11 +305,20 @@ def serve(paths: Sequence[Path], options: dict[str, Any]) -> Iterator[Server]:
 # bare context, made at import, is shared. trust_env=False, because a proxy in the
 # environment would otherwise carry loopback requests elsewhere.
 _TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-_CLIENT_OPTIONS: dict[str, Any] = {
-    "verify": _TLS,
-    "trust_env": False,
-    "timeout": httpx.Timeout(REQUEST_TIMEOUT_S),
-}
+
+
+@functools.cache
+def _httpx() -> tuple[Any, dict[str, Any]]:
+    """httpx and the clients' options, imported on first use: every cell job imports this
+    module (the task registry), and only download cells need httpx (50 ms to import). A
+    download cell's untimed priming run imports it before any pool forks."""
+    import httpx
+
+    return httpx, {
+        "verify": _TLS,
+        "trust_env": False,
+        "timeout": httpx.Timeout(REQUEST_TIMEOUT_S),
+    }
 
 
 def download_item(source: str, output: str | None, options: dict, service: Server) -> tuple:
@@ -321,7 +330,7 @@ def _fail(url: str, exc: Exception) -> TaskError:
     return TaskError(f"cannot download {url}: {type(exc).__name__}: {exc}")
 
 
-def _content(url: str, response: httpx.Response) -> bytes:
+def _content(url: str, response: Any) -> bytes:
     if response.status_code != 200:
         raise TaskError(
             f"cannot download {url}: HTTP {response.status_code} {response.reason_phrase}"
@@ -331,8 +340,9 @@ def _content(url: str, response: httpx.Response) -> bytes:
 
 def download(item: tuple[str, str]) -> str:
     url, output = item
+    httpx, options = _httpx()
     try:
-        with httpx.Client(**_CLIENT_OPTIONS) as client:
+        with httpx.Client(**options) as client:
             data = _content(url, client.get(url))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise _fail(url, exc) from exc
@@ -346,8 +356,9 @@ def download(item: tuple[str, str]) -> str:
 
 async def download_async(item: tuple[str, str]) -> str:
     url, output = item
+    httpx, options = _httpx()
     try:
-        async with httpx.AsyncClient(**_CLIENT_OPTIONS) as client:
+        async with httpx.AsyncClient(**options) as client:
             data = _content(url, await client.get(url))
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise _fail(url, exc) from exc
