@@ -17,9 +17,9 @@ from imgbench import analysis, plots
 from imgbench.cells import CellSpec
 from imgbench.cli import main
 from imgbench.errors import ImgbenchError
-from imgbench.recommend import recommendations_frame
 from imgbench.results import SCHEMA_VERSION
 from imgbench.slides import render_deck
+from imgbench.tables import build_tables
 from tests.test_analysis import _result
 
 
@@ -48,19 +48,7 @@ def two_hosts(beta_cpu: str = "Beta CPU") -> list[dict]:
 
 
 def tables(results: list[dict]) -> dict[str, pd.DataFrame]:
-    timings = analysis.timings_frame(results)
-    summary = analysis.summary_frame(timings)
-    speedup = analysis.speedup_frame(summary, timings)
-    comparisons = analysis.comparisons_frame(summary, timings)
-    return {
-        "timings": timings,
-        "summary": summary,
-        "speedup": speedup,
-        "efficiency": analysis.efficiency_frame(speedup),
-        "amdahl": analysis.amdahl_frame(summary),
-        "comparisons": comparisons,
-        "recommendations": recommendations_frame(summary, speedup, comparisons),
-    }
+    return build_tables(results)
 
 
 def _serial(frame: pd.DataFrame) -> pd.DataFrame:

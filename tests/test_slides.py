@@ -941,23 +941,13 @@ def _analysis_results() -> list[dict]:
 
 
 def test_deck_and_figures_from_the_real_analysis(tmp_path):
-    from imgbench import analysis, recommend
+    from imgbench import analysis
     from imgbench.plots import plot_all
+    from imgbench.tables import build_tables
 
     results = _analysis_results()
-    timings = analysis.timings_frame(results)
-    summary = analysis.summary_frame(timings)
-    speedup = analysis.speedup_frame(summary, timings)
-    comparisons = analysis.comparisons_frame(summary, timings, {})
-    tables = {
-        "timings": timings,
-        "summary": summary,
-        "speedup": speedup,
-        "efficiency": analysis.efficiency_frame(speedup),
-        "amdahl": analysis.amdahl_frame(summary),
-        "comparisons": comparisons,
-        "recommendations": recommend.recommendations_frame(summary, speedup, comparisons),
-    }
+    tables = build_tables(results)
+    timings, summary, speedup = tables["timings"], tables["summary"], tables["speedup"]
     out = tmp_path / "e"
     out.mkdir()
     for name, frame in tables.items():

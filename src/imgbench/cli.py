@@ -164,8 +164,9 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from imgbench import analysis, recommend
+    from imgbench import analysis
     from imgbench.results import write_atomic, write_json_atomic
+    from imgbench.tables import build_tables
 
     experiment, expected, margins = args.experiment, None, {}
     if args.config:
@@ -198,19 +199,8 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         expecting = f" ({len(expected)} expected)" if expected is not None else ""
         raise ImgbenchError(f"aggregate: no cell results{wanted} given or found{expecting}")
     analysis.check_results(results, paths)
-    timings = analysis.timings_frame(results)
-    summary = analysis.summary_frame(timings)
-    speedup = analysis.speedup_frame(summary, timings)
-    comparisons = analysis.comparisons_frame(summary, timings, margins)
-    tables = {
-        "timings": timings,
-        "summary": summary,
-        "speedup": speedup,
-        "efficiency": analysis.efficiency_frame(speedup),
-        "amdahl": analysis.amdahl_frame(summary),
-        "comparisons": comparisons,
-        "recommendations": recommend.recommendations_frame(summary, speedup, comparisons),
-    }
+    tables = build_tables(results, margins)
+    timings, summary, speedup = tables["timings"], tables["summary"], tables["speedup"]
     out = Path(args.output_dir)
     for name, frame in tables.items():
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False).encode())
