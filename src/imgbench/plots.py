@@ -1249,7 +1249,8 @@ def _faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Fi
         ax.grid(True, axis="y", alpha=0.3)
     _suptitle(fig, title)
     whisker = (
-        "Whisker: 95% percentile bootstrap CI of that ratio (rounds, then repetitions, of both cells resampled). "
+        "Whisker: 95% percentile bootstrap CI of that ratio (rounds, then repetitions, of both "
+        "cells resampled). "
         if has_ci
         else ""
     )
