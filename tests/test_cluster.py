@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from imgbench.tables import NAMES
 from tests.test_workflow import _job_stats, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,15 +56,7 @@ LOCAL_RULES = {
     "bundle",
 }
 SUBMITTED_RULES = {"cell", "dataset"}
-TABLES = [
-    "timings",
-    "summary",
-    "speedup",
-    "efficiency",
-    "amdahl",
-    "comparisons",
-    "recommendations",
-]
+TABLES = NAMES
 
 # Stands in for sbatch: logs the submission, starts the job script as its own process
 # (detached: the executor waits for this script's output to end), prints a job id.

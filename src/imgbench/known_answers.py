@@ -75,13 +75,21 @@ async def spin_python_async(item: tuple[str, int]) -> int:
     return await asyncio.to_thread(spin_python, item)
 
 
-def verify_spin_python(ctx: VerifyContext, results: Sequence[Any]) -> None:
+def _verify_by_reference(ctx: VerifyContext, results: Sequence[Any], work) -> None:
+    """Each result equals what ``work`` gives for the same item (computed once per cell,
+    untimed): the results depend on each image's path, so a lost or swapped one shows."""
     _check_count(ctx, results)
-    if "spin_python" not in ctx.memo:
-        ctx.memo["spin_python"] = [spin_python(item) for item in ctx.items]  # untimed, once
-    for item, expected, result in zip(ctx.items, ctx.memo["spin_python"], results, strict=True):
+    if work.__name__ not in ctx.memo:
+        ctx.memo[work.__name__] = [work(item) for item in ctx.items]
+    for item, expected, result in zip(ctx.items, ctx.memo[work.__name__], results, strict=True):
         if result != expected:
-            raise VerificationError(f"{item[0]}: spin_python returned {result!r}, not {expected}")
+            raise VerificationError(
+                f"{item[0]}: {work.__name__} returned {result!r}, not {expected}"
+            )
+
+
+def verify_spin_python(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    _verify_by_reference(ctx, results, spin_python)
 
 
 # -- spin_native ------------------------------------------------------------------------------
@@ -109,12 +117,7 @@ async def spin_native_async(item: tuple[str, int]) -> str:
 
 
 def verify_spin_native(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    _check_count(ctx, results)
-    if "spin_native" not in ctx.memo:
-        ctx.memo["spin_native"] = [spin_native(item) for item in ctx.items]  # untimed, once
-    for item, expected, result in zip(ctx.items, ctx.memo["spin_native"], results, strict=True):
-        if result != expected:
-            raise VerificationError(f"{item[0]}: spin_native digest differs from the reference")
+    _verify_by_reference(ctx, results, spin_native)
 
 
 KNOWN_ANSWER_TASKS = (
