@@ -1,0 +1,96 @@
+"""The golden results tree: recorded cell results, and every output derived from them.
+
+``tests/data/golden/recorded/`` holds the cell results of one run of
+``tests/configs/golden.yaml`` (no datasets: nothing here runs a cell). ``derive`` runs the
+stages after the cells exactly as the rules call them (the CLI, in a fresh interpreter), and
+``fingerprint`` reduces what they wrote to what must not change: table and metadata bytes,
+figure pixels and SVG text, deck HTML. ``tests/data/golden/expected.json`` is that
+fingerprint as recorded; re-record it, when an output is meant to change, with
+
+    python -m tests.golden record
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests/data/golden"
+RECORDED = GOLDEN / "recorded"
+EXPECTED = GOLDEN / "expected.json"
+EXPERIMENTS = ("golden", "tiny_images")
+REFERENCE = ROOT / "config/references/tiny_images.yaml"
+
+
+def _imgbench(workdir: Path, *args: str) -> None:
+    cmd = [sys.executable, "-m", "imgbench", *args]
+    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def derive(workdir: Path) -> Path:
+    """Copy the recorded tree into ``workdir`` and run aggregate .. bundle on it."""
+    results = workdir / "results"
+    shutil.copytree(RECORDED, results)
+    config = "results/config.resolved.yaml"
+    for name in EXPERIMENTS:
+        out = f"results/{name}"
+        description = "golden run"
+        _imgbench(
+            workdir, "aggregate", "--results-dir", out, "--config", config,
+            f"--experiment={name}", "--output-dir", out, f"--description={description}",
+        )  # fmt: skip
+        if name == "golden":
+            _imgbench(workdir, "calibration", "--results-dir", out)
+        _imgbench(workdir, "plot", "--results-dir", out, "--output-dir", f"{out}/figures")
+        _imgbench(workdir, "slides", "--results-dir", out, "--output", f"{out}/slides.html")
+    _imgbench(
+        workdir, "reference", "--reference", str(REFERENCE), "--results-root", "results",
+        "--output-html", "results/reference/slides.html",
+        "--output-csv", "results/reference/comparison.csv",
+    )  # fmt: skip
+    return results
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fingerprint(results: Path) -> dict[str, str]:
+    """Path (relative to ``results``) -> what must stay equal, for every derived output."""
+    prints = {}
+    for path in sorted(results.rglob("*")):
+        rel = path.relative_to(results).as_posix()
+        if not path.is_file() or "/cells/" in f"/{rel}" or rel.startswith("config."):
+            continue
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGBA"))
+            prints[rel] = f"pixels {pixels.shape} {_digest(pixels.tobytes())}"
+        else:
+            prints[rel] = _digest(path.read_bytes())
+    return prints
+
+
+def record(workdir: Path) -> None:
+    prints = fingerprint(derive(workdir))
+    EXPECTED.write_text(json.dumps(prints, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {EXPECTED} ({len(prints)} outputs)")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    if sys.argv[1:] != ["record"]:
+        sys.exit("usage: python -m tests.golden record")
+    with tempfile.TemporaryDirectory() as tmp:
+        record(Path(tmp))
