@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imgbench.cells import CellSpec
-from imgbench.results import SCHEMA_VERSION
+from imgbench.measure.result import SCHEMA_VERSION
+from imgbench.vocabulary import CellSpec
 
 TASKS = ["save_png", "save_jpeg", "read", "decode"]
 SIZES = [(64, 64), (640, 480), (1280, 960), (1920, 1080)]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from imgbench.datasets import make_dataset
+from imgbench.measure.datasets import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imgbench import analysis
+from imgbench.analysis import aggregate as analysis
 
 
 def _result(strategy, workers, walls, n=10, task="decode"):

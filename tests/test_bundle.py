@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imgbench.bundle import EXPERIMENT_FILES, OPTIONAL_FILES, make_bundle
 from imgbench.errors import ImgbenchError
+from imgbench.report.bundle import EXPERIMENT_FILES, OPTIONAL_FILES, make_bundle
 
 
 def write_experiment(root: Path, name: str) -> None:

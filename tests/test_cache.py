@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from imgbench import cache
+from imgbench.measure import cache
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore/fadvise: Linux")
 

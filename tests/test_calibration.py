@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from imgbench.calibration import (
+from imgbench.analysis.calibration import (
     TOLERANCE,
     calibration_frame,
     delivered_cores,

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from imgbench.tables import NAMES
+from imgbench.analysis.tables import NAMES
 from tests.test_workflow import _job_stats, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]

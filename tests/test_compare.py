@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgbench.compare import KEY, compare_results, format_table
+from imgbench.analysis.compare import KEY, compare_results, format_table
 from imgbench.errors import ImgbenchError
 
 SLOW_CELL = ("decode", 1280, 960, 128, "threads", 2)
@@ -204,7 +204,7 @@ def test_cli_prints_the_changes(two_sets, tmp_path, capsys):
 
 
 def test_rounds_are_the_unit_when_both_sets_have_them(tmp_path):
-    from imgbench.compare import compare_frames
+    from imgbench.analysis.compare import compare_frames
 
     def with_rounds(rows, shift_round_2):
         out = []

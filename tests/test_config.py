@@ -5,9 +5,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imgbench.config import MAX_WORKERS, experiment_hash, load_yaml, resolve_config, task_options
 from imgbench.errors import ConfigError
-from imgbench.grid import expand_cells, plan_datasets, source_dataset
+from imgbench.plan.config import (
+    MAX_WORKERS,
+    experiment_hash,
+    load_yaml,
+    resolve_config,
+    task_options,
+)
+from imgbench.plan.grid import expand_cells, plan_datasets, source_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -319,7 +325,7 @@ def test_saving_tasks_have_no_cold_state_with_file_eviction():
 
 
 def test_rounds_run_in_order_and_shuffled_with_the_seed():
-    from imgbench.grid import expand_runs, run_order
+    from imgbench.plan.grid import expand_runs, run_order
 
     config = resolve_config(_config(workers=[1, 2, 4], n_images=[4, 8], rounds=3))
     runs = expand_runs(config)

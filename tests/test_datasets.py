@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgbench.datasets import (
+from imgbench.errors import DatasetError
+from imgbench.measure.datasets import (
     check_files,
     load_manifest,
     make_dataset,
     pixel_sha256,
     synthesize_image,
 )
-from imgbench.errors import DatasetError
 
 
 def _png_size(array):

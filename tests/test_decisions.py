@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imgbench import analysis
-from imgbench.recommend import recommendations_frame
+from imgbench.analysis import aggregate as analysis
+from imgbench.analysis.recommend import recommendations_frame
 
 STRATEGIES = ["threads", "processes", "processes_chunked", "asyncio"]
 WORKERS = [1, 2, 4]

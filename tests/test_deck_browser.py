@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgbench.slides import render_deck
+from imgbench.report.slides import render_deck
 
 
 def _deck_tables_builder():

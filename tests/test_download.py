@@ -11,12 +11,12 @@ import httpx
 import psutil
 import pytest
 
-from imgbench import download as dl
-from imgbench.cells import CellSpec
-from imgbench.datasets import make_dataset
 from imgbench.errors import TaskError, VerificationError
-from imgbench.runner import RunOptions, run_cell
-from imgbench.tasks import TASKS, VerifyContext
+from imgbench.measure import download as dl
+from imgbench.measure.datasets import make_dataset
+from imgbench.measure.runner import RunOptions, run_cell
+from imgbench.measure.tasks import TASKS, VerifyContext
+from imgbench.vocabulary import CellSpec
 
 FAST = {"latency_ms": 0.0, "bandwidth_mb_s": 0.0}
 
@@ -84,7 +84,7 @@ def test_the_task_is_registered_and_the_module_imports_on_its_own():
     assert dl.DOWNLOAD.bound == "wait"  # it waits for the server: bounded by workers only
     # tasks.py imports download.py, which imports tasks.py: either may come first.
     code = (
-        "import imgbench.download as d; from imgbench.tasks import TASKS; "
+        "import imgbench.measure.download as d; from imgbench.measure.tasks import TASKS; "
         "assert TASKS['download'] is d.DOWNLOAD"
     )
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)

@@ -18,14 +18,15 @@ import numpy as np
 import psutil
 import pytest
 
-from imgbench import cache, measure
-from imgbench.cells import CellSpec
-from imgbench.datasets import make_dataset
 from imgbench.errors import ImgbenchError
-from imgbench.machine import process_started
-from imgbench.runner import RunOptions, run_cell
-from imgbench.strategies import STRATEGIES, peak_in_flight
-from imgbench.tasks import TASKS, Task, VerifyContext, _check_count
+from imgbench.measure import cache
+from imgbench.measure import usage as measure
+from imgbench.measure.datasets import make_dataset
+from imgbench.measure.machine import process_started
+from imgbench.measure.runner import RunOptions, run_cell
+from imgbench.measure.strategies import STRATEGIES, peak_in_flight
+from imgbench.measure.tasks import TASKS, Task, VerifyContext, _check_count
+from imgbench.vocabulary import CellSpec
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 #: Small options for tasks whose defaults would make a test slow.
@@ -362,7 +363,7 @@ def test_the_download_server_is_a_helper(tmp_path):
 
 @linux
 def test_the_process_start_time_is_right_to_a_few_ticks():
-    code = "from imgbench.machine import process_started; print(*process_started())"
+    code = "from imgbench.measure.machine import process_started; print(*process_started())"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     launched = time.time()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from imgbench.cells import CellSpec
-from imgbench.datasets import make_dataset
 from imgbench.errors import DatasetError, ImgbenchError, TaskError, VerificationError
-from imgbench.runner import TIMEOUT_STATUS, RunOptions, run_cell
+from imgbench.measure.datasets import make_dataset
+from imgbench.measure.runner import TIMEOUT_STATUS, RunOptions, run_cell
+from imgbench.vocabulary import CellSpec
 from tests.test_workflow import _job_stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ HANG_MODULE = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from imgbench.tasks import TASKS, Task, decode_image, verify_arrays
+    from imgbench.measure.tasks import TASKS, Task, decode_image, verify_arrays
 
     def _note():
         (Path(os.environ["IMGBENCH_TEST_PIDS"]) / str(os.getpid())).touch()

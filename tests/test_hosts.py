@@ -13,13 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imgbench import analysis, plots
-from imgbench.cells import CellSpec
+from imgbench.analysis import aggregate as analysis
+from imgbench.analysis.tables import build_tables
 from imgbench.cli import main
 from imgbench.errors import ImgbenchError
-from imgbench.results import SCHEMA_VERSION
-from imgbench.slides import render_deck
-from imgbench.tables import build_tables
+from imgbench.measure.result import SCHEMA_VERSION
+from imgbench.report import plots
+from imgbench.report.slides import render_deck
+from imgbench.vocabulary import CellSpec
 from tests.test_analysis import _result
 
 

@@ -2,12 +2,12 @@
 
 import pytest
 
-from imgbench.cells import CellSpec
 from imgbench.errors import VerificationError
-from imgbench.known_answers import KNOWN_ANSWER_TASKS, spin_native, spin_python
-from imgbench.runner import RunOptions, run_cell
-from imgbench.strategies import STRATEGIES
-from imgbench.tasks import TASKS, VerifyContext
+from imgbench.measure.known_answers import KNOWN_ANSWER_TASKS, spin_native, spin_python
+from imgbench.measure.runner import RunOptions, run_cell
+from imgbench.measure.strategies import STRATEGIES
+from imgbench.measure.tasks import TASKS, VerifyContext
+from imgbench.vocabulary import CellSpec
 
 #: Small amounts of work, so that each cell takes a fraction of a second.
 LIGHT = {

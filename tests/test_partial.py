@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from imgbench import plots
-from imgbench.cells import CellSpec
 from imgbench.cli import main
-from imgbench.results import SCHEMA_VERSION
-from imgbench.slides import MISSING_SHOWN, render_deck
+from imgbench.measure.result import SCHEMA_VERSION
+from imgbench.report import plots
+from imgbench.report.slides import MISSING_SHOWN, render_deck
+from imgbench.vocabulary import CellSpec
 from tests.test_analysis import _result
 
 CONFIG = {

@@ -2,7 +2,7 @@
 helpers behind them pick the right cells.
 
 The tables are crafted here from docs/results.md (the contract), not computed by
-``imgbench.analysis``: figures must follow the documented columns.
+``imgbench.analysis.aggregate``: figures must follow the documented columns.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from imgbench.errors import ImgbenchError
-from imgbench.plots import (
+from imgbench.report.plots import (
     FIGURES,
     STRATEGY_COLORS,
     amdahl_speedup,

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from imgbench.config import load_yaml, resolve_config
-from imgbench.grid import expand_cells, parse_size
-from imgbench.references import load_reference
+from imgbench.plan.config import load_yaml, resolve_config
+from imgbench.plan.grid import expand_cells, parse_size
+from imgbench.plan.references import load_reference
 from tests.test_workflow import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 import pytest
 
-from imgbench import analysis
-from imgbench.recommend import recommendations_frame
+from imgbench.analysis import aggregate as analysis
+from imgbench.analysis.recommend import recommendations_frame
 from tests.test_analysis import _result
 
 

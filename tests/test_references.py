@@ -1,6 +1,6 @@
 """Published findings against measured ones: verdicts, reasons, the CSV and the deck.
 
-The results tree is made by ``imgbench.analysis`` from fake cell results, so the tests
+The results tree is made by ``imgbench.analysis.aggregate`` from fake cell results, so the tests
 read the same columns that ``imgbench aggregate`` writes.
 """
 
@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from imgbench import analysis, references
+from imgbench.analysis import aggregate as analysis
 from imgbench.errors import ConfigError
-from imgbench.references import COLUMNS, build_reference, load_reference
+from imgbench.plan import references
+from imgbench.plan.references import COLUMNS, build_reference, load_reference
 from tests.test_analysis import _result as analysis_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,13 +4,13 @@ from dataclasses import replace
 
 import pytest
 
-from imgbench import strategies
-from imgbench.cells import CellSpec
-from imgbench.datasets import make_dataset
 from imgbench.errors import DatasetError, ImgbenchError, VerificationError
-from imgbench.runner import RunOptions, run_cell
-from imgbench.strategies import STRATEGIES, Outcome, Strategy
-from imgbench.tasks import TASKS
+from imgbench.measure import strategies
+from imgbench.measure.datasets import make_dataset
+from imgbench.measure.runner import RunOptions, run_cell
+from imgbench.measure.strategies import STRATEGIES, Outcome, Strategy
+from imgbench.measure.tasks import TASKS
+from imgbench.vocabulary import CellSpec
 
 
 def _cell(task="decode", strategy="threads", workers=2, n=6, storage="disk", cache="cold"):
@@ -188,7 +188,7 @@ def test_bad_cells_are_refused_before_running(datasets, tmp_path):
 
 
 def test_a_corrupt_dataset_file_names_it(tmp_path, datasets):
-    from imgbench.datasets import make_dataset
+    from imgbench.measure.datasets import make_dataset
 
     ds = make_dataset(tmp_path / "d", "jpeg", 48, 32, 4, seed=7, source=datasets["raw"].directory)
     victim = ds.paths(4)[2]

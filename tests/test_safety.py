@@ -15,8 +15,8 @@ import psutil
 import pytest
 import yaml
 
-from imgbench import cache
-from imgbench.datasets import make_dataset
+from imgbench.measure import cache
+from imgbench.measure.datasets import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SHM = Path("/dev/shm")

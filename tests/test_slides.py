@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgbench.analysis import CELL, GROUP
+from imgbench.analysis.aggregate import CELL, GROUP
 from imgbench.errors import ImgbenchError
-from imgbench.slides import (
+from imgbench.report.slides import (
     fmt_ms,
     fmt_seconds,
     fmt_speedup,
@@ -643,7 +643,7 @@ def test_group_table_has_both_speedups_significance_and_amdahl():
 
 
 def deck_cells(tables):
-    from imgbench.slides import cell_frame
+    from imgbench.report.slides import cell_frame
 
     return cell_frame(tables)
 
@@ -941,9 +941,9 @@ def _analysis_results() -> list[dict]:
 
 
 def test_deck_and_figures_from_the_real_analysis(tmp_path):
-    from imgbench import analysis
-    from imgbench.plots import plot_all
-    from imgbench.tables import build_tables
+    from imgbench.analysis import aggregate as analysis
+    from imgbench.analysis.tables import build_tables
+    from imgbench.report.plots import plot_all
 
     results = _analysis_results()
     tables = build_tables(results)

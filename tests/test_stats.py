@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from imgbench.stats import (
+from imgbench.analysis.stats import (
     amdahl_fit,
     coefficient_of_variation,
     equivalent,

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgbench import strategies
-from imgbench.strategies import STRATEGIES, contiguous_chunks
-from imgbench.tasks import TASKS, grey_loop, grey_of
+from imgbench.measure import strategies
+from imgbench.measure.strategies import STRATEGIES, contiguous_chunks
+from imgbench.measure.tasks import TASKS, grey_loop, grey_of
 
 PER_IMAGE = sorted(n for n in STRATEGIES if n != "vectorized")
 
@@ -107,5 +107,6 @@ def test_a_forkserver_preloads_the_engine():
     with strategies.pinned_start_method("forkserver", ["PIL.PngImagePlugin"]) as method:
         assert method == "forkserver"
         preload = multiprocessing.forkserver._forkserver._preload_modules
-        assert {"imgbench.tasks", "numpy", "PIL.Image", "PIL.PngImagePlugin"} <= set(preload)
+        engine = {"imgbench.measure.tasks", "numpy", "PIL.Image", "PIL.PngImagePlugin"}
+        assert engine <= set(preload)
     assert strategies._context().get_start_method() == multiprocessing.get_start_method()

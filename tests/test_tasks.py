@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from imgbench.errors import TaskError, VerificationError
-from imgbench.tasks import TASKS, VerifyContext
+from imgbench.measure.tasks import TASKS, VerifyContext
 
 
 def _files_context(ds, n):
@@ -205,7 +205,7 @@ def test_the_default_durability_writes_without_fsync(datasets, tmp_path, monkeyp
 
 
 def test_a_durable_blur_thumbnail_matches_its_reference(datasets, tmp_path):
-    from imgbench.tasks import blur_item
+    from imgbench.measure.tasks import blur_item
 
     ds = datasets["jpeg"]
     task = TASKS["blur_thumbnail"]

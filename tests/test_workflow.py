@@ -96,9 +96,9 @@ def test_no_two_cell_jobs_overlapped_interpreter_start_included(run):
 
 
 def test_rounds_run_in_order_shuffled_within_a_round(run):
-    from imgbench.cells import CellSpec
-    from imgbench.config import load_yaml, resolve_config
-    from imgbench.grid import CellRun, expand_runs, run_order
+    from imgbench.plan.config import load_yaml, resolve_config
+    from imgbench.plan.grid import CellRun, expand_runs, run_order
+    from imgbench.vocabulary import CellSpec
 
     results = sorted(_results(run), key=lambda r: r["started_unix"])
     ran = [CellRun(CellSpec(**r["cell"]), r["run"]["round"]) for r in results]

@@ -31,7 +31,7 @@ def _stop_on_signals(what: str):
     import os
     import signal
 
-    from imgbench.runner import kill_children
+    from imgbench.measure.runner import kill_children
 
     pid = os.getpid()
 
@@ -65,7 +65,7 @@ def _stop_on_signals(what: str):
 
 
 def cmd_make_dataset(args: argparse.Namespace) -> None:
-    from imgbench.datasets import make_dataset
+    from imgbench.measure.datasets import make_dataset
 
     width, height = args.size
     with _stop_on_signals(str(args.output)):
@@ -85,7 +85,7 @@ def cmd_make_dataset(args: argparse.Namespace) -> None:
 
 def _task_options(task: str, pairs: list[str]) -> dict:
     """``NAME=VALUE`` pairs, each parsed as its default's type (a number or a string)."""
-    from imgbench.tasks import TASKS
+    from imgbench.measure.tasks import TASKS
 
     defaults = TASKS[task].options if task in TASKS else {}
     options = {}
@@ -125,8 +125,8 @@ def _positive(text: str) -> int:
 
 
 def cmd_run_cell(args: argparse.Namespace) -> None:
-    from imgbench.cells import CellSpec
-    from imgbench.runner import RunOptions, run_cell
+    from imgbench.measure.runner import RunOptions, run_cell
+    from imgbench.vocabulary import CellSpec
 
     width, height = args.size
     spec = CellSpec(
@@ -164,9 +164,9 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from imgbench import analysis
-    from imgbench.results import write_atomic, write_json_atomic
-    from imgbench.tables import build_tables
+    from imgbench.analysis import aggregate as analysis
+    from imgbench.analysis.tables import build_tables
+    from imgbench.files import write_atomic, write_json_atomic
 
     experiment, expected, margins = args.experiment, None, {}
     if args.config:
@@ -226,7 +226,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
 
 def cmd_calibration(args: argparse.Namespace) -> None:
-    from imgbench.calibration import write_calibration
+    from imgbench.analysis.calibration import write_calibration
 
     frame = write_calibration(args.results_dir, args.output_dir)
     within = int(frame["within"].sum())
@@ -236,21 +236,21 @@ def cmd_calibration(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from imgbench import plots
+    from imgbench.report import plots
 
     written = plots.plot_all(args.results_dir, args.output_dir)
     print(f"{args.output_dir}: {len(written)} figures")
 
 
 def cmd_slides(args: argparse.Namespace) -> None:
-    from imgbench import slides
+    from imgbench.report import slides
 
     slides.render_deck(args.results_dir, args.output)
     print(f"{args.output}: written")
 
 
 def cmd_bundle(args: argparse.Namespace) -> None:
-    from imgbench import bundle
+    from imgbench.report import bundle
 
     bundle.make_bundle(
         args.output, args.results_root, args.experiments, args.config, reference=args.reference
@@ -259,7 +259,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
 
 
 def cmd_reference(args: argparse.Namespace) -> None:
-    from imgbench.references import build_reference
+    from imgbench.plan.references import build_reference
 
     frame = build_reference(args.reference, args.results_root, args.output_html, args.output_csv)
     tally = ", ".join(f"{n} {v}" for v, n in frame["verdict"].value_counts().items())
@@ -267,7 +267,7 @@ def cmd_reference(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from imgbench import compare
+    from imgbench.analysis import compare
 
     output = args.output_dir or Path(f"compare-{args.a.name}-vs-{args.b.name}")
     matched = compare.compare_results(args.a, args.b, output, alpha=args.alpha)
@@ -276,7 +276,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_flush_cache(args: argparse.Namespace) -> None:
-    from imgbench import cache
+    from imgbench.measure import cache
 
     files = [
         p
@@ -291,9 +291,9 @@ def cmd_flush_cache(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    from imgbench.machine import collect_machine_info
-    from imgbench.strategies import STRATEGIES
-    from imgbench.tasks import TASKS
+    from imgbench.measure.machine import collect_machine_info
+    from imgbench.measure.strategies import STRATEGIES
+    from imgbench.measure.tasks import TASKS
 
     info = {
         "machine": collect_machine_info(Path(args.storage_path)),
@@ -314,8 +314,8 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_validate_config(args: argparse.Namespace) -> None:
-    from imgbench.config import load_yaml, resolve_config
-    from imgbench.grid import expand_cells, expand_runs
+    from imgbench.plan.config import load_yaml, resolve_config
+    from imgbench.plan.grid import expand_cells, expand_runs
 
     merged: dict = {}
     for path in args.configs:
@@ -332,7 +332,7 @@ def cmd_validate_config(args: argparse.Namespace) -> None:
 def cmd_write_config(args: argparse.Namespace) -> None:
     import yaml
 
-    from imgbench.results import write_atomic
+    from imgbench.files import write_atomic
 
     write_atomic(args.output, yaml.safe_dump(json.loads(args.json), sort_keys=False).encode())
 

@@ -11,9 +11,9 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
-from imgbench.cells import CellSpec
-from imgbench.config import check_config, experiment_hash, task_options
-from imgbench.grid import (
+from imgbench.vocabulary import CellSpec
+from imgbench.plan.config import check_config, experiment_hash, task_options
+from imgbench.plan.grid import (
     CellRun,
     DatasetSpec,
     expand_cells,
@@ -22,9 +22,9 @@ from imgbench.grid import (
     run_order,
     source_dataset,
 )
-from imgbench.known_answers import KNOWN_ANSWER_TASKS
-from imgbench.strategies import STRATEGIES
-from imgbench.tasks import TASKS
+from imgbench.measure.known_answers import KNOWN_ANSWER_TASKS
+from imgbench.measure.strategies import STRATEGIES
+from imgbench.measure.tasks import TASKS
 
 check_config(config)
 

@@ -12,8 +12,8 @@ import zipfile
 from pathlib import Path
 
 from imgbench.errors import ImgbenchError
-from imgbench.plots import FIGURES, FORMATS
-from imgbench.results import write_atomic
+from imgbench.files import write_atomic
+from imgbench.report.plots import FIGURES, FORMATS
 
 #: Files every experiment must provide, relative to its results directory, and what they are.
 EXPERIMENT_FILES = {

@@ -10,7 +10,7 @@
 Each reads its input file (a tiny image) only to name the item: the work is the same for
 every image, and its result depends on the image's path so that a dropped or swapped
 result fails verification. The expected speedups live with the analysis
-(``imgbench.calibration``); this module only does the work.
+(``imgbench.analysis.calibration``); this module only does the work.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from imgbench.errors import VerificationError
-from imgbench.tasks import TASKS, Task, VerifyContext, _check_count
+from imgbench.measure.tasks import TASKS, Task, VerifyContext, _check_count
 
 
 def _seed(path: str) -> int:

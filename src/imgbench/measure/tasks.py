@@ -35,8 +35,8 @@ import aiofiles
 import numpy as np
 from PIL import Image, ImageFilter
 
-from imgbench.datasets import JPEG_QUALITY, channels, native_array, pixel_sha256
 from imgbench.errors import TaskError, VerificationError
+from imgbench.measure.datasets import JPEG_QUALITY, channels, native_array, pixel_sha256
 
 #: Mean absolute pixel error above which a lossy save is taken as corrupt, not as codec loss.
 LOSSY_TOLERANCE = 12.0
@@ -517,5 +517,5 @@ TASKS: dict[str, Task] = {
 
 # The download and known-answer tasks register themselves in TASKS (they need Task, defined
 # above); importing them here makes them part of the registry whichever module comes first.
-from imgbench import download as _download  # noqa: E402, F401
-from imgbench import known_answers as _known_answers  # noqa: E402, F401
+from imgbench.measure import download as _download  # noqa: E402, F401
+from imgbench.measure import known_answers as _known_answers  # noqa: E402, F401

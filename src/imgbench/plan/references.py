@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imgbench.analysis import (
+from imgbench.analysis.aggregate import (
     ALPHA,
     BASELINE,
     DEFAULT_EQUIVALENCE_MARGIN,
@@ -43,17 +43,7 @@ from imgbench.analysis import (
     round_comparison,
     round_table,
 )
-from imgbench.config import load_yaml
-from imgbench.errors import ConfigError, ImgbenchError
-from imgbench.results import write_atomic
-from imgbench.slides import (
-    INTERFERENCE_WARN,
-    fmt_p,
-    fmt_seconds,
-    fmt_speedup,
-    fmt_speedup_ci,
-)
-from imgbench.stats import (
+from imgbench.analysis.stats import (
     equivalent,
     hierarchical_median_cis,
     hierarchical_speedup_cis,
@@ -62,6 +52,16 @@ from imgbench.stats import (
     median_ci,
     smallest_mann_whitney_p,
     speedup_ci,
+)
+from imgbench.errors import ConfigError, ImgbenchError
+from imgbench.files import write_atomic
+from imgbench.plan.config import load_yaml
+from imgbench.report.slides import (
+    INTERFERENCE_WARN,
+    fmt_p,
+    fmt_seconds,
+    fmt_speedup,
+    fmt_speedup_ci,
 )
 
 TOP_KEYS = {"study", "source", "machine", "cores", "method", "flaws", "departures", "findings"}
@@ -327,8 +327,8 @@ def _describe(cell: dict) -> str:
 
 def _missing(results: _Results, cell: dict) -> str:
     """Why a cell has no repetitions, as specific as the results allow."""
-    from imgbench.strategies import STRATEGIES
-    from imgbench.tasks import TASKS
+    from imgbench.measure.strategies import STRATEGIES
+    from imgbench.measure.tasks import TASKS
 
     if cell["task"] not in TASKS:
         return f"imgbench has no task {cell['task']!r}"
@@ -644,7 +644,7 @@ def build_reference(
     )
     tally = pd.Series([r["verdict"] for r in rows]).value_counts()
     env = Environment(
-        loader=PackageLoader("imgbench", "templates"),
+        loader=PackageLoader("imgbench.report", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -52,16 +52,23 @@ from pathlib import Path
 
 import psutil
 
-from imgbench import cache, measure, strategies
-from imgbench.cells import CellSpec
-from imgbench.config import option_problems
-from imgbench.datasets import RAW, check_files, load_manifest
 from imgbench.errors import DatasetError, ImgbenchError, TaskError, VerificationError
-from imgbench.machine import collect_machine_info, process_started
-from imgbench.results import SCHEMA_VERSION, write_json_atomic
-from imgbench.storage import remove_active_areas, reset_output_dir, scratch_area, stage_inputs
-from imgbench.strategies import START_METHODS, STRATEGIES, peak_in_flight
-from imgbench.tasks import BOUNDS, TASKS, Task, VerifyContext
+from imgbench.files import write_json_atomic
+from imgbench.measure import cache, strategies
+from imgbench.measure import usage as measure
+from imgbench.measure.datasets import RAW, check_files, load_manifest
+from imgbench.measure.machine import collect_machine_info, process_started
+from imgbench.measure.result import SCHEMA_VERSION
+from imgbench.measure.storage import (
+    remove_active_areas,
+    reset_output_dir,
+    scratch_area,
+    stage_inputs,
+)
+from imgbench.measure.strategies import START_METHODS, STRATEGIES, peak_in_flight
+from imgbench.measure.tasks import BOUNDS, TASKS, Task, VerifyContext
+from imgbench.plan.config import option_problems
+from imgbench.vocabulary import CellSpec
 
 #: Exit status of a cell stopped at its time limit (the convention of timeout(1)).
 TIMEOUT_STATUS = 124
@@ -87,7 +94,7 @@ class RunOptions:
     output: Path | None = None
     #: Options of the task, overriding its defaults (``task_options`` in the config).
     task_options: dict = field(default_factory=dict)
-    #: Provenance recorded in the result (``imgbench.config.experiment_hash``).
+    #: Provenance recorded in the result (``imgbench.plan.config.experiment_hash``).
     config_hash: str | None = None
     #: Seconds the whole cell may take (``math.inf``: no limit). Any value, even ``inf``,
     #: makes the cell own its process: see the module's docstring. None: no guard at all,

@@ -1,8 +1,7 @@
-"""Result files: the interface between stages, written atomically.
+"""Files that readers see whole or not at all: written to a temporary sibling, then renamed.
 
-A cell result is JSON (schema ``SCHEMA_VERSION``): the cell, its run parameters, the machine,
-start/end times, phase durations and one record per repetition (warm-ups flagged). A file
-either exists complete or not at all: it is written to a temporary sibling and renamed.
+Every stage's outputs (cell results, tables, figures, decks) go through here, so that an
+interrupted run never leaves a half-written file that a later run counts as done.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
-
-SCHEMA_VERSION = 2
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -38,12 +35,3 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     write_atomic(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
-
-
-def load_cell_result(path: Path) -> dict:
-    with open(path) as f:
-        result = json.load(f)
-    version = result.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"{path}: result schema {version}, this imgbench reads {SCHEMA_VERSION}")
-    return result

@@ -55,9 +55,9 @@ from matplotlib.ticker import (  # noqa: E402
 )
 from PIL import Image  # noqa: E402
 
-from imgbench.analysis import BASELINE  # noqa: E402
+from imgbench.analysis.aggregate import BASELINE  # noqa: E402
 from imgbench.errors import ImgbenchError  # noqa: E402
-from imgbench.results import write_atomic  # noqa: E402
+from imgbench.files import write_atomic  # noqa: E402
 
 #: Stems of the figures ``plot_all`` writes, each as ``.png`` and ``.svg``.
 FIGURES = (

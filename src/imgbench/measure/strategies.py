@@ -38,16 +38,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgbench.errors import ImgbenchError, TaskError
-from imgbench.tasks import Task
+from imgbench.measure.tasks import Task
 
 #: ``RunOptions.start_method`` values: "default" (or None) is the platform's.
 START_METHODS = ("default", "fork", "forkserver", "spawn")
 #: Loaded by a forkserver before it forks any worker, so that workers do not import the
 #: engine inside the timer (a forked worker inherits what the server had loaded).
 FORKSERVER_PRELOAD = (
-    "imgbench.tasks",
-    "imgbench.strategies",
-    "imgbench.download",
+    "imgbench.measure.tasks",
+    "imgbench.measure.strategies",
+    "imgbench.measure.download",
     "numpy",
     "PIL.Image",
     "PIL.ImageFilter",

@@ -20,7 +20,14 @@ import math
 
 import pandas as pd
 
-from imgbench.analysis import BASELINE, GROUP, HOST, HOST_CELL, HOST_GROUP, INTERFERENCE_SHARE
+from imgbench.analysis.aggregate import (
+    BASELINE,
+    GROUP,
+    HOST,
+    HOST_CELL,
+    HOST_GROUP,
+    INTERFERENCE_SHARE,
+)
 
 #: CPU per image of a base case this much above the cell's (ratio - 1) explains a speedup
 #: above its bound: the base case ran while the machine was slower.

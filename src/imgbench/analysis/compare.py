@@ -31,10 +31,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from scipy import stats as sps
 
+from imgbench.analysis.stats import hierarchical_speedup_cis, mann_whitney_p, speedup_ci
 from imgbench.errors import ImgbenchError
-from imgbench.plots import RC_PARAMS, save_figure, strategy_color, strategy_order
-from imgbench.results import write_atomic
-from imgbench.stats import hierarchical_speedup_cis, mann_whitney_p, speedup_ci
+from imgbench.files import write_atomic
+from imgbench.report.plots import RC_PARAMS, save_figure, strategy_color, strategy_order
 
 #: What identifies a cell across result sets: the experiment name and host are left out.
 KEY = ["task", "storage", "cache", "width", "height", "n_images", "strategy", "workers"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from imgbench import analysis, recommend
+from imgbench.analysis import aggregate as analysis
+from imgbench.analysis import recommend
 
 #: The tables ``imgbench aggregate`` writes, each as ``NAME.csv``.
 NAMES = (

@@ -30,10 +30,7 @@ import pandas as pd
 from scipy.stats import f as sps_f
 from scipy.stats import t as sps_t
 
-from imgbench.cells import CellSpec
-from imgbench.errors import ImgbenchError
-from imgbench.results import load_cell_result
-from imgbench.stats import (
+from imgbench.analysis.stats import (
     amdahl_fit,
     equivalent,
     hierarchical_median_cis,
@@ -48,9 +45,12 @@ from imgbench.stats import (
     speedup_cis,
     tukey_outliers,
 )
+from imgbench.errors import ImgbenchError
+from imgbench.measure.result import load_cell_result
+from imgbench.vocabulary import CellSpec
 
 if TYPE_CHECKING:
-    from imgbench.grid import CellRun
+    from imgbench.plan.grid import CellRun
 
 GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
 CELL = [*GROUP, "strategy", "workers"]
@@ -227,8 +227,8 @@ def expected_cells(config_path: Path, experiment: str | None) -> tuple[str, list
 
 def expected_runs(config_path: Path, experiment: str | None) -> tuple[str, list[CellRun], dict]:
     """``expected_cells`` and the experiment's resolved section (``equivalence_margin``...)."""
-    from imgbench.config import load_yaml, resolve_config
-    from imgbench.grid import expand_cells, expand_runs
+    from imgbench.plan.config import load_yaml, resolve_config
+    from imgbench.plan.grid import expand_cells, expand_runs
 
     config = resolve_config(load_yaml(Path(config_path)))
     names = sorted(config["experiments"])
@@ -254,7 +254,7 @@ def _spec(result: dict) -> CellSpec:
 
 def run_of(result: dict) -> CellRun:
     """The round of a cell a result is (results that predate rounds are round 1)."""
-    from imgbench.grid import CellRun
+    from imgbench.plan.grid import CellRun
 
     return CellRun(_spec(result), int(result["run"].get("round") or 1))
 

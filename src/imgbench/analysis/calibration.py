@@ -1,6 +1,6 @@
 """Known-answer calibration: measured speedups of the known-answer tasks against physics.
 
-The tasks of ``imgbench.known_answers`` have speedups that follow from how they use the
+The tasks of ``imgbench.measure.known_answers`` have speedups that follow from how they use the
 machine, not from imgbench: ``sleep`` waits with the GIL released (ideal: the workers),
 ``spin_python`` holds the GIL (threads about 1x, processes about min(workers, cores)) and
 ``spin_native`` computes in C with the GIL released (min(workers, cores) for both). A cell
@@ -103,7 +103,7 @@ def delivered_cores(frame: pd.DataFrame) -> float | None:
 
 def write_calibration(results_dir: Path, output_dir: Path | None = None) -> pd.DataFrame:
     """Write ``calibration.csv`` and ``calibration.json`` from an experiment's speedup.csv."""
-    from imgbench.results import write_atomic, write_json_atomic
+    from imgbench.files import write_atomic, write_json_atomic
 
     results_dir = Path(results_dir)
     output_dir = Path(output_dir or results_dir)

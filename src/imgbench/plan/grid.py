@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from imgbench.cells import CellSpec
-from imgbench.datasets import RAW, dataset_name
-from imgbench.strategies import STRATEGIES
-from imgbench.tasks import TASKS
+from imgbench.measure.datasets import RAW, dataset_name
+from imgbench.measure.strategies import STRATEGIES
+from imgbench.measure.tasks import TASKS
+from imgbench.vocabulary import CellSpec
 
 
 def cache_states(exp: dict, task: str, storage: str) -> list[str]:

@@ -11,7 +11,7 @@ its request handling, sleeps and socket writes never compete with the strategy u
 for the client's GIL or its event loop: what is measured is the client's concurrency
 against a server that answers as fast as its configured latency and bandwidth allow.
 
-Run by hand: ``python -m imgbench.download serve --root DIR --latency-ms 50
+Run by hand: ``python -m imgbench.measure.download serve --root DIR --latency-ms 50
 --bandwidth-mb-s 0`` prints the port it listens on (127.0.0.1 only) and serves the files
 under DIR until stdin closes or it is terminated.
 """
@@ -44,11 +44,11 @@ from imgbench.errors import TaskError, VerificationError
 
 # tasks.py imports this module at its end; TASKS, Task and the helpers are defined by then,
 # whichever of the two modules is imported first.
-from imgbench.tasks import TASKS, Task, VerifyContext, _check_count, _check_output_files
+from imgbench.measure.tasks import TASKS, Task, VerifyContext, _check_count, _check_output_files
 
 HOST = "127.0.0.1"
 #: Seconds the server may take to start and report its port (it imports numpy and Pillow
-#: through imgbench.tasks, which takes a few tenths of a second on an idle machine).
+#: through imgbench.measure.tasks, which takes a few tenths of a second on an idle machine).
 STARTUP_TIMEOUT_S = 10.0
 #: Seconds the server may take to exit once terminated, before it is killed.
 STOP_TIMEOUT_S = 5.0
@@ -184,7 +184,7 @@ def server_command(root: Path, latency_ms: float, bandwidth_mb_s: float) -> list
     return [
         sys.executable,
         "-m",
-        "imgbench.download",
+        "imgbench.measure.download",
         "serve",
         "--root",
         str(root),
@@ -218,7 +218,7 @@ def _option(options: dict[str, Any], name: str) -> float:
 
 def _child_env() -> dict[str, str]:
     # The child must run this very code, also from a checkout that is not installed.
-    src = str(Path(__file__).resolve().parents[1])
+    src = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env
@@ -420,7 +420,7 @@ def _non_negative(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m imgbench.download",
+        prog="python -m imgbench.measure.download",
         description="The download task's HTTP server.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

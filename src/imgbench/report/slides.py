@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from imgbench.analysis import BASELINE, CELL, CPU_MODELS_TOPIC, GROUP, HOST
+from imgbench.analysis.aggregate import BASELINE, CELL, CPU_MODELS_TOPIC, GROUP, HOST
 from imgbench.errors import ImgbenchError
-from imgbench.results import write_atomic
+from imgbench.files import write_atomic
 
 QUESTION = (
     "Which way of parallelising this image work is fastest, at this size, with this many "
@@ -160,7 +160,7 @@ FIGURES = {
         ),
     )
 }
-#: Drawn only for results of several hosts (``imgbench.plots.HOSTS_FIGURE``).
+#: Drawn only for results of several hosts (``imgbench.report.plots.HOSTS_FIGURE``).
 HOSTS_FIGURE = "hosts"
 #: Shown in each task's section (the figure has a row of panels per task).
 TASK_FIGURE = "speedup"
@@ -2150,7 +2150,7 @@ def render_deck(results_dir: Path, output: Path) -> None:
     replaced atomically.
     """
     env = Environment(
-        loader=PackageLoader("imgbench", "templates"),
+        loader=PackageLoader("imgbench.report", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

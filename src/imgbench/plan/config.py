@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from imgbench.errors import ConfigError
-from imgbench.machine import REPO_ROOT
+from imgbench.measure.machine import REPO_ROOT
 
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 #: Beyond this a worker count is almost certainly a typo (and would exhaust file handles).
@@ -69,8 +69,8 @@ def apply_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
 
 def check_config(config: dict) -> None:
     """Checks the schema cannot express: registry names, worker limits, scratch directories."""
-    from imgbench.strategies import STRATEGIES
-    from imgbench.tasks import TASKS
+    from imgbench.measure.strategies import STRATEGIES
+    from imgbench.measure.tasks import TASKS
 
     problems: list[str] = _scratch_problems(config)
     for name, exp in config.get("experiments", {}).items():
@@ -204,7 +204,7 @@ def option_problems(
 
 def task_options(exp: dict, task: str) -> dict[str, Any]:
     """A task's options in an experiment: its defaults, overridden by the config."""
-    from imgbench.tasks import TASKS
+    from imgbench.measure.tasks import TASKS
 
     return {**TASKS[task].options, **((exp.get("task_options") or {}).get(task) or {})}
 
