@@ -1,12 +1,13 @@
-import sys
-from pathlib import Path
-
 import pytest
 
 from imgbench.measure.datasets import make_dataset
+from tests import helpers
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+
+def pytest_runtest_setup(item):
+    # Before any fixture of the test is set up (module-scoped ones included): tell
+    # helpers.snakemake whether the test may start the workflow.
+    helpers.RUNNING_E2E = item.get_closest_marker("e2e") is not None
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,10 @@
-"""A cell: one (experiment, task, storage, cache, size, n_images, strategy, workers).
+"""The names of things, each defined once: what a cell is, its keys, storages, caches,
+dataset formats, the base case, and how a size is written.
+
+Every layer (measure, plan, analysis, report) takes these names from here, so that a table
+written by the analysis and read by the deck agree on what a group and a cell are.
+
+A cell: one (experiment, task, storage, cache, size, n_images, strategy, workers).
 
 A cell runs as ``rounds`` separate jobs (one process each, ``repeats`` repetitions each):
 one result file per round, whose path is part of the user interface. Round r of every
@@ -8,7 +14,45 @@ cells instead of one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+
+#: Where a cell's files live: a disk filesystem, or a tmpfs (shared memory).
+STORAGES = ("disk", "shm")
+#: The page-cache state a repetition starts from.
+CACHES = ("cold", "warm")
+#: Encoded dataset formats and their file suffixes; ``RAW`` is arrays in one .npy file.
+FORMATS = {"png": ".png", "jpeg": ".jpg", "bmp": ".bmp"}
+RAW = "raw"
+COLORS = ("rgb", "grey")
+
+#: The base case every speedup is relative to: the plain loop, one worker.
+BASELINE = "serial"
+BASELINE_WORKERS = 1
+
+#: The machine that measured a row, when a table holds several.
+HOST = "host"
+#: A group: the cells that differ only in strategy and worker count (one speedup base).
+GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
+#: A cell's identity in a table.
+CELL = [*GROUP, "strategy", "workers"]
+#: The same with the host, second: tables of several machines.
+HOST_GROUP = [GROUP[0], HOST, *GROUP[1:]]
+HOST_CELL = [*HOST_GROUP, "strategy", "workers"]
+
+_SIZE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``; ``ValueError`` naming the text otherwise."""
+    match = _SIZE.match(str(text).strip().lower())
+    if not match:
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 640x480)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def format_size(width: int, height: int) -> str:
+    return f"{int(width)}x{int(height)}"
 
 #: A cell, relative to the results directory (no round: what names a cell for people).
 CELL_PATTERN = (

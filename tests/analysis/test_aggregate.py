@@ -5,75 +5,16 @@ import pandas as pd
 import pytest
 
 from imgbench.analysis import aggregate as analysis
-
-
-def _result(strategy, workers, walls, n=10, task="decode"):
-    cell = {
-        "experiment": "e",
-        "task": task,
-        "storage": "disk",
-        "cache": "cold",
-        "width": 8,
-        "height": 8,
-        "n_images": n,
-        "strategy": strategy,
-        "workers": workers,
-    }
-    reps = [
-        {
-            "index": i,
-            "warmup": i == 0,
-            "wall_s": w,
-            "first_result_s": w / 10,
-            "work_s": w * 0.8,
-            "shutdown_s": w / 10,
-            "cpu_user_s": w,
-            "cpu_sys_s": 0.0,
-            "cpu_s": w,
-            "other_cpu_s": w / 100,
-            "steal_s": 0.0,
-            "peak_rss_bytes": 100,
-            "peak_rss_reset": True,
-            "peak_rss_children_bytes": 0,
-            "payload_bytes": 1000,
-            "images_per_s": n / w,
-            "mb_per_s": 1000 / w / 1e6,
-            "cache_method": "drop_caches",
-            "resident_fraction": 0.0,
-            "verified": True,
-        }
-        for i, w in enumerate([99.0, *walls])  # the warm-up (99 s) must be ignored
-    ]
-    return {
-        "cell": cell,
-        "run": {
-            "repeats": len(walls),
-            "warmup": 1,
-            "dataset_format": "jpeg",
-            "mp_start_method": "fork",
-            "task_summary": "t",
-            "strategy_summary": "s",
-        },
-        "machine": {
-            "hostname": "h",
-            "cpu_model": "cpu",
-            "usable_cores": 2,
-            "load_average_1m": 0.1,
-        },
-        "started_unix": 0.0,
-        "finished_unix": 1.0,
-        "warnings": [],
-        "repetitions": reps,
-    }
+from tests.helpers import cell_result
 
 
 @pytest.fixture
 def tables():
     results = [
-        _result("serial", 1, [4.0, 4.0, 4.2, 3.8, 4.0, 4.0]),
-        _result("threads", 2, [2.0, 2.1, 1.9, 2.0, 2.0, 2.0]),
-        _result("threads", 4, [2.5, 2.5, 2.5, 2.5, 2.5, 2.5]),
-        _result("processes", 2, [8.0, 8.0, 8.0, 8.0, 8.0, 8.0]),
+        cell_result("serial", 1, [4.0, 4.0, 4.2, 3.8, 4.0, 4.0]),
+        cell_result("threads", 2, [2.0, 2.1, 1.9, 2.0, 2.0, 2.0]),
+        cell_result("threads", 4, [2.5, 2.5, 2.5, 2.5, 2.5, 2.5]),
+        cell_result("processes", 2, [8.0, 8.0, 8.0, 8.0, 8.0, 8.0]),
     ]
     timings = analysis.timings_frame(results)
     summary = analysis.summary_frame(timings)
@@ -140,7 +81,7 @@ def test_efficiency_is_speedup_per_worker_with_karp_flatt(tables):
 
 
 def test_group_without_serial_has_no_speedup():
-    timings = analysis.timings_frame([_result("threads", 2, [1.0, 1.0, 1.0])])
+    timings = analysis.timings_frame([cell_result("threads", 2, [1.0, 1.0, 1.0])])
     speedup = analysis.speedup_frame(analysis.summary_frame(timings), timings)
     assert math.isnan(_by(speedup, "serial")["speedup"].iloc[0])
 
@@ -159,8 +100,8 @@ def test_overhead_breakdown_and_busy_workers(tables):
 
 def test_amdahl_fit_per_strategy():
     results = [
-        _result("serial", 1, [10.0] * 4),
-        *[_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2, 4, 8)],
+        cell_result("serial", 1, [10.0] * 4),
+        *[cell_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2, 4, 8)],
     ]
     for r in results:
         r["machine"]["usable_cores"] = 8
@@ -174,8 +115,8 @@ def test_amdahl_fit_per_strategy():
 
 def test_amdahl_fit_leaves_out_oversubscribed_points():
     results = [
-        *[_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2, 4)],
-        _result("threads", 8, [50.0] * 4),
+        *[cell_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2, 4)],
+        cell_result("threads", 8, [50.0] * 4),
     ]
     for r in results:
         r["machine"]["usable_cores"] = 4
@@ -188,8 +129,8 @@ def test_amdahl_fit_leaves_out_oversubscribed_points():
 def test_amdahl_is_not_fitted_on_fewer_than_three_points_within_the_cores():
     # 2 usable cores: only 1 and 2 workers are within them; 8 is never fitted instead.
     results = [
-        *[_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2)],
-        _result("threads", 8, [50.0] * 4),
+        *[cell_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2)],
+        cell_result("threads", 8, [50.0] * 4),
     ]
     summary = analysis.summary_frame(analysis.timings_frame(results))
     fit = analysis.amdahl_frame(summary).iloc[0]
@@ -211,7 +152,7 @@ def test_comparisons_mark_significantly_slower_cells(tables):
 
 
 def test_metadata_reports_cache_state_and_hosts(tables):
-    results = [_result("serial", 1, [1.0, 1.0])]
+    results = [cell_result("serial", 1, [1.0, 1.0])]
     meta = analysis.metadata(results, analysis.timings_frame(results))
     assert meta["cold_resident_fraction_max"] == 0.0
     assert meta["cache_methods"] == ["drop_caches"]
@@ -222,7 +163,7 @@ def test_metadata_reports_cache_state_and_hosts(tables):
 
 
 def test_interference_is_not_judged_on_too_little_time():
-    results = [_result("serial", 1, [0.01, 0.01])]
+    results = [cell_result("serial", 1, [0.01, 0.01])]
     timings = analysis.timings_frame(results)
     assert math.isnan(analysis.summary_frame(timings)["other_cpu_per_wall"].iloc[0])
     assert analysis.metadata(results, timings)["other_cpu_per_wall_max"] is None
@@ -236,7 +177,7 @@ def test_empty_input_gives_empty_tables():
 def test_cpu_shares_are_not_judged_on_too_little_time():
     # 10 ms of timed wall time in all: CPU time (10 ms ticks) cannot say how busy workers were.
     summary = analysis.summary_frame(
-        analysis.timings_frame([_result("threads", 2, [0.005, 0.005])])
+        analysis.timings_frame([cell_result("threads", 2, [0.005, 0.005])])
     )
     assert math.isnan(summary["cpu_per_wall"].iloc[0])
     assert math.isnan(summary["worker_busy"].iloc[0])
@@ -246,7 +187,7 @@ def _rounds(strategy, workers, walls_by_round, n=10, **rep_fields):
     """One result per round of a cell, each with ``rep_fields`` set on every repetition."""
     out = []
     for r, walls in enumerate(walls_by_round, start=1):
-        result = _result(strategy, workers, walls, n=n)
+        result = cell_result(strategy, workers, walls, n=n)
         result["run"].update(round=r, rounds=len(walls_by_round))
         for rep in result["repetitions"]:
             rep.update(rep_fields)
@@ -313,9 +254,9 @@ def test_physical_bounds_and_cpu_per_image(tables):
 
 def test_waiting_work_is_bounded_by_its_workers_alone():
     results = [
-        _result("serial", 1, [4.0] * 4, task="download"),
-        _result("threads", 4, [1.0] * 4, task="download"),
-        _result("threads", 8, [1.0] * 4, task="download"),
+        cell_result("serial", 1, [4.0] * 4, task="download"),
+        cell_result("threads", 4, [1.0] * 4, task="download"),
+        cell_result("threads", 8, [1.0] * 4, task="download"),
     ]
     results[2]["run"]["task_bound"] = "cpu"  # recorded: wins over the task's default
     timings = analysis.timings_frame(results)
@@ -330,9 +271,9 @@ def test_waiting_work_is_bounded_by_its_workers_alone():
 
 def test_fairness_facts_and_flagged_extra_reads():
     results = [
-        _result("serial", 1, [1.0] * 4),
-        _result("threads", 2, [1.0] * 4),
-        _result("processes", 2, [1.0] * 4),
+        cell_result("serial", 1, [1.0] * 4),
+        cell_result("threads", 2, [1.0] * 4),
+        cell_result("processes", 2, [1.0] * 4),
     ]
     for result, extra, ready, modules in zip(
         results,
@@ -365,7 +306,7 @@ def test_fairness_facts_and_flagged_extra_reads():
 
 
 def test_interference_is_clipped_over_the_cell_not_per_repetition():
-    result = _result("serial", 1, [1.0, 1.0, 1.0, 1.0])
+    result = cell_result("serial", 1, [1.0, 1.0, 1.0, 1.0])
     # Tick noise: one repetition slightly negative, the others positive.
     for rep, other in zip(result["repetitions"], [0.0, -0.02, 0.01, 0.03, 0.02], strict=True):
         rep["other_cpu_s"] = other
@@ -414,8 +355,8 @@ def test_metadata_counts_flags_and_methods(rounds_tables):
 def test_a_vectorized_cell_has_no_physical_bound():
     # One numpy operation over the batch: another algorithm, not parallelism.
     results = [
-        _result("serial", 1, [4.0] * 4, task="grayscale"),
-        _result("vectorized", 1, [0.1] * 4, task="grayscale"),
+        cell_result("serial", 1, [4.0] * 4, task="grayscale"),
+        cell_result("vectorized", 1, [0.1] * 4, task="grayscale"),
     ]
     timings = analysis.timings_frame(results)
     speedup = analysis.speedup_frame(analysis.summary_frame(timings), timings)
@@ -425,7 +366,7 @@ def test_a_vectorized_cell_has_no_physical_bound():
 
 
 def test_the_cells_memory_comes_from_its_warm_ups():
-    result = _result("processes", 2, [1.0] * 4)
+    result = cell_result("processes", 2, [1.0] * 4)
     for rep in result["repetitions"]:
         rep.update(tree_peak_pss_bytes=None, tree_peak_uss_bytes=None)
     result["memory"] = {"tree_peak_pss_bytes": 900, "tree_peak_uss_bytes": 700}

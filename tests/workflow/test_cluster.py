@@ -19,9 +19,8 @@ import pytest
 import yaml
 
 from imgbench.analysis.tables import NAMES
-from tests.test_workflow import _job_stats, snakemake
+from tests.helpers import ROOT, job_stats, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles/slurm"
 pytestmark = pytest.mark.e2e
 
@@ -198,7 +197,7 @@ def test_slurm_profile_dry_run_plans_the_grid(tmp_path, monkeypatch):
     called = calls.read_text().splitlines() if calls.exists() else []
     assert not [c for c in called if c.split()[0] in ACTING_SLURM], called
     assert f"workflow specific profile {PROFILE}" in done.stdout + done.stderr
-    assert _job_stats(done.stdout) == {
+    assert job_stats(done.stdout) == {
         "dataset": DATASETS,
         "resolved_config": 1,
         "cell": CELLS,

@@ -5,8 +5,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +15,8 @@ import yaml
 
 from imgbench.measure import cache
 from imgbench.measure.datasets import make_dataset
+from tests.helpers import ROOT, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
 SHM = Path("/dev/shm")
 
 # Every way a shell could be tricked into running something, in one value.
@@ -75,16 +73,11 @@ def evil_run(tmp_path_factory):
     (workdir / "c.yaml").write_text(yaml.safe_dump(config))
     before = {root: _scratch_areas(root) for root in (SHM, Path(tempfile.gettempdir()))}
     started = time.time()
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-    command += ["--directory", str(workdir), "--configfile", str(workdir / "c.yaml")]
     # A private HOME and TMPDIR, to see what lands there.
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp)}
     env.pop("XDG_CACHE_HOME", None)
     env.pop("MPLCONFIGDIR", None)
-    done = subprocess.run(
-        [*command, "--cores", "2"], capture_output=True, text=True, env=env, timeout=900
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    snakemake(workdir, "--cores", "2", config="c.yaml", env=env)
     return {
         "workdir": workdir,
         "scratch": scratch,
@@ -95,6 +88,7 @@ def evil_run(tmp_path_factory):
     }
 
 
+@pytest.mark.e2e
 def test_no_config_value_reaches_a_shell_unquoted(evil_run):
     workdir = evil_run["workdir"]
     assert not [p for p in workdir.rglob("*") if p.name == "PWNED"]
@@ -111,6 +105,7 @@ def test_no_config_value_reaches_a_shell_unquoted(evil_run):
         assert re.fullmatch(r"[0-9a-f]{16}", run["config_hash"])
 
 
+@pytest.mark.e2e
 def test_nothing_is_written_outside_results_and_scratch(evil_run):
     workdir = evil_run["workdir"]
     entries = {p.name for p in workdir.iterdir()}

@@ -1,5 +1,4 @@
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from imgbench.plan.config import (
     task_options,
 )
 from imgbench.plan.grid import expand_cells, plan_datasets, source_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, snakemake
 
 
 def _config(**experiment):
@@ -295,13 +293,10 @@ def test_experiment_hash_follows_what_is_measured():
 
 def _dry_run(workdir: Path, config: dict) -> subprocess.CompletedProcess:
     (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-    command += ["--directory", str(workdir), "--configfile", str(workdir / "bad.yaml")]
-    return subprocess.run(
-        [*command, "--cores", "1", "-n"], capture_output=True, text=True, timeout=300
-    )
+    return snakemake(workdir, "--cores", "1", "-n", config="bad.yaml", check=False, timeout=300)
 
 
+@pytest.mark.e2e
 def test_a_bad_config_stops_snakemake_before_any_job(tmp_path):
     done = _dry_run(tmp_path, _config(workers=[2], timeout_s=0))
     assert done.returncode != 0

@@ -19,9 +19,9 @@ from imgbench.analysis import aggregate as analysis
 from imgbench.errors import ConfigError
 from imgbench.plan import references
 from imgbench.plan.references import COLUMNS, build_reference, load_reference
-from tests.test_analysis import _result as analysis_result
+from tests.helpers import ROOT
+from tests.helpers import cell_result as analysis_result
 
-ROOT = Path(__file__).resolve().parents[1]
 SERIAL = [1.00, 1.02, 0.98, 1.01, 0.99, 1.03]
 XSS = "<script>alert(1)</script>"
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, job_stats, snakemake
+
 pytestmark = pytest.mark.e2e
 
 TINY = {
@@ -32,22 +33,6 @@ TINY = {
         }
     }
 }
-
-
-def snakemake(
-    workdir: Path, *args: str, config: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir``; ``config`` is a file name there (--configfile)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-    cmd += ["--directory", str(workdir), *args]
-    if config:
-        cmd += ["--configfile", str(workdir / config)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and done.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
-        )
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -181,23 +166,12 @@ def test_nothing_left_to_do_and_forcerun_redoes_one_cell(run):
     # One round of a cell, or all its rounds (as the README says: a shell glob).
     cell = "results/tiny/cells/decode/disk-cold/32x24/n6/threads-w2"
     done = snakemake(run, "--cores", "2", "-n", "--forcerun", f"{cell}-r2.json", config="tiny.yaml")
-    stats = _job_stats(done.stdout)
+    stats = job_stats(done.stdout)
     assert stats["cell"] == 1
     assert {"aggregate", "figures", "slides", "bundle"} <= set(stats)
     rounds = sorted(str(p.relative_to(run)) for p in run.glob(f"{cell}-r*.json"))
     done = snakemake(run, "--cores", "2", "-n", "--forcerun", *rounds, config="tiny.yaml")
-    assert _job_stats(done.stdout)["cell"] == 2
-
-
-def _job_stats(text: str) -> dict[str, int]:
-    lines = text.split("Job stats:")[1].splitlines()[3:]
-    stats = {}
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        stats[parts[0]] = int(parts[1])
-    return stats
+    assert job_stats(done.stdout)["cell"] == 2
 
 
 def test_a_wrong_config_key_stops_the_run_naming_it(tmp_path):
@@ -224,7 +198,7 @@ SHIPPED = [
 @pytest.mark.parametrize("preset", SHIPPED)
 def test_shipped_configs_dry_run(tmp_path, preset):
     done = snakemake(tmp_path, "--configfile", str(ROOT / preset), "--cores", "8", "-n")
-    jobs = _job_stats(done.stdout)
+    jobs = job_stats(done.stdout)
     assert "cell" in jobs
     if "reference:" in (ROOT / preset).read_text():
         assert jobs.get("reference") == 1

@@ -2,7 +2,6 @@
 and a study-style run (several experiments, a reference file) works end to end."""
 
 import zipfile
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,9 +10,8 @@ import yaml
 from imgbench.plan.config import load_yaml, resolve_config
 from imgbench.plan.grid import expand_cells, parse_size
 from imgbench.plan.references import load_reference
-from tests.test_workflow import snakemake
+from tests.helpers import ROOT, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
 # quick and calibrate are not studies: a smoke run and the known-answer calibration.
 STUDIES = sorted(
     p for p in ROOT.glob("config/presets/*.yaml") if p.stem not in ("quick", "calibrate")

@@ -2,7 +2,7 @@ import pytest
 
 from imgbench.analysis import aggregate as analysis
 from imgbench.analysis.recommend import recommendations_frame
-from tests.test_analysis import _result
+from tests.helpers import cell_result
 
 
 def _recommend(*results):
@@ -15,11 +15,11 @@ def _recommend(*results):
 
 def test_a_clear_winner_with_a_tie_names_the_runner_up():
     rec = _recommend(
-        _result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95], n=800),
-        _result("processes_chunked", 2, [2.15, 2.2, 2.1, 2.14, 2.16, 2.12], n=800),
+        cell_result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95], n=800),
+        cell_result("processes_chunked", 2, [2.15, 2.2, 2.1, 2.14, 2.16, 2.12], n=800),
         # Interleaved with the winner's repetitions: not significantly slower.
-        _result("threads", 2, [2.13, 2.21, 2.11, 2.17, 2.15, 2.19], n=800),
-        _result("asyncio", 2, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95], n=800),
+        cell_result("threads", 2, [2.13, 2.21, 2.11, 2.17, 2.15, 2.19], n=800),
+        cell_result("asyncio", 2, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95], n=800),
     ).iloc[0]
     assert (rec["best_strategy"], rec["best_workers"]) == ("processes_chunked", 2)
     assert rec["speedup"] == pytest.approx(4.0 / 2.145)
@@ -41,8 +41,8 @@ def test_a_clear_winner_with_a_tie_names_the_runner_up():
 
 def test_no_runner_up_when_everything_else_is_slower():
     rec = _recommend(
-        _result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95]),
-        _result("threads", 2, [2.0, 2.1, 1.9, 2.0, 2.0, 2.05]),
+        cell_result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95]),
+        cell_result("threads", 2, [2.0, 2.1, 1.9, 2.0, 2.0, 2.05]),
     ).iloc[0]
     assert rec["runner_up_strategy"] == "" and rec["within_noise"] == ""
     # The CI is a seeded bootstrap: reproducible, and inside [3.9/2.05, 4.1/1.95].
@@ -54,8 +54,8 @@ def test_no_runner_up_when_everything_else_is_slower():
 
 def test_the_loop_winning_is_said_plainly():
     rec = _recommend(
-        _result("serial", 1, [1.0, 1.01, 0.99, 1.0, 1.0, 1.02]),
-        _result("processes", 2, [5.0, 5.1, 4.9, 5.0, 5.0, 5.2]),
+        cell_result("serial", 1, [1.0, 1.01, 0.99, 1.0, 1.0, 1.02]),
+        cell_result("processes", 2, [5.0, 5.1, 4.9, 5.0, 5.0, 5.2]),
     ).iloc[0]
     assert rec["best_strategy"] == "serial"
     assert (
@@ -66,8 +66,8 @@ def test_the_loop_winning_is_said_plainly():
 
 def test_no_claim_when_the_loop_is_within_noise():
     rec = _recommend(
-        _result("serial", 1, [1.0, 1.2, 0.9, 1.1, 1.0, 1.15]),
-        _result("threads", 2, [0.98, 1.19, 0.92, 1.05, 1.01, 1.1]),
+        cell_result("serial", 1, [1.0, 1.2, 0.9, 1.1, 1.0, 1.15]),
+        cell_result("threads", 2, [0.98, 1.19, 0.92, 1.05, 1.01, 1.1]),
     ).iloc[0]
     assert rec["best_strategy"] == "threads"
     assert "the loop is not significantly slower" in rec["sentence"]
@@ -77,8 +77,8 @@ def test_no_claim_when_the_loop_is_within_noise():
 def test_too_few_repetitions_claim_no_tie():
     # 3 vs 3 repetitions: even complete separation gives p = 0.1, so nothing is "within noise".
     rec = _recommend(
-        _result("serial", 1, [1.0, 1.01, 0.99]),
-        _result("processes", 2, [7.0, 7.1, 6.9]),
+        cell_result("serial", 1, [1.0, 1.01, 0.99]),
+        cell_result("processes", 2, [7.0, 7.1, 6.9]),
     ).iloc[0]
     assert rec["best_strategy"] == "serial"
     assert rec["within_noise"] == "" and rec["runner_up_strategy"] == ""
@@ -88,8 +88,8 @@ def test_too_few_repetitions_claim_no_tie():
 
 def test_a_speedup_above_the_cores_is_withheld_with_its_likely_cause():
     # 2.5x with 4 workers on 2 usable cores, and the loop used 39% more CPU per image.
-    loop = _result("serial", 1, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95])
-    threads = _result("threads", 4, [1.2, 1.21, 1.19, 1.2, 1.2, 1.22])
+    loop = cell_result("serial", 1, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95])
+    threads = cell_result("threads", 4, [1.2, 1.21, 1.19, 1.2, 1.2, 1.22])
     for rep in threads["repetitions"]:
         rep["cpu_s"] = rep["wall_s"] * 1.8
     rec = _recommend(loop, threads).iloc[0]
@@ -104,9 +104,9 @@ def test_a_speedup_above_the_cores_is_withheld_with_its_likely_cause():
 
 def test_cells_that_cannot_be_told_apart_say_what_could_have_been_missed():
     rec = _recommend(
-        _result("serial", 1, [1.0, 1.2, 0.9, 1.1, 1.0, 1.15]),
-        _result("threads", 2, [0.98, 1.19, 0.92, 1.05, 1.01, 1.1]),
-        _result("asyncio", 2, [0.99, 1.18, 0.93, 1.04, 1.0, 1.1]),
+        cell_result("serial", 1, [1.0, 1.2, 0.9, 1.1, 1.0, 1.15]),
+        cell_result("threads", 2, [0.98, 1.19, 0.92, 1.05, 1.01, 1.1]),
+        cell_result("asyncio", 2, [0.99, 1.18, 0.93, 1.04, 1.0, 1.1]),
     ).iloc[0]
     assert rec["not_told_apart"] == "threads x2; serial x1" and rec["equivalent"] == ""
     assert (

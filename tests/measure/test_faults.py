@@ -22,9 +22,8 @@ from imgbench.errors import DatasetError, ImgbenchError, TaskError, Verification
 from imgbench.measure.datasets import make_dataset
 from imgbench.measure.runner import TIMEOUT_STATUS, RunOptions, run_cell
 from imgbench.vocabulary import CellSpec
-from tests.test_workflow import _job_stats
+from tests.helpers import ROOT, job_stats, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 #: Generous: the machine may be busy; a hang without the guard would take an hour.
 PROMPT_S = 30
@@ -387,14 +386,7 @@ def test_a_full_tmpfs_fails_staging_naming_the_file(tmp_path, small_tmpfs, big_i
 
 
 def _snakemake(workdir, *args, check=True, **popen):
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-    command += ["--directory", str(workdir), "--configfile", str(workdir / "c.yaml"), *args]
-    if popen:
-        return subprocess.Popen(command, text=True, **popen)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+    return snakemake(workdir, *args, config="c.yaml", check=check, timeout=600, **popen)
 
 
 def _experiment(**changes):
@@ -413,6 +405,7 @@ def _experiment(**changes):
     return {**experiment, **changes}
 
 
+@pytest.mark.e2e
 def test_keep_going_finishes_the_other_cells_when_one_fails(tmp_path):
     config = {
         "experiments": {
@@ -527,6 +520,7 @@ def _ours(workdir):
     [(signal.SIGINT, True), (signal.SIGTERM, True)],
     ids=["ctrl-c", "sigterm-to-all"],
 )
+@pytest.mark.e2e
 def test_an_interrupted_cell_leaves_no_result_and_a_rerun_does_only_what_is_missing(
     tmp_path, signum, whole_group
 ):
@@ -538,9 +532,10 @@ def test_an_interrupted_cell_leaves_no_result_and_a_rerun_does_only_what_is_miss
     for path in finished:  # a cell that finished before the signal is whole
         assert json.loads((tmp_path / path).read_text())["repetitions"]
     done = _snakemake(tmp_path, "--cores", "2", "-n")
-    assert _job_stats(done.stdout)["cell"] == len(SLOW_CELLS) - len(finished)
+    assert job_stats(done.stdout)["cell"] == len(SLOW_CELLS) - len(finished)
 
 
+@pytest.mark.e2e
 def test_sigterm_to_snakemake_finishes_the_running_cell_and_a_rerun_does_the_rest(tmp_path):
     # Snakemake takes SIGTERM as "finish the running jobs, start no more".
     cell, _ = _interrupt(tmp_path, signal.SIGTERM, whole_group=False)
@@ -550,7 +545,7 @@ def test_sigterm_to_snakemake_finishes_the_running_cell_and_a_rerun_does_the_res
     assert not [c for c in missing if (tmp_path / c).exists()]
     before = (tmp_path / cell).stat().st_mtime_ns
     done = _snakemake(tmp_path, "--cores", "2", *SLOW_CELLS)
-    assert _job_stats(done.stdout + done.stderr)["cell"] == len(missing)
+    assert job_stats(done.stdout + done.stderr)["cell"] == len(missing)
     assert (tmp_path / cell).stat().st_mtime_ns == before
     assert all((tmp_path / c).is_file() for c in SLOW_CELLS)
     # Nothing is redone when the next run is started by another name of the same Python.
@@ -562,6 +557,7 @@ def test_sigterm_to_snakemake_finishes_the_running_cell_and_a_rerun_does_the_res
         assert "Nothing to be done" in done.stdout + done.stderr, done.stdout
 
 
+@pytest.mark.e2e
 def test_sigint_to_snakemake_alone_lets_the_cell_finish_but_marks_it_incomplete(tmp_path):
     # Snakemake waits for the running job, then flags its output as incomplete: the file is
     # whole (written atomically), yet the next run asks for --rerun-incomplete and redoes it.
@@ -570,4 +566,4 @@ def test_sigint_to_snakemake_alone_lets_the_cell_finish_but_marks_it_incomplete(
     done = _snakemake(tmp_path, "--cores", "2", "-n", check=False)
     assert done.returncode != 0 and "--rerun-incomplete" in done.stdout + done.stderr
     done = _snakemake(tmp_path, "--cores", "2", "-n", "--rerun-incomplete")
-    assert _job_stats(done.stdout)["cell"] == len(SLOW_CELLS)
+    assert job_stats(done.stdout)["cell"] == len(SLOW_CELLS)

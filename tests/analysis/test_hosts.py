@@ -21,7 +21,7 @@ from imgbench.measure.result import SCHEMA_VERSION
 from imgbench.report import plots
 from imgbench.report.slides import render_deck
 from imgbench.vocabulary import CellSpec
-from tests.test_analysis import _result
+from tests.helpers import cell_result
 
 
 def on_host(result: dict, hostname: str, cpu: str = "Test CPU", cores: int = 2) -> dict:
@@ -33,12 +33,12 @@ def on_host(result: dict, hostname: str, cpu: str = "Test CPU", cores: int = 2) 
 # alpha: threads x2 halve the loop's time. beta (another CPU): threads x2 are slower than
 # its loop, which itself takes a different time.
 ALPHA = [
-    _result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95]),
-    _result("threads", 2, [2.0, 2.1, 1.9, 2.0, 2.05, 1.95]),
+    cell_result("serial", 1, [4.0, 4.1, 3.9, 4.0, 4.05, 3.95]),
+    cell_result("threads", 2, [2.0, 2.1, 1.9, 2.0, 2.05, 1.95]),
 ]
 BETA = [
-    _result("serial", 1, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95]),
-    _result("threads", 2, [6.0, 6.1, 5.9, 6.0, 6.05, 5.95]),
+    cell_result("serial", 1, [3.0, 3.1, 2.9, 3.0, 3.05, 2.95]),
+    cell_result("threads", 2, [6.0, 6.1, 5.9, 6.0, 6.05, 5.95]),
 ]
 
 
@@ -107,7 +107,7 @@ def test_amdahl_is_fitted_per_host():
     for host, serial_part in (("alpha", 2.0), ("beta", 6.0)):
         for p in (1, 2, 4):
             walls = [serial_part + 8.0 / p] * 4
-            results.append(on_host(_result("threads", p, walls), host, cores=8))
+            results.append(on_host(cell_result("threads", p, walls), host, cores=8))
     fits = analysis.amdahl_frame(tables(results)["summary"]).set_index("host")
     assert fits.loc["alpha", "serial_fraction"] == pytest.approx(0.2)
     assert fits.loc["beta", "serial_fraction"] == pytest.approx(6.0 / 14.0)

@@ -18,7 +18,7 @@ from imgbench.measure.result import SCHEMA_VERSION
 from imgbench.report import plots
 from imgbench.report.slides import MISSING_SHOWN, render_deck
 from imgbench.vocabulary import CellSpec
-from tests.test_analysis import _result
+from tests.helpers import cell_result
 
 CONFIG = {
     "experiments": {
@@ -54,8 +54,8 @@ def write_cell(root: Path, result: dict, **run) -> Path:
 def tree(tmp_path) -> tuple[Path, Path]:
     """A results tree where threads x4 failed, and the resolved config that expected it."""
     root = tmp_path / "results"
-    write_cell(root, _result("serial", 1, WALLS), config_hash="c0ffee")
-    write_cell(root, _result("threads", 2, [w / 2 for w in WALLS]), config_hash="c0ffee")
+    write_cell(root, cell_result("serial", 1, WALLS), config_hash="c0ffee")
+    write_cell(root, cell_result("threads", 2, [w / 2 for w in WALLS]), config_hash="c0ffee")
     config = tmp_path / "config.resolved.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     return root, config
@@ -105,9 +105,9 @@ def test_partial_results_give_tables_and_a_deck_listing_the_missing_cells(tree, 
 
 def test_a_complete_experiment_misses_nothing(tree, tmp_path):
     root, config = tree
-    write_cell(root, _result("threads", 4, [w / 3 for w in WALLS]), config_hash="c0ffee")
+    write_cell(root, cell_result("threads", 4, [w / 3 for w in WALLS]), config_hash="c0ffee")
     # The tree's root holds another experiment too: --experiment keeps e's cells only.
-    other = _result("serial", 1, WALLS)
+    other = cell_result("serial", 1, WALLS)
     other["cell"]["experiment"] = "other"
     write_cell(root, other)
     out = tmp_path / "out"
@@ -123,8 +123,8 @@ def test_many_missing_cells_are_truncated_on_the_slide(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(many))
     root = tmp_path / "results"
-    write_cell(root, _result("serial", 1, WALLS))
-    write_cell(root, _result("threads", 2, [w / 2 for w in WALLS]))
+    write_cell(root, cell_result("serial", 1, WALLS))
+    write_cell(root, cell_result("threads", 2, [w / 2 for w in WALLS]))
     out = tmp_path / "out"
     argv = ["--results-dir", root, "--config", config, "--experiment", "e", "--output-dir", out]
     assert aggregate(*argv)[0] == 0
@@ -167,7 +167,7 @@ def test_a_damaged_result_is_named(tree, tmp_path, capsys, content, message):
 
 def test_results_of_different_configs_are_refused(tree, tmp_path, capsys):
     root, config = tree
-    stale = write_cell(root, _result("threads", 4, WALLS), config_hash="deadbeef")
+    stale = write_cell(root, cell_result("threads", 4, WALLS), config_hash="deadbeef")
     code, err = aggregate(
         "--results-dir", root / "e", "--output-dir", tmp_path / "out", capsys=capsys
     )
@@ -179,7 +179,7 @@ def test_results_of_different_configs_are_refused(tree, tmp_path, capsys):
 
 def test_commits_and_unhashed_results_are_warned_about(tree, tmp_path, capsys):
     root, config = tree
-    older = _result("threads", 4, WALLS)
+    older = cell_result("threads", 4, WALLS)
     older["machine"]["workflow_commit"] = "abc1234"
     write_cell(root, older)  # no config hash: run by an older imgbench
     out = tmp_path / "out"
@@ -189,7 +189,7 @@ def test_commits_and_unhashed_results_are_warned_about(tree, tmp_path, capsys):
     assert meta["config_hash"] == "c0ffee" and meta["workflow_commits"] == ["abc1234"]
     assert {w["topic"] for w in meta["aggregate_warnings"]} == {"Config"}
     assert "1 of 3 cells record no config hash" in err
-    other = _result("serial", 1, WALLS)
+    other = cell_result("serial", 1, WALLS)
     other["machine"]["workflow_commit"] = "def5678"
     other["cell"] = {**other["cell"], "n_images": 20}
     write_cell(root, other, config_hash="c0ffee")
@@ -213,7 +213,7 @@ def test_config_errors_are_named(tree, tmp_path, capsys):
 def test_cells_the_grid_no_longer_has_are_left_out(tree, tmp_path, capsys):
     # workers 8 is not in the config's grid: a stale file from an earlier, different grid.
     root, config = tree
-    write_cell(root, _result("threads", 8, WALLS), config_hash="0ld")
+    write_cell(root, cell_result("threads", 8, WALLS), config_hash="0ld")
     out = tmp_path / "out"
     code, err = aggregate(
         "--results-dir",
@@ -236,7 +236,7 @@ def test_a_failed_round_is_listed_by_its_round_file(tree, tmp_path, capsys):
     two = copy.deepcopy(CONFIG)
     two["experiments"]["e"]["rounds"] = 2
     config.write_text(yaml.safe_dump(two))
-    second = _result("serial", 1, [w * 1.01 for w in WALLS])
+    second = cell_result("serial", 1, [w * 1.01 for w in WALLS])
     second["run"].update(round=2, rounds=2)
     write_cell(root, second, config_hash="c0ffee")
     out = tmp_path / "out"

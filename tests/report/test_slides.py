@@ -919,7 +919,7 @@ def _analysis_results() -> list[dict]:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "analysis_cells", Path(__file__).with_name("test_analysis.py")
+        "analysis_cells", Path(__file__).parents[1] / "analysis" / "test_aggregate.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

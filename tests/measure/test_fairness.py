@@ -27,6 +27,7 @@ from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.strategies import STRATEGIES, peak_in_flight
 from imgbench.measure.tasks import TASKS, Task, VerifyContext, _check_count
 from imgbench.vocabulary import CellSpec
+from tests.helpers import ROOT
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 #: Small options for tasks whose defaults would make a test slow.
@@ -364,7 +365,7 @@ def test_the_download_server_is_a_helper(tmp_path):
 @linux
 def test_the_process_start_time_is_right_to_a_few_ticks():
     code = "from imgbench.measure.machine import process_started; print(*process_started())"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     launched = time.time()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     started, precision = (float(v) for v in done.stdout.split())

@@ -1,0 +1,124 @@
+"""Helpers every test module may use; test modules never import from each other.
+
+- ``ROOT``, ``CONFIGS``: the checkout and its runnable test configs (``tests/configs``).
+- ``snakemake``: the one way tests start the workflow (a test that calls it is ``e2e``).
+- ``job_stats``: the "Job stats" table Snakemake prints, as rule -> count.
+- ``cell_result``: a cell result as the runner writes it, built from wall times.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "tests" / "configs"
+#: Set by conftest before each test: whether it carries the ``e2e`` marker.
+RUNNING_E2E: bool | None = None
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    config: str | Path | None = None,
+    check: bool = True,
+    timeout: float = 900,
+    env: dict | None = None,
+    **popen,
+) -> subprocess.CompletedProcess | subprocess.Popen:
+    """Run this checkout's workflow in ``workdir``.
+
+    ``config`` is a file name in ``workdir`` or a path (``--configfile``). With ``popen``
+    keyword arguments (``stdout=...``), the process is started and returned unwaited;
+    otherwise it is waited for and, with ``check``, a failure shows Snakemake's output.
+    """
+    # `pytest -m "not e2e"` is the fast unit run only if every test that starts the
+    # workflow says so.
+    assert RUNNING_E2E is not False, "a test that starts snakemake must be marked e2e"
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+    cmd += ["--directory", str(workdir), *args]
+    if config:
+        cmd += ["--configfile", str(Path(workdir) / config)]
+    if popen:
+        return subprocess.Popen(cmd, text=True, env=env, **popen)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+        )
+    return done
+
+
+def job_stats(text: str) -> dict[str, int]:
+    """Rule -> number of jobs, from the "Job stats:" table of a Snakemake run's output."""
+    lines = text.split("Job stats:")[1].splitlines()[3:]
+    stats = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        stats[parts[0]] = int(parts[1])
+    return stats
+
+
+def cell_result(strategy, workers, walls, n=10, task="decode"):
+    """A result of one cell (experiment "e", 8x8 images) whose timed repetitions took
+    ``walls`` seconds, after a 99 s warm-up that every analysis must ignore."""
+    cell = {
+        "experiment": "e",
+        "task": task,
+        "storage": "disk",
+        "cache": "cold",
+        "width": 8,
+        "height": 8,
+        "n_images": n,
+        "strategy": strategy,
+        "workers": workers,
+    }
+    reps = [
+        {
+            "index": i,
+            "warmup": i == 0,
+            "wall_s": w,
+            "first_result_s": w / 10,
+            "work_s": w * 0.8,
+            "shutdown_s": w / 10,
+            "cpu_user_s": w,
+            "cpu_sys_s": 0.0,
+            "cpu_s": w,
+            "other_cpu_s": w / 100,
+            "steal_s": 0.0,
+            "peak_rss_bytes": 100,
+            "peak_rss_reset": True,
+            "peak_rss_children_bytes": 0,
+            "payload_bytes": 1000,
+            "images_per_s": n / w,
+            "mb_per_s": 1000 / w / 1e6,
+            "cache_method": "drop_caches",
+            "resident_fraction": 0.0,
+            "verified": True,
+        }
+        for i, w in enumerate([99.0, *walls])  # the warm-up (99 s) must be ignored
+    ]
+    return {
+        "cell": cell,
+        "run": {
+            "repeats": len(walls),
+            "warmup": 1,
+            "dataset_format": "jpeg",
+            "mp_start_method": "fork",
+            "task_summary": "t",
+            "strategy_summary": "s",
+        },
+        "machine": {
+            "hostname": "h",
+            "cpu_model": "cpu",
+            "usable_cores": 2,
+            "load_average_1m": 0.1,
+        },
+        "started_unix": 0.0,
+        "finished_unix": 1.0,
+        "warnings": [],
+        "repetitions": reps,
+    }
