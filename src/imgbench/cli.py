@@ -165,17 +165,18 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
     from imgbench.analysis import aggregate as analysis
+    from imgbench.analysis import results as result_files
     from imgbench.analysis.tables import build_tables
     from imgbench.files import write_atomic, write_json_atomic
 
     experiment, expected, margins = args.experiment, None, {}
     if args.config:
-        experiment, expected, section = analysis.expected_runs(args.config, args.experiment)
+        experiment, expected, section = result_files.expected_runs(args.config, args.experiment)
         margins[experiment] = float(
             section.get("equivalence_margin", analysis.DEFAULT_EQUIVALENCE_MARGIN)
         )
-    paths = analysis.gather_paths(args.cells, args.results_dir)
-    results = analysis.load_results(paths)
+    paths = result_files.gather_paths(args.cells, args.results_dir)
+    results = result_files.load_results(paths)
     if experiment is not None:
         # Only the result itself says which experiment it is: a tree gathered from several
         # machines may be laid out in any way.
@@ -185,7 +186,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         # A cell (or round) the config's grid no longer has (workers, sizes or rounds changed
         # since) is a stale file, not part of this experiment: leave it out, not mix it in.
         grid = set(expected)
-        kept = [i for i, r in enumerate(results) if analysis.run_of(r) in grid]
+        kept = [i for i, r in enumerate(results) if result_files.run_of(r) in grid]
         stale = len(results) - len(kept)
         if stale:
             print(
@@ -198,7 +199,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         wanted = f" of experiment {experiment}" if experiment else ""
         expecting = f" ({len(expected)} expected)" if expected is not None else ""
         raise ImgbenchError(f"aggregate: no cell results{wanted} given or found{expecting}")
-    analysis.check_results(results, paths)
+    result_files.check_results(results, paths)
     tables = build_tables(results, margins)
     timings, summary, speedup = tables["timings"], tables["summary"], tables["speedup"]
     out = Path(args.output_dir)

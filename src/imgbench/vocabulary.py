@@ -54,6 +54,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def format_size(width: int, height: int) -> str:
     return f"{int(width)}x{int(height)}"
 
+
 #: A cell, relative to the results directory (no round: what names a cell for people).
 CELL_PATTERN = (
     "{experiment}/cells/{task}/{storage}-{cache}/{width}x{height}/n{n_images}/{strategy}-w{workers}"

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from imgbench.analysis import aggregate as analysis
+from imgbench.analysis import results as result_files
 from imgbench.analysis.tables import build_tables
 from imgbench.cli import main
 from imgbench.errors import ImgbenchError
@@ -125,14 +126,14 @@ def test_a_single_host_is_analysed_as_before():
             assert one["sentence"].iloc[0].startswith("For decode")
             one, two = one.drop(columns="sentence"), two.drop(columns="sentence")
         pd.testing.assert_frame_equal(one, two, check_dtype=False)
-    meta = analysis.metadata(ALPHA, analysis.timings_frame(ALPHA))
+    meta = analysis.metadata(ALPHA, result_files.timings_frame(ALPHA))
     assert meta["aggregate_warnings"] == [] and meta["missing_cells"] == []
     assert [h["hostname"] for h in meta["hosts"]] == ["h"]
 
 
 def test_cpu_models_are_warned_about_and_hosts_listed():
     results = two_hosts()
-    meta = analysis.metadata(results, analysis.timings_frame(results))
+    meta = analysis.metadata(results, result_files.timings_frame(results))
     assert [(h["host"], h["cpu_model"], h["cells"]) for h in meta["hosts"]] == [
         ("alpha", "Alpha CPU", 2),
         ("beta", "Beta CPU", 2),
@@ -145,7 +146,7 @@ def test_cpu_models_are_warned_about_and_hosts_listed():
     )
     assert warning["text"] in meta["warnings"]
     same = two_hosts(beta_cpu="Alpha CPU")
-    assert analysis.metadata(same, analysis.timings_frame(same))["aggregate_warnings"] == []
+    assert analysis.metadata(same, result_files.timings_frame(same))["aggregate_warnings"] == []
 
 
 def test_one_hostname_with_two_cpus_is_two_hosts():
@@ -155,7 +156,9 @@ def test_one_hostname_with_two_cpus_is_two_hosts():
     assert sorted(set(summary["host"])) == ["box (New CPU)", "box (Old CPU)"]
     topics = [
         w["topic"]
-        for w in analysis.metadata(results, analysis.timings_frame(results))["aggregate_warnings"]
+        for w in analysis.metadata(results, result_files.timings_frame(results))[
+            "aggregate_warnings"
+        ]
     ]
     assert topics == ["CPU models", "Hosts"]
 
@@ -164,12 +167,12 @@ def test_one_cell_twice_from_one_host_is_refused(tmp_path):
     twice = [on_host(ALPHA[0], "alpha"), on_host(ALPHA[0], "alpha")]
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
     with pytest.raises(ImgbenchError, match=r"a\.json and .*b\.json: the same cell twice"):
-        analysis.check_results(twice, paths)
-    analysis.check_results([twice[0], on_host(ALPHA[0], "beta")], paths)  # two hosts: fine
+        result_files.check_results(twice, paths)
+    result_files.check_results([twice[0], on_host(ALPHA[0], "beta")], paths)  # two hosts: fine
     # The same cell in another round is normal: a cell runs as several jobs.
     second = copy.deepcopy(twice[1])
     second["run"]["round"] = 2
-    analysis.check_results([twice[0], second], paths)
+    result_files.check_results([twice[0], second], paths)
 
 
 # ----- gathering, figures and the deck --------------------------------------------------------

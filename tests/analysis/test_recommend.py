@@ -1,12 +1,13 @@
 import pytest
 
 from imgbench.analysis import aggregate as analysis
+from imgbench.analysis import results as result_files
 from imgbench.analysis.recommend import recommendations_frame
 from tests.helpers import cell_result
 
 
 def _recommend(*results):
-    timings = analysis.timings_frame(list(results))
+    timings = result_files.timings_frame(list(results))
     summary = analysis.summary_frame(timings)
     speedup = analysis.speedup_frame(summary, timings)
     comparisons = analysis.comparisons_frame(summary, timings)

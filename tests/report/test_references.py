@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from imgbench.analysis import aggregate as analysis
+from imgbench.analysis import results as result_files
 from imgbench.errors import ConfigError
 from imgbench.plan import references
 from imgbench.plan.references import COLUMNS, build_reference, load_reference
@@ -47,7 +48,7 @@ def results_dir(tmp_path):
         _result("serial", 1, SERIAL[:3], n=10),  # too few repetitions to test
         _result("threads", 4, [w / 2 for w in SERIAL[:3]], n=10),
     ]
-    timings = analysis.timings_frame(results)
+    timings = result_files.timings_frame(results)
     out = tmp_path / "results" / "saving"
     out.mkdir(parents=True)
     timings.to_csv(out / "timings.csv", index=False)
@@ -160,7 +161,7 @@ def test_interference_during_a_side_is_named(tmp_path, results_dir):
     # The same times, but another process took a whole core while the loop ran: the
     # speedup over it cannot be trusted, and the reason says so.
     results = [_result("serial", 1, SERIAL, other=1.0), _result("threads", 2, SERIAL)]
-    timings = analysis.timings_frame(results)
+    timings = result_files.timings_frame(results)
     timings.to_csv(results_dir / "saving" / "timings.csv", index=False)
     frame = build_reference(
         _write(tmp_path, REFERENCE), results_dir, tmp_path / "r.html", tmp_path / "r.csv"
@@ -287,7 +288,7 @@ def test_shipped_references_are_valid(path):
 
 
 def _tree(tmp_path, results) -> Path:
-    timings = analysis.timings_frame(results)
+    timings = result_files.timings_frame(results)
     out = tmp_path / "results" / "saving"
     out.mkdir(parents=True, exist_ok=True)
     timings.to_csv(out / "timings.csv", index=False)

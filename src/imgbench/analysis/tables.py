@@ -11,6 +11,7 @@ import pandas as pd
 
 from imgbench.analysis import aggregate as analysis
 from imgbench.analysis import recommend
+from imgbench.analysis import results as result_files
 
 #: The tables ``imgbench aggregate`` writes, each as ``NAME.csv``.
 NAMES = (
@@ -27,7 +28,7 @@ NAMES = (
 def build_tables(results: list[dict], margins: dict | None = None) -> dict[str, pd.DataFrame]:
     """The tables of ``NAMES`` from loaded cell results; ``margins``: each experiment's
     equivalence margin (the default margin where one is missing)."""
-    timings = analysis.timings_frame(results)
+    timings = result_files.timings_frame(results)
     summary = analysis.summary_frame(timings)
     speedup = analysis.speedup_frame(summary, timings)
     comparisons = analysis.comparisons_frame(summary, timings, margins or {})
