@@ -17,6 +17,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/config.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/cells.smk"
 include: "workflow/rules/aggregate.smk"
@@ -43,4 +44,6 @@ localrules:
 rule all:
     default_target: True
     input:
-        get_final_outputs(),
+        rules.bundle.output,
+        expand(rules.slides.output[0], experiment=EXPERIMENTS),
+        get_reference_outputs(),

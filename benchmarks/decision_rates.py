@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.test_decisions import (  # noqa: E402
+from tests.helpers.simulation import (  # noqa: E402
     JOB_SD,
     REPEATS,
     ROUND_SD,

@@ -2,13 +2,13 @@
 
 A restructuring that changes behaviour shows here first: every table and metadata file
 byte for byte, every figure pixel for pixel (SVG text byte for byte), every deck byte for
-byte. An output meant to change is re-recorded (``python -m tests.golden record``) in the
+byte. An output meant to change is re-recorded (``python -m tests.helpers.golden record``) in the
 commit that changes it, so the diff of ``expected.json`` shows which outputs moved.
 """
 
 import json
 
-from tests.golden import EXPECTED, derive, fingerprint
+from tests.helpers.golden import EXPECTED, derive, fingerprint
 
 
 def test_recorded_results_give_the_recorded_outputs(tmp_path):

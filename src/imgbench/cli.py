@@ -12,16 +12,14 @@ import sys
 from pathlib import Path
 
 from imgbench.errors import ImgbenchError
+from imgbench.vocabulary import CACHES, COLORS, FORMATS, RAW, STORAGES, parse_size
 
 
 def _size(text: str) -> tuple[int, int]:
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
-    if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be positive")
-    return width, height
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _stop_on_signals(what: str):
@@ -31,7 +29,7 @@ def _stop_on_signals(what: str):
     import os
     import signal
 
-    from imgbench.measure.runner import kill_children
+    from imgbench.measure.guard import kill_children
 
     pid = os.getpid()
 
@@ -164,17 +162,16 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from imgbench.analysis import aggregate as analysis
     from imgbench.analysis import results as result_files
+    from imgbench.analysis.metadata import metadata
     from imgbench.analysis.tables import build_tables
+    from imgbench.analysis.thresholds import DEFAULT_EQUIVALENCE_MARGIN
     from imgbench.files import write_atomic, write_json_atomic
 
     experiment, expected, margins = args.experiment, None, {}
     if args.config:
         experiment, expected, section = result_files.expected_runs(args.config, args.experiment)
-        margins[experiment] = float(
-            section.get("equivalence_margin", analysis.DEFAULT_EQUIVALENCE_MARGIN)
-        )
+        margins[experiment] = float(section.get("equivalence_margin", DEFAULT_EQUIVALENCE_MARGIN))
     paths = result_files.gather_paths(args.cells, args.results_dir)
     results = result_files.load_results(paths)
     if experiment is not None:
@@ -207,7 +204,7 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False).encode())
     meta = {
         "description": args.description,
-        **analysis.metadata(results, timings, expected, summary=summary, speedup=speedup),
+        **metadata(results, timings, expected, summary=summary, speedup=speedup),
     }
     write_json_atomic(out / "metadata.json", meta)
     hosts = len(meta["hosts"])
@@ -237,16 +234,16 @@ def cmd_calibration(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from imgbench.report import plots
+    from imgbench.report.figures.plot import plot_all
 
-    written = plots.plot_all(args.results_dir, args.output_dir)
+    written = plot_all(args.results_dir, args.output_dir)
     print(f"{args.output_dir}: {len(written)} figures")
 
 
 def cmd_slides(args: argparse.Namespace) -> None:
-    from imgbench.report import slides
+    from imgbench.report.deck.render import render_deck
 
-    slides.render_deck(args.results_dir, args.output)
+    render_deck(args.results_dir, args.output)
     print(f"{args.output}: written")
 
 
@@ -260,7 +257,7 @@ def cmd_bundle(args: argparse.Namespace) -> None:
 
 
 def cmd_reference(args: argparse.Namespace) -> None:
-    from imgbench.plan.references import build_reference
+    from imgbench.report.reference import build_reference
 
     frame = build_reference(args.reference, args.results_root, args.output_html, args.output_csv)
     tally = ", ".join(f"{n} {v}" for v, n in frame["verdict"].value_counts().items())
@@ -268,11 +265,13 @@ def cmd_reference(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from imgbench.analysis import compare
+    from imgbench.analysis.compare import compare_sets
+    from imgbench.report.compare import format_table, write_comparison
 
     output = args.output_dir or Path(f"compare-{args.a.name}-vs-{args.b.name}")
-    matched = compare.compare_results(args.a, args.b, output, alpha=args.alpha)
-    print(compare.format_table(matched, limit=args.limit))
+    matched, unmatched = compare_sets(args.a, args.b, alpha=args.alpha)
+    write_comparison(matched, unmatched, output)
+    print(format_table(matched, limit=args.limit))
     print(f"tables and figure: {output}/comparison.csv, unmatched.csv, comparison.png/.svg")
 
 
@@ -338,16 +337,14 @@ def cmd_write_config(args: argparse.Namespace) -> None:
     write_atomic(args.output, yaml.safe_dump(json.loads(args.json), sort_keys=False).encode())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imgbench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_measure_commands(sub) -> None:
+    """Commands of one cell job: making a dataset, running a cell."""
     p = sub.add_parser("make-dataset", help="generate a synthetic photo-like dataset")
-    p.add_argument("--format", required=True, choices=["raw", "png", "jpeg", "bmp"])
+    p.add_argument("--format", required=True, choices=[RAW, *FORMATS])
     p.add_argument("--size", required=True, type=_size, help="WIDTHxHEIGHT")
     p.add_argument("--count", required=True, type=int)
     p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--color", default="rgb", choices=["rgb", "grey"])
+    p.add_argument("--color", default="rgb", choices=COLORS)
     p.add_argument("--workers", type=int, default=1, help="processes generating images")
     p.add_argument("--source", type=Path, help="raw dataset to encode (else synthesize)")
     p.add_argument("--output", required=True, type=Path, help="dataset directory")
@@ -356,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run-cell", help="run one cell's repetitions and write its result")
     p.add_argument("--experiment", required=True)
     p.add_argument("--task", required=True)
-    p.add_argument("--storage", required=True, choices=["disk", "shm"])
-    p.add_argument("--cache", required=True, choices=["cold", "warm"])
+    p.add_argument("--storage", required=True, choices=STORAGES)
+    p.add_argument("--cache", required=True, choices=CACHES)
     p.add_argument("--size", required=True, type=_size, help="WIDTHxHEIGHT")
     p.add_argument("--n-images", required=True, type=int)
     p.add_argument("--strategy", required=True)
@@ -402,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run_cell)
 
+
+def _add_analysis_commands(sub) -> None:
+    """Commands that turn result files into tables."""
     p = sub.add_parser("aggregate", help="cell results -> timings/summary/speedup CSVs")
     p.add_argument("cells", nargs="*", type=Path, help="cell result files")
     p.add_argument(
@@ -437,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, help="default: the results directory")
     p.set_defaults(func=cmd_calibration)
 
+
+def _add_report_commands(sub) -> None:
+    """Commands that turn tables into figures, decks, bundles and comparisons."""
     p = sub.add_parser("plot", help="figures (PNG and SVG) from an experiment's CSVs")
     p.add_argument("--results-dir", required=True, type=Path)
     p.add_argument("--output-dir", required=True, type=Path)
@@ -472,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="changed cells to print")
     p.set_defaults(func=cmd_compare)
 
+
+def _add_setup_commands(sub) -> None:
+    """Commands about the machine and the config."""
     p = sub.add_parser("flush-cache", help="evict files from the page cache and measure it")
     p.add_argument("paths", nargs="+", type=Path)
     p.set_defaults(func=cmd_flush_cache)
@@ -488,6 +494,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", required=True)
     p.add_argument("--output", required=True, type=Path)
     p.set_defaults(func=cmd_write_config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_measure_commands,
+        _add_analysis_commands,
+        _add_report_commands,
+        _add_setup_commands,
+    ):
+        add(sub)
     return parser
 
 

@@ -47,7 +47,7 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"640x480"`` -> ``(640, 480)``; ``ValueError`` naming the text otherwise."""
     match = _SIZE.match(str(text).strip().lower())
     if not match:
-        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT (e.g. 640x480)")
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT of positive integers (e.g. 640x480)")
     return int(match.group(1)), int(match.group(2))
 
 

@@ -1,0 +1,244 @@
+"""What the Snakemake workflow needs from the package, so that the rules hold no logic.
+
+``workflow/rules/common.smk`` builds one ``WorkflowPlan`` from the validated config and hands
+its methods to the rules as input functions and parameters. Everything here is plain
+Python over the config and a rule's wildcards (any object with the wildcard names as
+attributes), so it is tested without Snakemake (``tests/workflow/test_glue.py``).
+
+Paths are spelled once: the cell result pattern is ``vocabulary.RESULT_PATTERN``, whose
+fields are the rule's wildcard names; the tables and figures are the package's registries.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from imgbench.analysis.tables import NAMES as TABLES
+from imgbench.measure.strategies import STRATEGIES
+from imgbench.measure.tasks import KNOWN_ANSWER_TASKS, TASKS
+from imgbench.plan.config import check_config, experiment_hash, task_options
+from imgbench.plan.grid import (
+    CellRun,
+    DatasetSpec,
+    expand_cells,
+    expand_runs,
+    plan_datasets,
+    run_order,
+    source_dataset,
+)
+from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
+from imgbench.report.figures import FORMATS
+from imgbench.vocabulary import CACHES, COLORS, RAW, RESULT_PATTERN, STORAGES, CellSpec
+from imgbench.vocabulary import FORMATS as DATASET_FORMATS
+
+__all__ = ["FIGURES", "FORMATS", "TABLES", "WorkflowPlan", "python_command"]
+
+#: Where every output goes, relative to the working directory.
+RESULTS = "results"
+#: One round of a cell, as the rule's output pattern (its fields are the wildcards).
+CELL_RESULT = f"{RESULTS}/{RESULT_PATTERN}"
+CELL_LOG = f"{RESULTS}/logs/{RESULT_PATTERN.removesuffix('.json')}.log"
+CELL_BENCHMARK = f"{RESULTS}/benchmarks/{RESULT_PATTERN.removesuffix('.json')}.tsv"
+DATASET_PATTERN = "{format}-{color}-{width}x{height}-n{images}-s{seed}"
+DATASET_DIR = f"{RESULTS}/datasets/{DATASET_PATTERN}"
+
+
+def _alternatives(names: Iterable[str]) -> str:
+    # Longest first: "processes_chunked" must not match as "processes" + "_chunked".
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+
+
+def python_command() -> str:
+    """This interpreter, by one name whichever of its names started Snakemake.
+
+    `snakemake` runs as .../bin/python3 and `python -m snakemake` as .../bin/python: the
+    command is a rule parameter, so two names would re-run every finished job. Symlinks are
+    not resolved: a virtual environment's interpreter is known by its own path.
+    """
+    executable = Path(sys.executable)
+    minor = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for name in ("python", f"python{sys.version_info[0]}", minor):
+        candidate = executable.with_name(name)
+        try:
+            if candidate.samefile(executable):
+                return str(candidate)
+        except OSError:
+            continue
+    return str(executable)
+
+
+def imgbench_command(src: Path, with_conda: bool) -> str:
+    """How rules call the engine: this checkout's package (``src``), in the job's Python
+    (the environment's own ``python`` under --sdm conda)."""
+    python = "python" if with_conda else shlex.quote(python_command())
+    return f"PYTHONPATH={shlex.quote(str(src))}${{PYTHONPATH:+:$PYTHONPATH}} {python} -m imgbench"
+
+
+def run_cell_argv(run: CellRun, experiment: dict, scratch: str) -> list[str]:
+    """The ``imgbench run-cell`` arguments of one round, from its cell and experiment
+    (the dataset, output and config hash are the rule's own)."""
+    cell = run.cell
+    argv = [
+        "--experiment", cell.experiment,
+        "--task", cell.task,
+        "--storage", cell.storage,
+        "--cache", cell.cache,
+        "--size", f"{cell.width}x{cell.height}",
+        "--n-images", str(cell.n_images),
+        "--strategy", cell.strategy,
+        "--workers", str(cell.workers),
+        "--repeats", str(experiment["repeats"]),
+        "--warmup", str(experiment["warmup"]),
+        "--scratch", scratch,
+        "--timeout", str(experiment["timeout_s"]),
+        "--round", str(run.round),
+        "--rounds", str(experiment["rounds"]),
+        "--start-method", experiment["start_method"],
+        "--eviction", experiment["cache_eviction"],
+    ]  # fmt: skip
+    options = task_options(experiment, cell.task)
+    return argv + [f"--option={name}={value}" for name, value in sorted(options.items())]
+
+
+class WorkflowPlan:
+    """The grid of a validated config, and the rules' input functions over it."""
+
+    def __init__(self, config: dict, basedir: Path | str = "."):
+        check_config(config)
+        self.config = config
+        self.basedir = Path(basedir)
+        self.experiments = sorted(config["experiments"])
+        self.cells = expand_cells(config)
+        self.runs = expand_runs(config, self.cells)
+        self.dataset_of = plan_datasets(config, self.cells)
+        # Round r of every cell before round r + 1 of any, shuffled within a round: the
+        # scheduler starts the ready job of highest priority, and a cell takes every core,
+        # so jobs run in exactly this order.
+        self.run_order = run_order(config, self.runs)
+        # Datasets come first of all: a cell must never wait for one while a later cell
+        # whose dataset is ready runs in its place.
+        self.dataset_priority = len(self.runs) + 1
+        # Provenance of each experiment's cells; as a rule parameter, a change re-runs them.
+        self.config_hash = {name: experiment_hash(config, name) for name in self.experiments}
+        known = {t.name for t in KNOWN_ANSWER_TASKS}
+        #: Experiments that run a known-answer task get a calibration table and slide.
+        self.calibrated = [
+            name for name in self.experiments if known & set(config["experiments"][name]["tasks"])
+        ]
+        self.reference = self._reference_file()
+
+    # ----- wildcards -> things ----------------------------------------------------------
+
+    def wildcard_constraints(self) -> dict[str, str]:
+        """Each wildcard's alternatives, so that no pattern matches another's file."""
+        digits = r"\d+"
+        return {
+            "experiment": _alternatives(self.experiments),
+            "task": _alternatives(TASKS),
+            "strategy": _alternatives(STRATEGIES),
+            "storage": _alternatives(STORAGES),
+            "cache": _alternatives(CACHES),
+            "format": _alternatives([RAW, *DATASET_FORMATS]),
+            "color": _alternatives(COLORS),
+            **dict.fromkeys(
+                ("width", "height", "n_images", "workers", "round", "images", "seed"), digits
+            ),
+        }
+
+    def cell(self, wildcards) -> CellSpec:
+        cell = CellSpec(
+            wildcards.experiment,
+            wildcards.task,
+            wildcards.storage,
+            wildcards.cache,
+            int(wildcards.width),
+            int(wildcards.height),
+            int(wildcards.n_images),
+            wildcards.strategy,
+            int(wildcards.workers),
+        )
+        if cell not in self.dataset_of:
+            raise ValueError(f"{RESULTS}/{cell.relative_path} is not a cell of the configured grid")
+        return cell
+
+    def run(self, wildcards) -> CellRun:
+        run = CellRun(self.cell(wildcards), int(wildcards.round))
+        if run not in self.run_order:
+            raise ValueError(f"{RESULTS}/{run.path} is not a round of the configured grid")
+        return run
+
+    # ----- input functions and parameters of the rules -----------------------------------
+
+    def cell_priority(self, wildcards) -> int:
+        return len(self.runs) - self.run_order[self.run(wildcards)]
+
+    def cell_dataset(self, wildcards) -> str:
+        return self.dataset_path(self.dataset_of[self.cell(wildcards)])
+
+    def cell_args(self, wildcards) -> str:
+        """Run parameters of a cell from the config, quoted for the shell."""
+        run = self.run(wildcards)
+        experiment = self.config["experiments"][run.cell.experiment]
+        return shlex.join(run_cell_argv(run, experiment, self.config["scratch"][run.cell.storage]))
+
+    def cell_config_hash(self, wildcards) -> str:
+        return self.config_hash[wildcards.experiment]
+
+    def dataset_source(self, wildcards) -> dict[str, str]:
+        """An encoded dataset is made from the raw dataset of its size; a raw one from nothing."""
+        target = DatasetSpec(
+            wildcards.format,
+            int(wildcards.width),
+            int(wildcards.height),
+            int(wildcards.images),
+            int(wildcards.seed),
+            wildcards.color,
+        )
+        source = source_dataset(self.config, self.cells, target)
+        return {"source": self.dataset_path(source)} if source else {}
+
+    @staticmethod
+    def dataset_source_args(wildcards, input) -> str:
+        # A rule's input is a list with names: `in` alone would look among the file paths.
+        named = input.keys()
+        return shlex.join(["--source", input.source]) if "source" in named else ""
+
+    def experiment_cells(self, wildcards) -> list[str]:
+        return [
+            f"{RESULTS}/{r.path}" for r in self.runs if r.cell.experiment == wildcards.experiment
+        ]
+
+    @staticmethod
+    def experiment_dir(wildcards) -> str:
+        return f"{RESULTS}/{wildcards.experiment}"
+
+    def experiment_description(self, wildcards) -> str:
+        return self.config["experiments"][wildcards.experiment]["description"]
+
+    def calibration(self, wildcards, outputs: Iterable[str]) -> list[str]:
+        """The calibration rule's ``outputs`` for an experiment that has them, else none."""
+        if wildcards.experiment not in self.calibrated:
+            return []
+        return [o.format(experiment=wildcards.experiment) for o in outputs]
+
+    def reference_outputs(self, outputs: Iterable[str]) -> list[str]:
+        return list(outputs) if self.reference else []
+
+    def bundle_flags(self, wildcards) -> str:
+        return "--reference" if self.reference else ""
+
+    @staticmethod
+    def dataset_path(dataset: DatasetSpec) -> str:
+        return f"{RESULTS}/datasets/{dataset.name}"
+
+    def _reference_file(self) -> str | None:
+        """The config's reference file; a relative path is taken from the workflow's
+        checkout when it is not found from the working directory (e.g. with --directory)."""
+        name = self.config.get("reference")
+        if not name or Path(name).is_absolute() or Path(name).exists():
+            return name
+        return str(self.basedir / name)

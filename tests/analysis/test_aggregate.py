@@ -4,8 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imgbench.analysis import aggregate as analysis
 from imgbench.analysis import results as result_files
+from imgbench.analysis.amdahl import amdahl_frame
+from imgbench.analysis.comparisons import comparisons_frame
+from imgbench.analysis.metadata import metadata
+from imgbench.analysis.speedup import efficiency_frame, speedup_frame
+from imgbench.analysis.summary import summary_frame
+from imgbench.vocabulary import CELL
 from tests.helpers import cell_result
 
 
@@ -18,16 +23,16 @@ def tables():
         cell_result("processes", 2, [8.0, 8.0, 8.0, 8.0, 8.0, 8.0]),
     ]
     timings = result_files.timings_frame(results)
-    summary = analysis.summary_frame(timings)
-    speedup = analysis.speedup_frame(summary, timings)
-    return timings, summary, speedup, analysis.efficiency_frame(speedup)
+    summary = summary_frame(timings)
+    speedup = speedup_frame(summary, timings)
+    return timings, summary, speedup, efficiency_frame(speedup)
 
 
 def test_timings_have_one_row_per_timed_repetition(tables):
     timings = tables[0]
     assert len(timings) == 24
     assert 99.0 not in set(timings["wall_s"])
-    for column in analysis.CELL + ["wall_s", "cache_method", "resident_fraction", "verified"]:
+    for column in CELL + ["wall_s", "cache_method", "resident_fraction", "verified"]:
         assert column in timings.columns
 
 
@@ -83,7 +88,7 @@ def test_efficiency_is_speedup_per_worker_with_karp_flatt(tables):
 
 def test_group_without_serial_has_no_speedup():
     timings = result_files.timings_frame([cell_result("threads", 2, [1.0, 1.0, 1.0])])
-    speedup = analysis.speedup_frame(analysis.summary_frame(timings), timings)
+    speedup = speedup_frame(summary_frame(timings), timings)
     assert math.isnan(_by(speedup, "serial")["speedup"].iloc[0])
 
 
@@ -106,8 +111,8 @@ def test_amdahl_fit_per_strategy():
     ]
     for r in results:
         r["machine"]["usable_cores"] = 8
-    summary = analysis.summary_frame(result_files.timings_frame(results))
-    fit = analysis.amdahl_frame(summary).set_index("strategy").loc["threads"]
+    summary = summary_frame(result_files.timings_frame(results))
+    fit = amdahl_frame(summary).set_index("strategy").loc["threads"]
     assert fit["points"] == 4 and fit["fit_max_workers"] == 8
     assert fit["serial_fraction"] == pytest.approx(0.2)
     assert fit["max_speedup"] == pytest.approx(5.0)
@@ -121,8 +126,8 @@ def test_amdahl_fit_leaves_out_oversubscribed_points():
     ]
     for r in results:
         r["machine"]["usable_cores"] = 4
-    summary = analysis.summary_frame(result_files.timings_frame(results))
-    fit = analysis.amdahl_frame(summary).iloc[0]
+    summary = summary_frame(result_files.timings_frame(results))
+    fit = amdahl_frame(summary).iloc[0]
     assert fit["fit_max_workers"] == 4 and fit["points"] == 3 and fit["fit_note"] == ""
     assert fit["serial_fraction"] == pytest.approx(0.2)
 
@@ -133,8 +138,8 @@ def test_amdahl_is_not_fitted_on_fewer_than_three_points_within_the_cores():
         *[cell_result("threads", p, [2.0 + 8.0 / p] * 4) for p in (1, 2)],
         cell_result("threads", 8, [50.0] * 4),
     ]
-    summary = analysis.summary_frame(result_files.timings_frame(results))
-    fit = analysis.amdahl_frame(summary).iloc[0]
+    summary = summary_frame(result_files.timings_frame(results))
+    fit = amdahl_frame(summary).iloc[0]
     assert math.isnan(fit["serial_fraction"]) and math.isnan(fit["max_speedup"])
     assert fit["points"] == 2
     assert "2 worker count(s) within the 2 usable cores, 3 needed" in fit["fit_note"]
@@ -142,7 +147,7 @@ def test_amdahl_is_not_fitted_on_fewer_than_three_points_within_the_cores():
 
 def test_comparisons_mark_significantly_slower_cells(tables):
     timings, summary = tables[0], tables[1]
-    comparisons = analysis.comparisons_frame(summary, timings).set_index(["strategy", "workers"])
+    comparisons = comparisons_frame(summary, timings).set_index(["strategy", "workers"])
     assert set(comparisons["best_strategy"]) == {"threads"}
     assert math.isnan(comparisons.loc[("threads", 2), "mannwhitney_p"])
     assert not comparisons.loc[("threads", 2), "significantly_slower"]
@@ -154,7 +159,7 @@ def test_comparisons_mark_significantly_slower_cells(tables):
 
 def test_metadata_reports_cache_state_and_hosts(tables):
     results = [cell_result("serial", 1, [1.0, 1.0])]
-    meta = analysis.metadata(results, result_files.timings_frame(results))
+    meta = metadata(results, result_files.timings_frame(results))
     assert meta["cold_resident_fraction_max"] == 0.0
     assert meta["cache_methods"] == ["drop_caches"]
     # Two repetitions of 1 s: enough clock ticks to judge interference.
@@ -166,20 +171,18 @@ def test_metadata_reports_cache_state_and_hosts(tables):
 def test_interference_is_not_judged_on_too_little_time():
     results = [cell_result("serial", 1, [0.01, 0.01])]
     timings = result_files.timings_frame(results)
-    assert math.isnan(analysis.summary_frame(timings)["other_cpu_per_wall"].iloc[0])
-    assert analysis.metadata(results, timings)["other_cpu_per_wall_max"] is None
+    assert math.isnan(summary_frame(timings)["other_cpu_per_wall"].iloc[0])
+    assert metadata(results, timings)["other_cpu_per_wall_max"] is None
 
 
 def test_empty_input_gives_empty_tables():
-    summary = analysis.summary_frame(pd.DataFrame())
+    summary = summary_frame(pd.DataFrame())
     assert summary.empty
 
 
 def test_cpu_shares_are_not_judged_on_too_little_time():
     # 10 ms of timed wall time in all: CPU time (10 ms ticks) cannot say how busy workers were.
-    summary = analysis.summary_frame(
-        result_files.timings_frame([cell_result("threads", 2, [0.005, 0.005])])
-    )
+    summary = summary_frame(result_files.timings_frame([cell_result("threads", 2, [0.005, 0.005])]))
     assert math.isnan(summary["cpu_per_wall"].iloc[0])
     assert math.isnan(summary["worker_busy"].iloc[0])
 
@@ -205,8 +208,8 @@ def rounds_tables():
         *_rounds("threads", 4, [[2.0, 2.05, 1.95], [2.4, 2.45, 2.35]]),
     ]
     timings = result_files.timings_frame(results)
-    summary = analysis.summary_frame(timings)
-    return timings, summary, analysis.speedup_frame(summary, timings)
+    summary = summary_frame(timings)
+    return timings, summary, speedup_frame(summary, timings)
 
 
 def test_rounds_are_pooled_for_medians_and_kept_apart_for_their_spread(rounds_tables):
@@ -261,8 +264,8 @@ def test_waiting_work_is_bounded_by_its_workers_alone():
     ]
     results[2]["run"]["task_bound"] = "cpu"  # recorded: wins over the task's default
     timings = result_files.timings_frame(results)
-    summary = analysis.summary_frame(timings)
-    speedup = _by(analysis.speedup_frame(summary, timings), "serial")
+    summary = summary_frame(timings)
+    speedup = _by(speedup_frame(summary, timings), "serial")
     assert (
         speedup.loc[("threads", 4), "bound"] == 4 and not speedup.loc[("threads", 4)].exceeds_bound
     )
@@ -294,7 +297,7 @@ def test_fairness_facts_and_flagged_extra_reads():
                 tree_peak_uss_bytes=200,
                 worker_imported_modules=modules,
             )
-    summary = analysis.summary_frame(result_files.timings_frame(results)).set_index("strategy")
+    summary = summary_frame(result_files.timings_frame(results)).set_index("strategy")
     assert list(summary["extra_reads_flag"]) == [True, False, False]  # processes, serial, threads
     assert summary.loc["processes", "median_extra_read_bytes"] == 2_000_000
     assert summary.loc["processes", "median_pool_ready_s"] == pytest.approx(0.05)
@@ -312,17 +315,17 @@ def test_interference_is_clipped_over_the_cell_not_per_repetition():
     for rep, other in zip(result["repetitions"], [0.0, -0.02, 0.01, 0.03, 0.02], strict=True):
         rep["other_cpu_s"] = other
     timings = result_files.timings_frame([result])
-    summary = analysis.summary_frame(timings)
+    summary = summary_frame(timings)
     assert summary["other_cpu_per_wall"].iloc[0] == pytest.approx(0.04 / 4)
     result["repetitions"][2]["other_cpu_s"] = -0.5
-    assert analysis.summary_frame(result_files.timings_frame([result]))["other_cpu_per_wall"].iloc[
+    assert summary_frame(result_files.timings_frame([result]))["other_cpu_per_wall"].iloc[
         0
     ] == pytest.approx(0.0)
 
 
 def test_comparisons_of_rounds_use_the_round_model_with_holm(rounds_tables):
     timings, summary, _ = rounds_tables
-    comparisons = analysis.comparisons_frame(summary, timings, {"e": 0.10})
+    comparisons = comparisons_frame(summary, timings, {"e": 0.10})
     comparisons = comparisons.set_index(["strategy", "workers"])
     assert set(comparisons["test"]) == {"rounds t"} and set(comparisons["rounds"]) == {2}
     best = comparisons.loc[("threads", 2)]
@@ -342,9 +345,7 @@ def test_metadata_counts_flags_and_methods(rounds_tables):
     results = _rounds("serial", 1, [[1.0, 1.0], [1.0, 1.0]])
     for r in results:
         r["run"].update(eviction="files", task_options={"durability": "fsync"})
-    meta = analysis.metadata(
-        results, result_files.timings_frame(results), summary=summary, speedup=speedup
-    )
+    meta = metadata(results, result_files.timings_frame(results), summary=summary, speedup=speedup)
     assert meta["cells"] == 2 and meta["distinct_cells"] == 1 and meta["rounds"] == [2]
     assert meta["eviction_methods"] == ["files"]
     assert meta["durability"] == {"decode": "fsync"}
@@ -360,7 +361,7 @@ def test_a_vectorized_cell_has_no_physical_bound():
         cell_result("vectorized", 1, [0.1] * 4, task="grayscale"),
     ]
     timings = result_files.timings_frame(results)
-    speedup = analysis.speedup_frame(analysis.summary_frame(timings), timings)
+    speedup = speedup_frame(summary_frame(timings), timings)
     row = _by(speedup, "serial").loc[("vectorized", 1)]
     assert row["speedup"] == pytest.approx(40.0)
     assert math.isnan(row["bound"]) and not row["exceeds_bound"]
@@ -371,6 +372,6 @@ def test_the_cells_memory_comes_from_its_warm_ups():
     for rep in result["repetitions"]:
         rep.update(tree_peak_pss_bytes=None, tree_peak_uss_bytes=None)
     result["memory"] = {"tree_peak_pss_bytes": 900, "tree_peak_uss_bytes": 700}
-    summary = analysis.summary_frame(result_files.timings_frame([result]))
+    summary = summary_frame(result_files.timings_frame([result]))
     assert summary.loc[0, "max_tree_pss_bytes"] == 900
     assert summary.loc[0, "max_tree_uss_bytes"] == 700

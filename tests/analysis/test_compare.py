@@ -12,12 +12,20 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgbench.analysis.compare import KEY, compare_results, format_table
+from imgbench.analysis.compare import KEY, compare_sets
 from imgbench.errors import ImgbenchError
+from imgbench.report.compare import format_table, write_comparison
 
 SLOW_CELL = ("decode", 1280, 960, 128, "threads", 2)
 SAME_CELL = ("decode", 1280, 960, 128, "processes", 4)
 ONLY_A_CELL = ("resize", 640, 480, 32, "asyncio", 4)
+
+
+def compare_results(a: Path, b: Path, output_dir: Path, alpha: float = 0.05) -> pd.DataFrame:
+    """What ``imgbench compare`` does: match and test, then write the outputs."""
+    matched, unmatched = compare_sets(a, b, alpha)
+    write_comparison(matched, unmatched, output_dir)
+    return matched
 
 
 def timings_rows(cells, experiment, host, seed, reps=8):

@@ -13,14 +13,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imgbench.analysis import aggregate as analysis
 from imgbench.analysis import results as result_files
+from imgbench.analysis.amdahl import amdahl_frame
+from imgbench.analysis.metadata import metadata
 from imgbench.analysis.tables import build_tables
 from imgbench.cli import main
 from imgbench.errors import ImgbenchError
 from imgbench.measure.result import SCHEMA_VERSION
-from imgbench.report import plots
-from imgbench.report.slides import render_deck
+from imgbench.report.deck.render import render_deck
+from imgbench.report.figures import ALWAYS_WRITTEN, FORMATS
+from imgbench.report.figures.plot import plot_all
 from imgbench.vocabulary import CellSpec
 from tests.helpers import cell_result
 
@@ -109,7 +111,7 @@ def test_amdahl_is_fitted_per_host():
         for p in (1, 2, 4):
             walls = [serial_part + 8.0 / p] * 4
             results.append(on_host(cell_result("threads", p, walls), host, cores=8))
-    fits = analysis.amdahl_frame(tables(results)["summary"]).set_index("host")
+    fits = amdahl_frame(tables(results)["summary"]).set_index("host")
     assert fits.loc["alpha", "serial_fraction"] == pytest.approx(0.2)
     assert fits.loc["beta", "serial_fraction"] == pytest.approx(6.0 / 14.0)
 
@@ -126,14 +128,14 @@ def test_a_single_host_is_analysed_as_before():
             assert one["sentence"].iloc[0].startswith("For decode")
             one, two = one.drop(columns="sentence"), two.drop(columns="sentence")
         pd.testing.assert_frame_equal(one, two, check_dtype=False)
-    meta = analysis.metadata(ALPHA, result_files.timings_frame(ALPHA))
+    meta = metadata(ALPHA, result_files.timings_frame(ALPHA))
     assert meta["aggregate_warnings"] == [] and meta["missing_cells"] == []
     assert [h["hostname"] for h in meta["hosts"]] == ["h"]
 
 
 def test_cpu_models_are_warned_about_and_hosts_listed():
     results = two_hosts()
-    meta = analysis.metadata(results, result_files.timings_frame(results))
+    meta = metadata(results, result_files.timings_frame(results))
     assert [(h["host"], h["cpu_model"], h["cells"]) for h in meta["hosts"]] == [
         ("alpha", "Alpha CPU", 2),
         ("beta", "Beta CPU", 2),
@@ -146,7 +148,7 @@ def test_cpu_models_are_warned_about_and_hosts_listed():
     )
     assert warning["text"] in meta["warnings"]
     same = two_hosts(beta_cpu="Alpha CPU")
-    assert analysis.metadata(same, result_files.timings_frame(same))["aggregate_warnings"] == []
+    assert metadata(same, result_files.timings_frame(same))["aggregate_warnings"] == []
 
 
 def test_one_hostname_with_two_cpus_is_two_hosts():
@@ -156,9 +158,7 @@ def test_one_hostname_with_two_cpus_is_two_hosts():
     assert sorted(set(summary["host"])) == ["box (New CPU)", "box (Old CPU)"]
     topics = [
         w["topic"]
-        for w in analysis.metadata(results, result_files.timings_frame(results))[
-            "aggregate_warnings"
-        ]
+        for w in metadata(results, result_files.timings_frame(results))["aggregate_warnings"]
     ]
     assert topics == ["CPU models", "Hosts"]
 
@@ -194,7 +194,7 @@ def headings(deck: str) -> list[str]:
 def report(tmp_path: Path, argv: list[str]) -> tuple[Path, str]:
     out = tmp_path / "out"
     assert main(["aggregate", *argv, "--output-dir", str(out)]) == 0
-    plots.plot_all(out, out / "figures")
+    plot_all(out, out / "figures")
     render_deck(out, out / "slides.html")
     return out, (out / "slides.html").read_text(encoding="utf-8")
 
@@ -225,8 +225,8 @@ def test_hosts_figure_is_drawn_only_for_several_hosts(two_host_report, tmp_path)
     figures = single / "figures"
     figures.mkdir()
     (figures / "hosts.png").write_bytes(b"stale")  # from an earlier run of several hosts
-    written = plots.plot_all(single, figures)
-    assert {p.name for p in written} == {f"{s}.{f}" for s in plots.FIGURES for f in plots.FORMATS}
+    written = plot_all(single, figures)
+    assert {p.name for p in written} == {f"{s}.{f}" for s in ALWAYS_WRITTEN for f in FORMATS}
     assert not (figures / "hosts.png").exists()
 
 

@@ -15,8 +15,9 @@ import yaml
 
 from imgbench.cli import main
 from imgbench.measure.result import SCHEMA_VERSION
-from imgbench.report import plots
-from imgbench.report.slides import MISSING_SHOWN, render_deck
+from imgbench.report.deck.machine import MISSING_SHOWN
+from imgbench.report.deck.render import render_deck
+from imgbench.report.figures.plot import plot_all
 from imgbench.vocabulary import CellSpec
 from tests.helpers import cell_result
 
@@ -92,7 +93,7 @@ def test_partial_results_give_tables_and_a_deck_listing_the_missing_cells(tree, 
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["missing_cells"] == [MISSING]
     assert meta["expected_cells"] == 3 and meta["config_hash"] == "c0ffee"
-    plots.plot_all(out, out / "figures")
+    plot_all(out, out / "figures")
     render_deck(out, out / "slides.html")
     deck = (out / "slides.html").read_text(encoding="utf-8")
     assert headings(deck)[:2] == ["e", "Missing cells"]
@@ -131,7 +132,7 @@ def test_many_missing_cells_are_truncated_on_the_slide(tmp_path):
     meta = json.loads((out / "metadata.json").read_text())
     expected = 3 * (MISSING_SHOWN + 5)
     assert len(meta["missing_cells"]) == expected - 2
-    plots.plot_all(out, out / "figures")
+    plot_all(out, out / "figures")
     render_deck(out, out / "slides.html")
     slide = (out / "slides.html").read_text().split("<h2>Missing cells</h2>")[1]
     slide = slide.split("</section>")[0]

@@ -1,16 +1,18 @@
 import pytest
 
-from imgbench.analysis import aggregate as analysis
 from imgbench.analysis import results as result_files
+from imgbench.analysis.comparisons import comparisons_frame
 from imgbench.analysis.recommend import recommendations_frame
+from imgbench.analysis.speedup import speedup_frame
+from imgbench.analysis.summary import summary_frame
 from tests.helpers import cell_result
 
 
 def _recommend(*results):
     timings = result_files.timings_frame(list(results))
-    summary = analysis.summary_frame(timings)
-    speedup = analysis.speedup_frame(summary, timings)
-    comparisons = analysis.comparisons_frame(summary, timings)
+    summary = summary_frame(timings)
+    speedup = speedup_frame(summary, timings)
+    comparisons = comparisons_frame(summary, timings)
     return recommendations_frame(summary, speedup, comparisons)
 
 

@@ -6,7 +6,6 @@ from scipy import stats as sps
 
 from imgbench.analysis.stats import (
     amdahl_fit,
-    coefficient_of_variation,
     equivalent,
     hierarchical_median_cis,
     hierarchical_speedup_cis,
@@ -46,12 +45,6 @@ def test_twenty_repetitions_use_order_statistics():
 def test_degenerate_inputs():
     assert median_ci([2.0]) == (2.0, 2.0, 0.0)
     assert all(math.isnan(v) for v in median_ci([]))
-
-
-def test_coefficient_of_variation():
-    assert coefficient_of_variation([1.0, 1.0, 1.0]) == 0.0
-    assert coefficient_of_variation([2.0, 4.0]) == pytest.approx(math.sqrt(2) / 3)
-    assert math.isnan(coefficient_of_variation([1.0]))
 
 
 def test_tukey_outliers_are_counted_not_removed():

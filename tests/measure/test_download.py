@@ -12,10 +12,10 @@ import psutil
 import pytest
 
 from imgbench.errors import TaskError, VerificationError
-from imgbench.measure import download as dl
 from imgbench.measure.datasets import make_dataset
 from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.tasks import TASKS, VerifyContext
+from imgbench.measure.tasks import download as dl
 from imgbench.vocabulary import CellSpec
 
 FAST = {"latency_ms": 0.0, "bandwidth_mb_s": 0.0}
@@ -82,12 +82,49 @@ def test_the_task_is_registered_and_the_module_imports_on_its_own():
     assert TASKS["download"] is dl.DOWNLOAD
     assert dl.DOWNLOAD.options == {"latency_ms": 50.0, "bandwidth_mb_s": 0.0}
     assert dl.DOWNLOAD.bound == "wait"  # it waits for the server: bounded by workers only
-    # tasks.py imports download.py, which imports tasks.py: either may come first.
+    # The registry is assembled from the task modules, none of which imports it back: the
+    # module imported first, alone, is the very one the registry holds.
     code = (
-        "import imgbench.measure.download as d; from imgbench.measure.tasks import TASKS; "
+        "import imgbench.measure.tasks.download as d; from imgbench.measure.tasks import TASKS; "
         "assert TASKS['download'] is d.DOWNLOAD"
     )
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
+
+
+def _imported_modules(importtime: str) -> set[str]:
+    """Module names from ``python -X importtime`` output (stderr)."""
+    names = set()
+    for line in importtime.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def test_the_server_child_runs_on_the_standard_library_alone(dataset):
+    # The real child command, with import timing on: every module it imports is listed.
+    command = dl.server_command(dataset.directory, 0.0, 0.0)
+    command = [command[0], "-X", "importtime", *command[1:]]
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dl._child_env(),
+    )
+    try:
+        port = int(proc.stdout.readline())
+        # Serving a file imports nothing more.
+        assert _get_raw(port, f"/{dataset.paths(1)[0].name}") == 200
+    finally:
+        _, stderr = proc.communicate(b"", timeout=30)  # end of stdin: the server stops
+    assert proc.returncode == 0, stderr.decode()
+    modules = _imported_modules(stderr.decode())
+    assert "http.server" in modules  # the listing is real: the server's own import is in it
+    heavy = {m for m in modules if m.split(".")[0] in ("numpy", "PIL", "httpx", "aiofiles")}
+    assert not heavy, sorted(heavy)
+    ours = {m for m in modules if m.split(".")[0] == "imgbench"}
+    # The packages above the server's module (run as __main__, so not listed), nothing more.
+    assert ours <= {"imgbench", "imgbench.measure"}, sorted(ours)
 
 
 def test_the_server_listens_on_loopback_only(server):

@@ -25,7 +25,8 @@ from imgbench.measure.datasets import make_dataset
 from imgbench.measure.machine import process_started
 from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.strategies import STRATEGIES, peak_in_flight
-from imgbench.measure.tasks import TASKS, Task, VerifyContext, _check_count
+from imgbench.measure.tasks import TASKS, Task, VerifyContext
+from imgbench.measure.tasks.task import check_count
 from imgbench.vocabulary import CellSpec
 from tests.helpers import ROOT
 
@@ -155,7 +156,7 @@ async def anap(path: str) -> str:
 
 
 def verify_nap(ctx: VerifyContext, results) -> None:
-    _check_count(ctx, results)
+    check_count(ctx, results)
     assert results == [str(p) for p in ctx.input_paths]
 
 

@@ -20,7 +20,8 @@ from PIL import Image
 
 from imgbench.errors import DatasetError, ImgbenchError, TaskError, VerificationError
 from imgbench.measure.datasets import make_dataset
-from imgbench.measure.runner import TIMEOUT_STATUS, RunOptions, run_cell
+from imgbench.measure.guard import TIMEOUT_STATUS
+from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.vocabulary import CellSpec
 from tests.helpers import ROOT, job_stats, snakemake
 
@@ -37,7 +38,8 @@ HANG_MODULE = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from imgbench.measure.tasks import TASKS, Task, decode_image, verify_arrays
+    from imgbench.measure.tasks import TASKS, Task
+    from imgbench.measure.tasks.images import decode_image, verify_arrays
 
     def _note():
         (Path(os.environ["IMGBENCH_TEST_PIDS"]) / str(os.getpid())).touch()
@@ -191,6 +193,15 @@ def test_a_bad_time_limit_is_refused(tmp_path, jpegs, value):
 # -- a worker process killed, the cell signalled ----------------------------------------------
 
 
+def _is_sampler(process) -> bool:
+    # The memory sampler of the warm-ups (measure/usage.py, run as a script) is a child for
+    # a moment before it detaches: it is not a pool worker.
+    try:
+        return any(arg.endswith("usage.py") for arg in process.cmdline())
+    except psutil.Error:
+        return True
+
+
 def _workers_of(proc):
     """The pool workers of a running cell, once a repetition has been under way a moment."""
     deadline = time.monotonic() + 60
@@ -199,7 +210,11 @@ def _workers_of(proc):
         workers = psutil.Process(proc.pid).children()
         if workers:
             time.sleep(0.2)  # into the repetition's work, not its pool start-up
-            workers = [w for w in psutil.Process(proc.pid).children() if _alive(w.pid)]
+            workers = [
+                w
+                for w in psutil.Process(proc.pid).children()
+                if _alive(w.pid) and not _is_sampler(w)
+            ]
             if workers:
                 return workers
         time.sleep(0.02)

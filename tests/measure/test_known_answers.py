@@ -3,10 +3,10 @@
 import pytest
 
 from imgbench.errors import VerificationError
-from imgbench.measure.known_answers import KNOWN_ANSWER_TASKS, spin_native, spin_python
 from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.strategies import STRATEGIES
 from imgbench.measure.tasks import TASKS, VerifyContext
+from imgbench.measure.tasks.known_answers import KNOWN_ANSWER_TASKS, spin_native, spin_python
 from imgbench.vocabulary import CellSpec
 
 #: Small amounts of work, so that each cell takes a fraction of a second.

@@ -22,7 +22,8 @@ def _options(datasets, tmp_path, task="decode", repeats=3, warmup=1):
     return RunOptions(repeats, warmup, dataset, tmp_path / "scratch", tmp_path / "out.json")
 
 
-LOCAL_TASKS = [t for t in sorted(TASKS) if t != "download"]  # download: tests/test_download.py
+# download has its own tests (tests/measure/test_download.py): it needs a server.
+LOCAL_TASKS = [t for t in sorted(TASKS) if t != "download"]
 PAIRS = [
     (task, strategy)
     for task in LOCAL_TASKS

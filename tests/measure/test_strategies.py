@@ -7,7 +7,8 @@ from PIL import Image
 
 from imgbench.measure import strategies
 from imgbench.measure.strategies import STRATEGIES, contiguous_chunks
-from imgbench.measure.tasks import TASKS, grey_loop, grey_of
+from imgbench.measure.tasks import TASKS
+from imgbench.measure.tasks.images import grey_loop, grey_of
 
 PER_IMAGE = sorted(n for n in STRATEGIES if n != "vectorized")
 

@@ -205,7 +205,7 @@ def test_the_default_durability_writes_without_fsync(datasets, tmp_path, monkeyp
 
 
 def test_a_durable_blur_thumbnail_matches_its_reference(datasets, tmp_path):
-    from imgbench.measure.tasks import blur_item
+    from imgbench.measure.tasks.images import blur_item
 
     ds = datasets["jpeg"]
     task = TASKS["blur_thumbnail"]

@@ -8,6 +8,7 @@ from imgbench.errors import ConfigError
 from imgbench.plan.config import (
     MAX_WORKERS,
     experiment_hash,
+    load_schema,
     load_yaml,
     resolve_config,
     task_options,
@@ -20,6 +21,17 @@ def _config(**experiment):
     base = {"tasks": ["decode"], "strategies": ["serial", "threads"]}
     base.update(experiment)
     return {"experiments": {"e": base}}
+
+
+def test_the_schema_is_package_data_and_the_workflow_links_to_it():
+    # The package reads it with importlib.resources (so it is there installed, too); the
+    # Snakefile validates against workflow/schemas/, a relative link to the same file.
+    packaged = ROOT / "src" / "imgbench" / "plan" / "schemas" / "config.schema.yaml"
+    link = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+    assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+    assert link.resolve() == packaged.resolve()
+    assert load_schema() == yaml.safe_load(packaged.read_text())
+    assert "experiments" in load_schema()["properties"]
 
 
 def test_defaults_are_filled():

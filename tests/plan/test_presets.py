@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from imgbench.plan.config import load_yaml, resolve_config
-from imgbench.plan.grid import expand_cells, parse_size
+from imgbench.plan.grid import expand_cells
 from imgbench.plan.references import load_reference
+from imgbench.vocabulary import parse_size
 from tests.helpers import ROOT, snakemake
 
 # quick and calibrate are not studies: a smoke run and the known-answer calibration.

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import fcntl
 import http.server
-import importlib.util
 import io
 import json
 import os
@@ -28,22 +27,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgbench.report.slides import render_deck
+from imgbench.report.deck.render import render_deck
 
-
-def _deck_tables_builder():
-    """test_slides.py's builder of crafted result tables, loaded by path so that it does not
-    depend on how pytest names test modules."""
-    spec = importlib.util.spec_from_file_location(
-        "deck_tables", Path(__file__).with_name("test_slides.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_builder = _deck_tables_builder()
-EXPECTED_HEADINGS, write_results = _builder.EXPECTED_HEADINGS, _builder.write_results
 CHROMIUM = shutil.which("chromium")
 WIDTH, HEIGHT = 1280, 720
 TIMEOUT_S = 30
@@ -232,11 +217,11 @@ def _not_blank(png: bytes) -> Image.Image:
     return image
 
 
-def test_deck_in_headless_chromium(tmp_path):
+def test_deck_in_headless_chromium(crafted, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    render_deck(write_results(tmp_path / "tiny"), site / "slides.html")
-    n = len(EXPECTED_HEADINGS)
+    render_deck(crafted.write_results(tmp_path / "tiny"), site / "slides.html")
+    n = len(crafted.EXPECTED_HEADINGS)
 
     browser = DevTools(CHROMIUM, tmp_path / "profile")
     server = RecordingServer(site)  # after Chromium: no thread runs while it is forked
@@ -276,7 +261,7 @@ def test_deck_in_headless_chromium(tmp_path):
             state = browser.evaluate(ACTIVE_SLIDE)
             assert state["shown"] == 1 and state["index"] == i, state
             assert (state["width"], state["height"]) == (WIDTH, HEIGHT), state
-            assert state["heading"] == EXPECTED_HEADINGS[i]
+            assert state["heading"] == crafted.EXPECTED_HEADINGS[i]
             assert state["headingInView"], state
             assert state["counter"] == f"{i + 1} / {n}" and state["hash"] == f"#{i + 1}"
             assert all(h > HEIGHT / 3 for h in state["figures"]), state
@@ -319,12 +304,12 @@ def test_deck_in_headless_chromium(tmp_path):
     assert server.requests == ["/slides.html"]
 
 
-def test_flagged_deck_with_known_answers_prints_one_page_per_slide(tmp_path):
+def test_flagged_deck_with_known_answers_prints_one_page_per_slide(crafted, tmp_path):
     """Every new flag raised and a known-answers slide: the longer threat and method slides
     still fit, so that printing gives one page per slide and the content stays on screen."""
     site = tmp_path / "site"
     site.mkdir()
-    meta = _builder.metadata(
+    meta = crafted.metadata(
         start_methods={
             "fork": {"results": 16, "median_pool_ready_s": 0.004},
             "spawn": {"results": 8, "median_pool_ready_s": 0.21},
@@ -333,9 +318,9 @@ def test_flagged_deck_with_known_answers_prints_one_page_per_slide(tmp_path):
         durability={"save_png": "fsync"},
         warnings=["a run warning"],
     )
-    tables = {name: frame.assign(cache="cold") for name, frame in _builder.flagged_tables().items()}
-    results = write_results(tmp_path / "tiny", meta=meta, tables=tables)
-    _builder.write_calibration(results)
+    tables = {name: frame.assign(cache="cold") for name, frame in crafted.flagged_tables().items()}
+    results = crafted.write_results(tmp_path / "tiny", meta=meta, tables=tables)
+    crafted.write_calibration(results)
     render_deck(results, site / "slides.html")
 
     browser = DevTools(CHROMIUM, tmp_path / "profile")

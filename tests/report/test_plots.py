@@ -2,7 +2,7 @@
 helpers behind them pick the right cells.
 
 The tables are crafted here from docs/results.md (the contract), not computed by
-``imgbench.analysis.aggregate``: figures must follow the documented columns.
+the analysis: figures must follow the documented columns.
 """
 
 from __future__ import annotations
@@ -15,21 +15,33 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgbench.errors import ImgbenchError
-from imgbench.report.plots import (
-    FIGURES,
-    STRATEGY_COLORS,
+from imgbench.analysis.figure_data import (
+    NoData,
+    best_strategy_data,
+    faster_data,
+    hosts_data,
+    overhead_data,
+    repetitions_data,
+    scaling_data,
+    time_vs_n_data,
+)
+from imgbench.analysis.frames import STRATEGY_ORDER
+from imgbench.analysis.verdicts import cell_verdicts, payoff_n
+from imgbench.analysis.views import (
     amdahl_speedup,
     best_per_strategy_and_n,
     best_strategy_grid,
-    cell_verdicts,
     headline_cells,
     overhead_frame,
     overhead_segments,
-    payoff_n,
-    plot_all,
-    strategy_color,
 )
+from imgbench.errors import ImgbenchError
+from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
+from imgbench.report.figures import FIGURES as REGISTRY
+from imgbench.report.figures import FORMATS, HOSTS_FIGURE, report_caption_rst
+from imgbench.report.figures.plot import plot_all
+from imgbench.report.figures.style import STRATEGY_COLORS, strategy_color
+from tests.helpers import ROOT
 
 GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
 CELL = [*GROUP, "strategy", "workers"]
@@ -446,6 +458,95 @@ def test_headline_and_overhead_cells():
     assert small.to_dict() == {"serial": 1, "threads": 1, "processes": 2}
 
 
+# --- what each figure shows: the data before the drawing ----------------------------------
+
+
+def model_tables(**cells) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Timings, summary and speedup tables of ``model_cells(**cells)``, with the blank host
+    column the reader gives the tables of one host."""
+    timings = timings_table(model_cells(**cells))
+    summary = summary_table(timings)
+    return timings.assign(host=""), summary.assign(host=""), speedup_table(summary).assign(host="")
+
+
+def test_every_figure_s_data_says_why_there_is_none():
+    empty = pd.DataFrame()
+    for data in (
+        scaling_data(empty, "speedup"),
+        faster_data(empty),
+        time_vs_n_data(empty),
+        best_strategy_data(empty, empty),
+        overhead_data(empty),
+        hosts_data(empty, empty),
+        repetitions_data(empty, empty),
+    ):
+        assert isinstance(data, NoData) and data.reason
+
+
+def test_scaling_data_thins_n_and_groups_the_lines():
+    _, _, speedup = model_tables(
+        tasks=("decode",), sizes=((64, 48), (32, 24)), n_values=(4, 16, 64, 256, 1024)
+    )
+    data = scaling_data(speedup, "speedup", max_shades=6, max_lines=8)
+    assert data.n_count == 5 and data.n_values == [4, 16, 256, 1024]  # 8 lines / 2 sizes
+    assert data.panels == ["decode"] and data.workers == [1, 2, 4]
+    assert data.strategies == [s for s in STRATEGY_ORDER if s in PARALLEL]
+    assert data.has_band and not data.any_above and not data.fits and data.cores == [4]
+    lines = data.lines[("decode", "threads")]
+    assert [key for key, _rows in lines] == [(n, s) for n in (4, 16, 256, 1024) for s in data.sizes]
+    assert all(list(rows["workers"]) == [1, 2, 4] for _key, rows in lines)
+    assert (data.rows["strategy"] != "serial").all()
+
+
+def test_faster_data_is_one_bar_per_cell_at_the_largest_size_and_n():
+    _, _, speedup = model_tables(sizes=((64, 48), (32, 24)))
+    data = faster_data(speedup)
+    assert data.dropped_size and data.has_ci and not data.has_bound
+    assert data.panels == ["decode · 64x48 · n=64", "save_png · 64x48 · n=64"]
+    bars = data.by_panel["decode · 64x48 · n=64"]
+    assert data.most_bars == len(bars) == 1 + len(PARALLEL) * 3
+    assert bars["strategy"].iloc[0] == "serial" and bars["speedup"].iloc[0] == pytest.approx(1)
+
+
+def test_time_vs_n_data_marks_where_each_strategy_pays_off():
+    _, summary, _ = model_tables(tasks=("decode",), n_values=(4, 16, 64))
+    data = time_vs_n_data(summary)
+    assert data.n_values == [4, 16, 64] and data.has_ci and not data.judged
+    payoffs = {p.strategy: p for p in data.payoffs["decode"]}
+    expected = payoff_n(best_per_strategy_and_n(summary)).set_index("strategy")["payoff_n"]
+    assert set(payoffs) == set(expected.index)
+    for strategy, payoff in payoffs.items():
+        assert payoff.n == expected[strategy] or (
+            math.isnan(payoff.n) and math.isnan(expected[strategy])
+        )
+        if math.isfinite(payoff.n):
+            line = data.lines[("decode", strategy)]
+            assert payoff.median_s == line.loc[line["n_images"] == payoff.n, "median_s"].iloc[0]
+
+
+def test_best_strategy_and_overhead_data_group_by_panel():
+    timings, summary, speedup = model_tables(tasks=("decode",))
+    heatmap = best_strategy_data(summary, speedup)
+    assert heatmap.workers == [1, 2, 4] and heatmap.n_values == [4, 16, 64]
+    assert not heatmap.incomplete and not heatmap.any("recommended")
+    assert len(heatmap.by_panel["decode"]) == 9
+    overhead = overhead_data(summary)
+    assert overhead.which == ["smallest n", "largest n"] and not overhead.pool_split
+    facet = overhead.facets[("decode", "largest n")]
+    assert facet["all_recorded"].all() and list(facet["pooled"])[-1] == False  # noqa: E712
+    reps = repetitions_data(summary, timings)
+    assert reps.panels == ["decode · 64x48 · n=64"]
+    assert list(reps.boxes[reps.panels[0]]["strategy"])[0] == "serial"
+
+
+def test_hosts_data_names_each_host_s_cpu_and_cores():
+    timings, _, speedup = model_tables(tasks=("decode",))
+    data = hosts_data(speedup.assign(host="box"), timings.assign(host="box"))
+    assert data.cpu_of == {"box": "cpu"} and data.cores_of == {"box": 4}
+    assert data.workloads == ["decode · 64x48 · n=64"]
+    assert all(list(line["workers"]) == [1, 2, 4] for line in data.lines.values())
+
+
 def test_strategy_colors_are_fixed_with_a_fallback():
     assert strategy_color("threads") == STRATEGY_COLORS["threads"]
     assert len(set(STRATEGY_COLORS.values())) == len(STRATEGY_COLORS)
@@ -627,3 +728,33 @@ def test_cell_verdicts_prefer_the_analysis_faster_than_loop():
     )
     verdicts = cell_verdicts(speedup, comparisons)
     assert list(verdicts["faster_than_loop"]) == [True, False, True, False]
+
+
+# --- the registry -------------------------------------------------------------------------
+
+
+def test_every_figure_is_registered_once_with_a_title_and_captions():
+    assert list(REGISTRY) == [figure.stem for figure in REGISTRY.values()]
+    assert tuple(s for s in REGISTRY if s != HOSTS_FIGURE) == FIGURES
+    assert REGISTRY[HOSTS_FIGURE].several_hosts
+    assert FORMATS == ("png", "svg")
+    for figure in REGISTRY.values():
+        assert figure.title and figure.caption and figure.report_caption, figure.stem
+
+
+def test_the_strategy_colours_follow_the_strategy_order():
+    assert tuple(STRATEGY_COLORS) == STRATEGY_ORDER
+
+
+def test_the_report_captions_are_the_registry_s():
+    # Snakemake renders a caption file with Jinja2 but cannot tell it which file of a job
+    # it captions, so each figure has its own file, written from the registry.
+    fix = (
+        'python -c "from imgbench.report.figures import write_report_captions; '
+        "write_report_captions('workflow/report')\""
+    )
+    report = ROOT / "workflow/report"
+    on_disk = {p.name for p in report.glob("figure_*.rst")}
+    assert on_disk == {f"figure_{stem}.rst" for stem in FIGURES}, fix
+    for stem in FIGURES:
+        assert (report / f"figure_{stem}.rst").read_text() == report_caption_rst(stem), fix

@@ -1,7 +1,7 @@
 """Published findings against measured ones: verdicts, reasons, the CSV and the deck.
 
-The results tree is made by ``imgbench.analysis.aggregate`` from fake cell results, so the tests
-read the same columns that ``imgbench aggregate`` writes.
+The results tree is made by the analysis (``imgbench.analysis``) from fake cell results, so
+the tests read the same columns that ``imgbench aggregate`` writes.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from imgbench.analysis import aggregate as analysis
+from imgbench.analysis import references
 from imgbench.analysis import results as result_files
+from imgbench.analysis.metadata import metadata
 from imgbench.errors import ConfigError
-from imgbench.plan import references
-from imgbench.plan.references import COLUMNS, build_reference, load_reference
+from imgbench.plan.references import load_reference
+from imgbench.report.reference import COLUMNS, build_reference, cap_text
 from tests.helpers import ROOT
 from tests.helpers import cell_result as analysis_result
 
@@ -52,7 +53,7 @@ def results_dir(tmp_path):
     out = tmp_path / "results" / "saving"
     out.mkdir(parents=True)
     timings.to_csv(out / "timings.csv", index=False)
-    (out / "metadata.json").write_text(json.dumps(analysis.metadata(results, timings)))
+    (out / "metadata.json").write_text(json.dumps(metadata(results, timings)))
     return tmp_path / "results"
 
 
@@ -151,9 +152,8 @@ def test_reason_names_what_bounds_the_speedup(built):
 
 @pytest.mark.parametrize(("busy", "named"), [(1.9, True), (0.1, False), (None, True)])
 def test_the_core_bound_is_named_only_for_work_that_kept_the_cores_busy(busy, named):
-    finding = {"cell": {"workers": 8}}
-    row = {"published_speedup": 3.5, "cpu_per_wall": busy}
-    text = references._bound(finding, row, cores_here=2, cores_there=8)
+    cap = references.speedup_cap(3.5, 8, cores_here=2, cores_there=8, busy=busy, task_bound=None)
+    text = cap_text(cap)
     assert ("2 usable cores here vs 8 on the study's machine" in text) is named
 
 

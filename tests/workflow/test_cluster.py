@@ -19,28 +19,12 @@ import pytest
 import yaml
 
 from imgbench.analysis.tables import NAMES
-from tests.helpers import ROOT, job_stats, snakemake
+from tests.helpers import CONFIGS, ROOT, job_stats, snakemake
 
 PROFILE = ROOT / "profiles/slurm"
 pytestmark = pytest.mark.e2e
 
-SMALL = {
-    "experiments": {
-        "small": {
-            "tasks": ["decode"],
-            "strategies": ["serial", "threads"],
-            "workers": [2],
-            "n_images": [4],
-            "sizes": ["32x24"],
-            "storage": ["disk"],
-            "cache": ["warm"],
-            "repeats": 4,
-            "rounds": 1,
-            "warmup": 0,
-            "description": "The cluster test's grid",
-        }
-    }
-}
+SMALL = yaml.safe_load((CONFIGS / "cluster.yaml").read_text())
 # serial runs once (workers = 1), threads with 2 workers; one JPEG dataset.
 CELLS = 2
 DATASETS = 1

@@ -12,27 +12,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.helpers import ROOT, job_stats, snakemake
+from tests.helpers import CONFIGS, ROOT, job_stats, snakemake
 
 pytestmark = pytest.mark.e2e
 
-TINY = {
-    "experiments": {
-        "tiny": {
-            "tasks": ["save_png", "decode"],
-            "strategies": ["serial", "threads", "processes_chunked"],
-            "workers": [1, 2],
-            "n_images": [6],
-            "sizes": ["32x24"],
-            "storage": ["disk", "shm"],
-            "cache": ["cold", "warm"],
-            "repeats": 2,
-            "rounds": 2,
-            "warmup": 1,
-            "description": "A tiny grid's <description>",
-        }
-    }
-}
+TINY = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +176,8 @@ def test_a_wrong_config_key_stops_the_run_naming_it(tmp_path):
 SHIPPED = [
     "config/config.yaml",
     *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("config/presets/*.yaml")),
+    # The tests' own configs are runnable too (each names the test that uses it).
+    *sorted(str(p.relative_to(ROOT)) for p in CONFIGS.glob("*.yaml")),
 ]
 
 
@@ -212,12 +198,7 @@ def test_preset_replaces_the_default_experiments(tmp_path):
 
 
 def test_lint_and_format_are_clean():
-    lint = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--lint", "--cores", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    lint = snakemake(ROOT, "--lint", "--cores", "1", check=False)
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout
     fmt = subprocess.run(
         [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"],
@@ -227,9 +208,16 @@ def test_lint_and_format_are_clean():
     )
     assert fmt.returncode == 0, fmt.stderr
     ruff = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "src", "tests"],
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
     assert ruff.returncode == 0, ruff.stdout
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.returncode == 0, formatted.stdout

@@ -2,8 +2,8 @@
 # in metadata.json and on the deck instead of being silently absent.
 rule aggregate:
     input:
-        cells=get_experiment_cells,
-        config="results/config.resolved.yaml",
+        cells=PLAN.experiment_cells,
+        config=rules.resolved_config.output[0],
     output:
         timings="results/{experiment}/timings.csv",
         summary=report(
@@ -43,8 +43,8 @@ rule aggregate:
         "../../envs/imgbench.yaml"
     params:
         imgbench=IMGBENCH,
-        directory=experiment_dir,
-        description=get_experiment_description,
+        directory=PLAN.experiment_dir,
+        description=PLAN.experiment_description,
     shell:
         # The cells are read from the directory, not listed: a grid of 2,000 cells would
         # exceed the kernel's 128 KiB limit on one argument.

@@ -18,6 +18,6 @@ rule calibration:
         "../../envs/imgbench.yaml"
     params:
         imgbench=IMGBENCH,
-        directory=experiment_dir,
+        directory=PLAN.experiment_dir,
     shell:
         "{params.imgbench} calibration --results-dir {params.directory:q} > {log:q} 2>&1"

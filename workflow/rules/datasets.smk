@@ -1,20 +1,18 @@
 rule dataset:
     input:
-        unpack(get_dataset_source),
+        unpack(PLAN.dataset_source),
     output:
-        directory(
-            "results/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}"
-        ),
+        directory(DATASET_DIR),
     log:
         "results/logs/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}.log",
-    priority: DATASET_PRIORITY
+    priority: PLAN.dataset_priority
     conda:
         "../../envs/imgbench.yaml"
     # Images are generated in parallel; the result is the same for any number of threads.
     threads: min(workflow.cores, 16)
     params:
         imgbench=IMGBENCH,
-        source=get_dataset_source_args,
+        source=PLAN.dataset_source_args,
     shell:
         "{params.imgbench} make-dataset --format {wildcards.format}"
         " --size {wildcards.width}x{wildcards.height} --count {wildcards.images}"

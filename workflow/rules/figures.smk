@@ -2,15 +2,15 @@
 # its own caption (workflow/report/figure_<name>.rst).
 rule figures:
     input:
-        summary="results/{experiment}/summary.csv",
-        speedup="results/{experiment}/speedup.csv",
-        efficiency="results/{experiment}/efficiency.csv",
-        timings="results/{experiment}/timings.csv",
-        amdahl="results/{experiment}/amdahl.csv",
+        summary=rules.aggregate.output.summary,
+        speedup=rules.aggregate.output.speedup,
+        efficiency=rules.aggregate.output.efficiency,
+        timings=rules.aggregate.output.timings,
+        amdahl=rules.aggregate.output.amdahl,
         # The figures mark what the tables' tests decided (faster, equivalent, above the
         # physical bound): they are redrawn when a verdict changes.
-        comparisons="results/{experiment}/comparisons.csv",
-        recommendations="results/{experiment}/recommendations.csv",
+        comparisons=rules.aggregate.output.comparisons,
+        recommendations=rules.aggregate.output.recommendations,
     output:
         png=[
             report(
@@ -29,7 +29,7 @@ rule figures:
         "../../envs/imgbench.yaml"
     params:
         imgbench=IMGBENCH,
-        directory=experiment_dir,
+        directory=PLAN.experiment_dir,
     shell:
         "{params.imgbench} plot --results-dir {params.directory:q}"
         " --output-dir {params.directory:q}/figures > {log:q} 2>&1"

@@ -1,9 +1,9 @@
 # A study preset names the published numbers it re-runs; they are set beside ours here.
 rule reference:
     input:
-        reference=REFERENCE or [],
-        timings=expand("results/{experiment}/timings.csv", experiment=EXPERIMENTS),
-        metadata=expand("results/{experiment}/metadata.json", experiment=EXPERIMENTS),
+        reference=PLAN.reference or [],
+        timings=expand(rules.aggregate.output.timings, experiment=EXPERIMENTS),
+        metadata=expand(rules.aggregate.output.metadata, experiment=EXPERIMENTS),
     output:
         html=report(
             "results/reference/slides.html",

@@ -1,13 +1,13 @@
 rule slides:
     input:
-        summary="results/{experiment}/summary.csv",
-        speedup="results/{experiment}/speedup.csv",
-        efficiency="results/{experiment}/efficiency.csv",
-        amdahl="results/{experiment}/amdahl.csv",
-        comparisons="results/{experiment}/comparisons.csv",
-        recommendations="results/{experiment}/recommendations.csv",
-        metadata="results/{experiment}/metadata.json",
-        figures=expand("results/{{experiment}}/figures/{figure}.png", figure=FIGURES),
+        summary=rules.aggregate.output.summary,
+        speedup=rules.aggregate.output.speedup,
+        efficiency=rules.aggregate.output.efficiency,
+        amdahl=rules.aggregate.output.amdahl,
+        comparisons=rules.aggregate.output.comparisons,
+        recommendations=rules.aggregate.output.recommendations,
+        metadata=rules.aggregate.output.metadata,
+        figures=rules.figures.output.png,
         calibration=get_calibration,
     output:
         report(
@@ -23,6 +23,6 @@ rule slides:
         "../../envs/imgbench.yaml"
     params:
         imgbench=IMGBENCH,
-        directory=experiment_dir,
+        directory=PLAN.experiment_dir,
     shell:
         "{params.imgbench} slides --results-dir {params.directory:q} --output {output:q} > {log:q} 2>&1"

@@ -1,7 +1,7 @@
 """Known-answer calibration: measured speedups of the known-answer tasks against physics.
 
-The tasks of ``imgbench.measure.known_answers`` have speedups that follow from how they use the
-machine, not from imgbench: ``sleep`` waits with the GIL released (ideal: the workers),
+The tasks of ``imgbench.measure.tasks.known_answers`` have speedups that follow from how
+they use the machine, not from imgbench: ``sleep`` waits with the GIL released (ideal: the workers),
 ``spin_python`` holds the GIL (threads about 1x, processes about min(workers, cores)) and
 ``spin_native`` computes in C with the GIL released (min(workers, cores) for both). A cell
 within ``TOLERANCE`` of its expected speedup says the harness measures what it claims. One

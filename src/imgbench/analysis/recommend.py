@@ -1,7 +1,7 @@
 """Recommendations: for each group, the fastest strategy, and what can or cannot be told
 apart from it.
 
-Every claim has a stated error rate (see ``analysis.comparisons_frame``): a cell is
+Every claim has a stated error rate (see ``comparisons.comparisons_frame``): a cell is
 "significantly slower" than the best only after Holm's correction within the group; the
 best is "faster than the loop" only when its Holm-adjusted p-value against the loop, over
 all the group's cells, is below ``ALPHA`` (so that picking the best from the data is
@@ -20,14 +20,8 @@ import math
 
 import pandas as pd
 
-from imgbench.analysis.aggregate import (
-    BASELINE,
-    GROUP,
-    HOST,
-    HOST_CELL,
-    HOST_GROUP,
-    INTERFERENCE_SHARE,
-)
+from imgbench.analysis.thresholds import INTERFERENCE_SHARE
+from imgbench.vocabulary import BASELINE, GROUP, HOST, HOST_CELL, HOST_GROUP
 
 #: CPU per image of a base case this much above the cell's (ratio - 1) explains a speedup
 #: above its bound: the base case ran while the machine was slower.

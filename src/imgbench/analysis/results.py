@@ -7,7 +7,6 @@ holds is defined by its model (``imgbench.measure.result``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from imgbench.errors import ImgbenchError
-from imgbench.measure.result import load_cell_result
+from imgbench.measure.result import CellResult, read_result
 from imgbench.vocabulary import CELL, HOST_CELL, CellSpec
 
 if TYPE_CHECKING:
@@ -39,15 +38,6 @@ HOST_FIELDS = [
     "snakemake_version",
     "workflow_commit",
 ]
-
-
-#: What the analysis reads from a cell result; a file without one of these is not a result.
-REQUIRED_FIELDS = {
-    "cell": CELL,
-    "run": ["repeats", "warmup", "dataset_format", "mp_start_method"],
-    "machine": ["hostname", "cpu_model", "usable_cores"],
-}
-#: The topic of the CPU-model warning in metadata.json's ``aggregate_warnings``; the deck
 
 
 # ----- finding and loading cell results ----------------------------------------------------
@@ -76,44 +66,10 @@ def gather_paths(cells: Iterable[Path], directories: Iterable[Path]) -> list[Pat
     return list(paths.values())
 
 
-def _load(path: Path) -> dict:
-    """One cell result, or an error naming the file and what is wrong with it."""
-    advice = "delete it (or move it away) and run the cell again"
-    try:
-        result = load_cell_result(path)
-    except FileNotFoundError:
-        raise ImgbenchError(f"{path}: cell result not found") from None
-    except OSError as exc:
-        raise ImgbenchError(f"{path}: cannot read cell result ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        # Results are written atomically, so a damaged one was changed after the run.
-        raise ImgbenchError(f"{path}: not a valid JSON cell result ({exc}); {advice}") from None
-    except ValueError as exc:  # the schema version: the message names the file
-        raise ImgbenchError(f"{exc}; {advice}") from None
-    except AttributeError:  # valid JSON, but not an object
-        raise ImgbenchError(f"{path}: not a cell result (a JSON object); {advice}") from None
-    missing = [
-        f"{section}.{key}"
-        for section, keys in REQUIRED_FIELDS.items()
-        for key in keys
-        if not isinstance(result.get(section), dict) or key not in result[section]
-    ]
-    missing += [key for key in ("started_unix", "finished_unix") if key not in result]
-    reps = result.get("repetitions")
-    if not isinstance(reps, list) or not all(
-        isinstance(r, dict) and {"index", "warmup", "wall_s"} <= r.keys() for r in reps
-    ):
-        missing.append("repetitions (each with index, warmup, wall_s)")
-    if missing:
-        raise ImgbenchError(
-            f"{path}: not a complete cell result (missing {', '.join(missing)}); {advice}"
-        )
-    return result
-
-
-def load_results(paths: Iterable[Path]) -> list[dict]:
-    """Cell results; an unreadable or damaged file is an ImgbenchError naming it."""
-    return [_load(Path(p)) for p in paths]
+def load_results(paths: Iterable[Path]) -> list[CellResult]:
+    """Cell results, each checked (``read_result``); an unreadable, damaged or incomplete
+    file is an ImgbenchError naming it."""
+    return [read_result(Path(p)) for p in paths]
 
 
 def config_hash(result: dict) -> str | None:

@@ -3,7 +3,7 @@
 Medians, their CIs and the Mann-Whitney test are distribution-free (no normality assumed).
 With several rounds per cell the comparisons use the round model (``round_residual``,
 ``round_contrast``): a t-test on log times averaged per round, which assumes roughly normal
-round means on the log scale; its error rates are measured by tests/test_decisions.py.
+round means on the log scale; its error rates are measured by tests/analysis/test_decisions.py.
 """
 
 from __future__ import annotations
@@ -48,13 +48,6 @@ def median_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     if ranks is None:
         return float(x[0]), float(x[-1]), 1.0 - 2.0 * 0.5**n
     return float(x[ranks[0]]), float(x[ranks[1]]), level
-
-
-def coefficient_of_variation(values) -> float:
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2 or x.mean() == 0:
-        return math.nan
-    return float(x.std(ddof=1) / x.mean())
 
 
 def tukey_outliers(values) -> int:

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import psutil
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from imgbench.measure.result import MachineInfo
+
+
+def checkout_root() -> Path | None:
+    """The checkout this package runs from (its ``src/imgbench``), or None when installed:
+    a run's ``workflow_commit`` is that of the workflow it came from, if there is one."""
+    package = Path(__file__).resolve().parents[1]
+    root = package.parents[1]
+    if package.parent.name == "src" and (root / "Snakefile").is_file():
+        return root
+    return None
 
 
 def _version(dist: str) -> str | None:
@@ -82,8 +92,12 @@ def filesystem_type(path: Path) -> str:
     return fstype
 
 
-def workflow_commit(root: Path = REPO_ROOT) -> str:
-    """The workflow's git commit, suffixed ``-dirty`` with uncommitted changes, or ``unknown``."""
+def workflow_commit(root: Path | None = None) -> str:
+    """The git commit of the checkout at ``root`` (by default, the one this package runs
+    from), suffixed ``-dirty`` with uncommitted changes; ``unknown`` without one."""
+    root = checkout_root() if root is None else root
+    if root is None:
+        return "unknown"
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"],
@@ -125,7 +139,7 @@ def process_started(pid: int | None = None) -> tuple[float, float | None]:
     return psutil.Process(pid).create_time(), None
 
 
-def collect_machine_info(storage_path: Path) -> dict:
+def collect_machine_info(storage_path: Path) -> MachineInfo:
     """Everything about the host that can change a timing; cheap enough for every cell."""
     import numpy
     from PIL import Image, features

@@ -47,7 +47,7 @@ START_METHODS = ("default", "fork", "forkserver", "spawn")
 FORKSERVER_PRELOAD = (
     "imgbench.measure.tasks",
     "imgbench.measure.strategies",
-    "imgbench.measure.download",
+    "imgbench.measure.tasks.download",
     "numpy",
     "PIL.Image",
     "PIL.ImageFilter",
@@ -363,10 +363,6 @@ def run_threads(task: Task, items: Sequence[Any], workers: int) -> Outcome:
 
 def run_processes(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     return _run_per_item(_process_pool(workers), task, items)
-
-
-def run_chunk(work: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
-    return [work(item) for item in chunk]
 
 
 def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:

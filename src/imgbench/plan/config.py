@@ -1,8 +1,11 @@
 """Configuration: JSON Schema validation with defaults, then checks against the registries.
 
-The schema (``workflow/schemas/config.schema.yaml``) describes every key; names of tasks
-and strategies are checked here against the registries, so that adding one touches only
-its registry. Every error names the key and what is allowed.
+The schema (``imgbench/plan/schemas/config.schema.yaml``, package data: it is there
+installed as well as checked out; ``workflow/schemas/config.schema.yaml`` is a link to it,
+for the Snakefile) describes every key; names of tasks and strategies are checked here
+against the registries, so that adding one touches only its registry, and task options
+against the task (``imgbench.measure.tasks.option_problems``). Every error names the key
+and what is allowed.
 """
 
 from __future__ import annotations
@@ -11,20 +14,20 @@ import copy
 import hashlib
 import json
 import os
-import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from imgbench.errors import ConfigError
-from imgbench.measure.machine import REPO_ROOT
 
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+#: The schema, as package data: (package, path inside it).
+SCHEMA = ("imgbench.plan", "schemas/config.schema.yaml")
 #: Beyond this a worker count is almost certainly a typo (and would exhaust file handles).
 MAX_WORKERS = 1024
 
 
 def load_yaml(path: Path) -> dict:
-    import yaml  # not at module level: every cell job imports this module, few read YAML
+    import yaml  # not at module level: the workflow imports this module, few stages read YAML
 
     try:
         with open(path) as f:
@@ -43,11 +46,20 @@ def _key(path) -> str:
     return "".join(parts) or "(top level)"
 
 
-def apply_schema(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+def load_schema() -> dict:
+    """The config's JSON Schema, read from the installed package."""
+    import yaml
+
+    package, name = SCHEMA
+    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def apply_schema(config: dict) -> dict:
     """Validate against the schema and return a copy with defaults filled in."""
     from jsonschema import Draft202012Validator, validators
 
-    schema = load_yaml(schema_path)
+    schema = load_schema()
     base = Draft202012Validator
     validate_properties = base.VALIDATORS["properties"]
 
@@ -151,6 +163,8 @@ def experiment_hash(config: dict, name: str) -> str:
 
 def _task_problems(name: str, exp: dict, tasks: dict, strategies: dict) -> list[str]:
     """Strategies a task cannot run under, and task options of the wrong name or type."""
+    from imgbench.measure.tasks import option_problems
+
     problems = []
     known_tasks = [t for t in exp.get("tasks", []) if t in tasks]
     if "vectorized" in exp.get("strategies", []) and "vectorized" in strategies:
@@ -176,32 +190,6 @@ def _task_problems(name: str, exp: dict, tasks: dict, strategies: dict) -> list[
     return problems
 
 
-def option_problems(
-    key: str, option: str, value: Any, defaults: dict, choices: dict | None = None
-) -> list[str]:
-    """A task option must be known and have its default's type; numbers are never negative;
-    an option with ``choices`` (``Task.choices``) takes one of them, other strings are sizes."""
-    if option not in defaults:
-        allowed = ", ".join(sorted(defaults)) or "(this task has no options)"
-        return [f"config key {key}: unknown option; allowed: {allowed}"]
-    default = defaults[option]
-    allowed_values = (choices or {}).get(option)
-    if allowed_values is not None:
-        if value not in allowed_values:
-            return [
-                f"config key {key}: unknown value {value!r}; allowed: {', '.join(allowed_values)}"
-            ]
-        return []
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            return [f"config key {key}: {value!r} is not a number >= 0"]
-    elif isinstance(default, str) and not (
-        isinstance(value, str) and re.fullmatch(r"[1-9][0-9]{0,4}x[1-9][0-9]{0,4}", value)
-    ):
-        return [f"config key {key}: {value!r} is not a size WIDTHxHEIGHT, e.g. {default}"]
-    return []
-
-
 def task_options(exp: dict, task: str) -> dict[str, Any]:
     """A task's options in an experiment: its defaults, overridden by the config."""
     from imgbench.measure.tasks import TASKS
@@ -209,8 +197,8 @@ def task_options(exp: dict, task: str) -> dict[str, Any]:
     return {**TASKS[task].options, **((exp.get("task_options") or {}).get(task) or {})}
 
 
-def resolve_config(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict:
+def resolve_config(config: dict[str, Any]) -> dict:
     """Schema validation with defaults, then registry checks: what every stage may trust."""
-    config = apply_schema(config, schema_path)
+    config = apply_schema(config)
     check_config(config)
     return config

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from imgbench.measure.datasets import RAW, dataset_name
 from imgbench.measure.strategies import STRATEGIES
 from imgbench.measure.tasks import TASKS
-from imgbench.vocabulary import CellSpec
+from imgbench.vocabulary import CellSpec, parse_size
 
 
 def cache_states(exp: dict, task: str, storage: str) -> list[str]:
@@ -17,11 +17,6 @@ def cache_states(exp: dict, task: str, storage: str) -> list[str]:
     if TASKS[task].input_kind == "arrays" and exp.get("cache_eviction", "files") == "files":
         states = ["warm" if s == "cold" else s for s in states]
     return sorted(set(states))
-
-
-def parse_size(size: str) -> tuple[int, int]:
-    width, height = size.lower().split("x")
-    return int(width), int(height)
 
 
 def expand_cells(config: dict) -> list[CellSpec]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from imgbench.errors import ImgbenchError
 from imgbench.files import write_atomic
-from imgbench.report.plots import FIGURES, FORMATS
+from imgbench.report.figures import ALWAYS_WRITTEN, FORMATS
 
 #: Files every experiment must provide, relative to its results directory, and what they are.
 EXPERIMENT_FILES = {
@@ -25,7 +25,7 @@ EXPERIMENT_FILES = {
     "slides.html": "the self-contained slide deck (open in a browser; prints one slide a page)",
     **{
         f"figures/{stem}.{fmt}": f"figure: {stem.replace('_', ' ')} ({fmt.upper()})"
-        for stem in FIGURES
+        for stem in ALWAYS_WRITTEN
         for fmt in FORMATS
     },
 }

@@ -7,7 +7,7 @@ stages after the cells exactly as the rules call them (the CLI, in a fresh inter
 figure pixels and SVG text, deck HTML. ``tests/data/golden/expected.json`` is that
 fingerprint as recorded; re-record it, when an output is meant to change, with
 
-    python -m tests.golden record
+    python -m tests.helpers.golden record
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests/data/golden"
 RECORDED = GOLDEN / "recorded"
 EXPECTED = GOLDEN / "expected.json"
@@ -91,6 +91,6 @@ if __name__ == "__main__":
     import tempfile
 
     if sys.argv[1:] != ["record"]:
-        sys.exit("usage: python -m tests.golden record")
+        sys.exit("usage: python -m tests.helpers.golden record")
     with tempfile.TemporaryDirectory() as tmp:
         record(Path(tmp))

@@ -1,9 +1,13 @@
 """Helpers every test module may use; test modules never import from each other.
 
+This package is the one place for them: ``golden`` (the recorded results tree and what is
+derived from it), ``simulation`` (timings with known answers); and here:
+
 - ``ROOT``, ``CONFIGS``: the checkout and its runnable test configs (``tests/configs``).
 - ``snakemake``: the one way tests start the workflow (a test that calls it is ``e2e``).
 - ``job_stats``: the "Job stats" table Snakemake prints, as rule -> count.
-- ``cell_result``: a cell result as the runner writes it, built from wall times.
+- ``cell_result``: a cell result as the runner writes it, built from wall times by the
+  result model; ``write_cell_result``: one written at its place in a results directory.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from imgbench.measure.result import Cell, CellResult, Repetition, build_result, write_result
+from imgbench.vocabulary import CellSpec
+
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "tests" / "configs"
 #: Set by conftest before each test: whether it carries the ``e2e`` marker.
 RUNNING_E2E: bool | None = None
@@ -62,10 +69,14 @@ def job_stats(text: str) -> dict[str, int]:
     return stats
 
 
-def cell_result(strategy, workers, walls, n=10, task="decode"):
+def cell_result(strategy, workers, walls, n=10, task="decode") -> CellResult:
     """A result of one cell (experiment "e", 8x8 images) whose timed repetitions took
-    ``walls`` seconds, after a 99 s warm-up that every analysis must ignore."""
-    cell = {
+    ``walls`` seconds, after a 99 s warm-up that every analysis must ignore.
+
+    Built by the result model (``build_result``), which checks it as the analysis's reader
+    does: a test cannot build a result that a real run's reader would refuse.
+    """
+    cell: Cell = {
         "experiment": "e",
         "task": task,
         "storage": "disk",
@@ -76,7 +87,7 @@ def cell_result(strategy, workers, walls, n=10, task="decode"):
         "strategy": strategy,
         "workers": workers,
     }
-    reps = [
+    reps: list[Repetition] = [
         {
             "index": i,
             "warmup": i == 0,
@@ -101,24 +112,32 @@ def cell_result(strategy, workers, walls, n=10, task="decode"):
         }
         for i, w in enumerate([99.0, *walls])  # the warm-up (99 s) must be ignored
     ]
-    return {
-        "cell": cell,
-        "run": {
+    return build_result(
+        cell,
+        {
             "repeats": len(walls),
             "warmup": 1,
             "dataset_format": "jpeg",
-            "mp_start_method": "fork",
             "task_summary": "t",
             "strategy_summary": "s",
+            "mp_start_method": "fork",
         },
-        "machine": {
+        {
             "hostname": "h",
             "cpu_model": "cpu",
             "usable_cores": 2,
             "load_average_1m": 0.1,
         },
-        "started_unix": 0.0,
-        "finished_unix": 1.0,
-        "warnings": [],
-        "repetitions": reps,
-    }
+        reps,
+        started_unix=0.0,
+        finished_unix=1.0,
+        warnings=[],
+    )
+
+
+def write_cell_result(root: Path, result: CellResult) -> Path:
+    """Write ``result`` where the workflow puts it under the results directory ``root``
+    (its cell's path, its round), as the runner writes it; return the path."""
+    path = Path(root) / CellSpec(**result["cell"]).result_path(result["run"].get("round", 1))
+    write_result(path, result)
+    return path

@@ -1,22 +1,10 @@
-"""What is done to every image: the task registry.
-
-A task is a pair of per-image functions (plain and ``async``) plus how to verify a whole
-repetition's results. The plain function runs in a loop, a thread or a worker process, so
-it is a module-level function of one picklable item. Adding a task is one entry in
-``TASKS``.
-
-Items are prepared before the timer: a path (``str``) for tasks that read a dataset, an
-``(array, output path, durability)`` triple for tasks that save.
+"""The image tasks: reading, decoding, greyscale, saving and blur + thumbnail, each with
+its verifier.
 
 Saving tasks (and ``blur_thumbnail``, which writes) take the option ``durability``: ``"none"``
 (the default, as the studies did: the files reach the page cache, and the kernel writes them
 out later, outside the timer) or ``"fsync"`` (an ``os.fsync`` of each file inside the timed
-work: what "written to disk" means). Options with a fixed set of values list it in
-``Task.choices``.
-
-``Task.bound`` says what limits the work: ``"cpu"`` (most tasks: at most min(workers, usable
-cores) times faster in parallel) or ``"wait"`` (work that mostly waits, such as downloads:
-up to workers times faster). The analysis uses it for the physical bound of a speedup.
+work: what "written to disk" means).
 """
 
 from __future__ import annotations
@@ -25,9 +13,7 @@ import asyncio
 import hashlib
 import io
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,75 +22,14 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from imgbench.errors import TaskError, VerificationError
-from imgbench.measure.datasets import JPEG_QUALITY, channels, native_array, pixel_sha256
+from imgbench.measure.datasets import JPEG_QUALITY, native_array, pixel_sha256
+from imgbench.measure.tasks.task import Task, VerifyContext, check_count, check_output_files
+from imgbench.vocabulary import parse_size
 
 #: Mean absolute pixel error above which a lossy save is taken as corrupt, not as codec loss.
 LOSSY_TOLERANCE = 12.0
 #: Values of the ``durability`` option of tasks that write files.
 DURABILITY = ("none", "fsync")
-#: ``Task.bound`` values.
-BOUNDS = ("cpu", "wait")
-
-
-@dataclass
-class VerifyContext:
-    """What a repetition was asked to do, for checking what it did."""
-
-    n_images: int
-    width: int
-    height: int
-    input_paths: list[Path] = field(default_factory=list)
-    input_sha256: list[str] = field(default_factory=list)
-    input_pixel_sha256: list[str] = field(default_factory=list)
-    source_arrays: np.ndarray | None = None
-    output_paths: list[Path] = field(default_factory=list)
-    output_dir: Path | None = None
-    #: "rgb" or "grey": the colour mode of the dataset.
-    color: str = "rgb"
-    #: The task's options (defaults merged with the config's).
-    options: dict[str, Any] = field(default_factory=dict)
-    #: The items the strategy was given, and a place for a reference run's outputs.
-    items: list[Any] = field(default_factory=list)
-    reference_dir: Path | None = None
-    #: Verifiers keep expensive references here, computed once per cell (untimed).
-    memo: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.height, self.width, *channels(self.color))
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    summary: str
-    #: "files": reads the dataset's encoded files; "arrays": encodes in-memory arrays to files.
-    input_kind: str
-    work: Callable[[Any], Any]
-    awork: Callable[[Any], Awaitable[Any]]
-    verify: Callable[[VerifyContext, Sequence[Any]], None]
-    #: Suffix of the files the task writes (None: it returns its results in memory).
-    output_suffix: str | None = None
-    #: Option defaults (config ``task_options.<task>``); an option must have its default's type.
-    options: Mapping[str, Any] = field(default_factory=dict)
-    #: Builds one picklable item from (input, output path, options, service); by default the
-    #: input path, or (array, output path) for "arrays" tasks.
-    make_item: Callable[[Any, str | None, dict[str, Any], Any], Any] | None = None
-    #: Started once per cell around every repetition (untimed): (input paths, options) ->
-    #: a context manager whose value make_item receives, e.g. an HTTP server's address.
-    service: Callable[[list[Path], dict[str, Any]], AbstractContextManager[Any]] | None = None
-    #: Whole-batch work for the ``vectorized`` strategy; None refuses that strategy.
-    batch: Callable[[Sequence[Any]], list[Any]] | None = None
-    #: Options whose value must be one of a fixed set: option -> allowed values (its default
-    #: among them). Other string options are sizes WIDTHxHEIGHT.
-    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    #: "cpu": the work needs a core (the default); "wait": it mostly waits (a download).
-    bound: str = "cpu"
-
-    def build_item(self, source: Any, output: str | None, options: dict, service: Any) -> Any:
-        if self.make_item is not None:
-            return self.make_item(source, output, options, service)
-        return source if output is None else (source, output)
 
 
 # -- per-image work ---------------------------------------------------------------------------
@@ -217,25 +142,15 @@ async def save_jpeg_async(item: tuple) -> str:
 # -- verification -----------------------------------------------------------------------------
 
 
-def _check_count(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    if len(results) != ctx.n_images:
-        raise VerificationError(f"expected {ctx.n_images} results, got {len(results)}")
-    missing = [i for i, r in enumerate(results) if r is None]
-    if missing:
-        raise VerificationError(
-            f"{len(missing)} of {ctx.n_images} images have no result (first: #{missing[0]})"
-        )
-
-
 def verify_bytes(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    _check_count(ctx, results)
+    check_count(ctx, results)
     for path, expected, data in zip(ctx.input_paths, ctx.input_sha256, results, strict=True):
         if not isinstance(data, bytes) or hashlib.sha256(data).hexdigest() != expected:
             raise VerificationError(f"{path}: bytes returned differ from the manifest's checksum")
 
 
 def verify_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    _check_count(ctx, results)
+    check_count(ctx, results)
     shape = ctx.shape
     for path, expected, array in zip(ctx.input_paths, ctx.input_pixel_sha256, results, strict=True):
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
@@ -243,20 +158,6 @@ def verify_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
             raise VerificationError(f"{path}: decoded to {got}, expected uint8 {shape}")
         if pixel_sha256(array) != expected:
             raise VerificationError(f"{path}: decoded pixels differ from the manifest's checksum")
-
-
-def _check_output_files(ctx: VerifyContext) -> None:
-    """The output directory holds exactly the expected files: none lost, none extra."""
-    assert ctx.output_dir is not None
-    expected = {p.name for p in ctx.output_paths}
-    present = set(os.listdir(ctx.output_dir))
-    if present != expected:
-        lost = sorted(expected - present)
-        extra = sorted(present - expected)
-        raise VerificationError(
-            f"{ctx.output_dir}: {len(lost)} expected files missing {lost[:3]}, "
-            f"{len(extra)} unexpected {extra[:3]}"
-        )
 
 
 def _verify_saved(ctx: VerifyContext, results: Sequence[Any], lossless: bool) -> None:
@@ -267,9 +168,9 @@ def _verify_saved(ctx: VerifyContext, results: Sequence[Any], lossless: bool) ->
     the memo): Pillow's encoders are deterministic, and decoding every output of every
     repetition was a tenth of a default run. Any other file is decoded and checked.
     """
-    _check_count(ctx, results)
+    check_count(ctx, results)
     assert ctx.source_arrays is not None
-    _check_output_files(ctx)
+    check_output_files(ctx)
     verified: dict[str, str] = ctx.memo.setdefault("saved", {})
     for path, source in zip(ctx.output_paths, ctx.source_arrays, strict=True):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -361,7 +262,7 @@ def grayscale_batch(paths: Sequence[str]) -> list[np.ndarray]:
 
 
 def verify_grey(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    _check_count(ctx, results)
+    check_count(ctx, results)
     if "grey" not in ctx.memo:
         # The reference decodes the inputs again, untimed, once per cell.
         ctx.memo["grey"] = [pixel_sha256(grey_of(decode_image(str(p)))) for p in ctx.input_paths]
@@ -407,14 +308,9 @@ async def blur_thumbnail_async(item: tuple) -> str:
 
 
 def blur_item(source: str, output: str | None, options: dict, service: Any) -> tuple:
-    box_w, box_h = _box(options["thumbnail"])
+    box_w, box_h = parse_size(options["thumbnail"])
     durability = options.get("durability", "none")
     return (source, output, float(options["radius"]), box_w, box_h, durability)
-
-
-def _box(text: str) -> tuple[int, int]:
-    width, height = (int(v) for v in str(text).lower().split("x"))
-    return width, height
 
 
 def verify_blur(ctx: VerifyContext, results: Sequence[Any]) -> None:
@@ -423,8 +319,8 @@ def verify_blur(ctx: VerifyContext, results: Sequence[Any]) -> None:
     Pillow's blur, resampling and JPEG encoder are deterministic, so any difference means a
     wrong, missing or corrupt output.
     """
-    _check_count(ctx, results)
-    _check_output_files(ctx)
+    check_count(ctx, results)
+    check_output_files(ctx)
     if "blur" not in ctx.memo:
         assert ctx.reference_dir is not None
         ctx.reference_dir.mkdir(parents=True, exist_ok=True)
@@ -440,82 +336,74 @@ def verify_blur(ctx: VerifyContext, results: Sequence[Any]) -> None:
             raise VerificationError(f"{path}: differs from the reference blur + thumbnail")
 
 
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
-        Task(
-            "save_png",
-            "encode in-memory RGB arrays as PNG files",
-            "arrays",
-            save_png,
-            save_png_async,
-            verify_saved_lossless,
-            ".png",
-            options={"durability": "none"},
-            make_item=save_item,
-            choices={"durability": DURABILITY},
-        ),
-        Task(
-            "save_jpeg",
-            f"encode in-memory RGB arrays as JPEG files (quality {JPEG_QUALITY})",
-            "arrays",
-            save_jpeg,
-            save_jpeg_async,
-            verify_saved_lossy,
-            ".jpg",
-            options={"durability": "none"},
-            make_item=save_item,
-            choices={"durability": DURABILITY},
-        ),
-        Task(
-            "read",
-            "read each file's compressed bytes into memory, no decoding",
-            "files",
-            read_bytes,
-            read_bytes_async,
-            verify_bytes,
-        ),
-        Task(
-            "decode",
-            "open and decode to a numpy array (RGB or greyscale) returned to the caller",
-            "files",
-            decode_image,
-            decode_image_async,
-            verify_arrays,
-        ),
-        Task(
-            "grayscale",
-            "decode, then greyscale with numpy ((r + g + b) // 3), returning the array",
-            "files",
-            grayscale,
-            grayscale_async,
-            verify_grey,
-            batch=grayscale_batch,
-        ),
-        Task(
-            "grayscale_loop",
-            "decode, then greyscale with a pure-Python loop over every pixel (holds the GIL)",
-            "files",
-            grayscale_loop,
-            grayscale_loop_async,
-            verify_grey,
-        ),
-        Task(
-            "blur_thumbnail",
-            "open, Gaussian blur, thumbnail, save as JPEG",
-            "files",
-            blur_thumbnail,
-            blur_thumbnail_async,
-            verify_blur,
-            output_suffix=".jpg",
-            options={"radius": 15.0, "thumbnail": "1200x1200", "durability": "none"},
-            make_item=blur_item,
-            choices={"durability": DURABILITY},
-        ),
-    )
-}
-
-# The download and known-answer tasks register themselves in TASKS (they need Task, defined
-# above); importing them here makes them part of the registry whichever module comes first.
-from imgbench.measure import download as _download  # noqa: E402, F401
-from imgbench.measure import known_answers as _known_answers  # noqa: E402, F401
+IMAGE_TASKS = (
+    Task(
+        "save_png",
+        "encode in-memory RGB arrays as PNG files",
+        "arrays",
+        save_png,
+        save_png_async,
+        verify_saved_lossless,
+        ".png",
+        options={"durability": "none"},
+        make_item=save_item,
+        choices={"durability": DURABILITY},
+    ),
+    Task(
+        "save_jpeg",
+        f"encode in-memory RGB arrays as JPEG files (quality {JPEG_QUALITY})",
+        "arrays",
+        save_jpeg,
+        save_jpeg_async,
+        verify_saved_lossy,
+        ".jpg",
+        options={"durability": "none"},
+        make_item=save_item,
+        choices={"durability": DURABILITY},
+    ),
+    Task(
+        "read",
+        "read each file's compressed bytes into memory, no decoding",
+        "files",
+        read_bytes,
+        read_bytes_async,
+        verify_bytes,
+    ),
+    Task(
+        "decode",
+        "open and decode to a numpy array (RGB or greyscale) returned to the caller",
+        "files",
+        decode_image,
+        decode_image_async,
+        verify_arrays,
+    ),
+    Task(
+        "grayscale",
+        "decode, then greyscale with numpy ((r + g + b) // 3), returning the array",
+        "files",
+        grayscale,
+        grayscale_async,
+        verify_grey,
+        batch=grayscale_batch,
+    ),
+    Task(
+        "grayscale_loop",
+        "decode, then greyscale with a pure-Python loop over every pixel (holds the GIL)",
+        "files",
+        grayscale_loop,
+        grayscale_loop_async,
+        verify_grey,
+    ),
+    Task(
+        "blur_thumbnail",
+        "open, Gaussian blur, thumbnail, save as JPEG",
+        "files",
+        blur_thumbnail,
+        blur_thumbnail_async,
+        verify_blur,
+        output_suffix=".jpg",
+        options={"radius": 15.0, "thumbnail": "1200x1200", "durability": "none"},
+        make_item=blur_item,
+        choices={"durability": DURABILITY},
+    ),
+)

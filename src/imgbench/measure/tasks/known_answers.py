@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from imgbench.errors import VerificationError
-from imgbench.measure.tasks import TASKS, Task, VerifyContext, _check_count
+from imgbench.measure.tasks.task import Task, VerifyContext, check_count
 
 
 def _seed(path: str) -> int:
@@ -49,7 +49,7 @@ async def sleep_awork(item: tuple[str, float]) -> str:
 
 
 def verify_sleep(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    _check_count(ctx, results)
+    check_count(ctx, results)
     for item, result in zip(ctx.items, results, strict=True):
         if result != item[0]:
             raise VerificationError(f"{item[0]}: sleep returned {result!r}, not its own path")
@@ -78,7 +78,7 @@ async def spin_python_async(item: tuple[str, int]) -> int:
 def _verify_by_reference(ctx: VerifyContext, results: Sequence[Any], work) -> None:
     """Each result equals what ``work`` gives for the same item (computed once per cell,
     untimed): the results depend on each image's path, so a lost or swapped one shows."""
-    _check_count(ctx, results)
+    check_count(ctx, results)
     if work.__name__ not in ctx.memo:
         ctx.memo[work.__name__] = [work(item) for item in ctx.items]
     for item, expected, result in zip(ctx.items, ctx.memo[work.__name__], results, strict=True):
@@ -155,5 +155,3 @@ KNOWN_ANSWER_TASKS = (
         make_item=native_item,
     ),
 )
-
-TASKS.update({t.name: t for t in KNOWN_ANSWER_TASKS})

@@ -1,0 +1,29 @@
+"""What is done to every image: the task registry, assembled here from each module's tasks.
+
+- ``task``: the ``Task`` type, ``VerifyContext``, the checks verifiers share and
+  ``option_problems`` (a task option's value against the task's defaults and choices);
+- ``images``: reading, decoding, greyscale, saving, blur + thumbnail;
+- ``download``: fetching over HTTP from a local server (``imgbench.measure.file_server``);
+- ``known_answers``: tasks whose speedups are known from physics (``KNOWN_ANSWER_TASKS``).
+
+Adding a task is one entry in its module's list; a new module of tasks is one more line in
+``TASKS`` below. No module of tasks imports this one, so each can be imported on its own.
+"""
+
+from __future__ import annotations
+
+from imgbench.measure.tasks.download import DOWNLOAD
+from imgbench.measure.tasks.images import IMAGE_TASKS
+from imgbench.measure.tasks.known_answers import KNOWN_ANSWER_TASKS
+from imgbench.measure.tasks.task import BOUNDS, Task, VerifyContext, option_problems
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        *IMAGE_TASKS,
+        DOWNLOAD,
+        *KNOWN_ANSWER_TASKS,
+    )
+}
+
+__all__ = ["BOUNDS", "KNOWN_ANSWER_TASKS", "TASKS", "Task", "VerifyContext", "option_problems"]

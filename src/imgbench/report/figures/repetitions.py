@@ -1,0 +1,111 @@
+"""The repetitions figure: every timed repetition of the headline cells (the loop and each
+strategy's fastest cell at each task's largest size and n), as boxes and dots.
+
+The repetitions are ``imgbench.analysis.figure_data.repetitions_data``'s; this module draws
+them.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+# Figures are drawn in batch jobs without a display; this must precede importing pyplot.
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from imgbench.analysis.figure_data import NoData, repetitions_data  # noqa: E402
+from imgbench.report.figures.layout import (  # noqa: E402
+    grid_shape,
+    log_seconds_axis,
+    no_data_figure,
+    note,
+    panel_title,
+    suptitle,
+)
+from imgbench.report.figures.style import (  # noqa: E402
+    lighten,
+    strategy_color,
+)
+
+_WHISKER_NOTE = (
+    "Box: quartiles; whiskers: furthest points within 1.5 × IQR (Tukey); dots: every repetition"
+)
+
+
+def repetitions_figure(summary: pd.DataFrame, timings: pd.DataFrame, experiment: str) -> plt.Figure:
+    title = (
+        f"{experiment}: every timed repetition of the headline cells (largest size and n of "
+        "each task: the serial loop and each strategy's fastest worker count)"
+    )
+    data = repetitions_data(summary, timings)
+    if isinstance(data, NoData):
+        return no_data_figure(title, data.reason)
+    panels = data.panels
+    panel_w, panel_h = max(4.0, 0.95 * data.most_boxes + 1.2), 3.6
+    nrows, ncols = grid_shape(len(panels), panel_w, panel_h, extra_h=1.4)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_w * ncols + 0.6, panel_h * nrows + 1.2),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    # One generator for the whole figure, so that the jitter of the dots is reproducible.
+    rng = np.random.default_rng(0)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        _draw_repetitions_panel(ax, data.by_panel[panel], data.boxes[panel], rng)
+        panel_title(ax, panel, panel_w)
+    suptitle(fig, title)
+    note(fig, _WHISKER_NOTE)
+    return fig
+
+
+def _draw_repetitions_panel(ax, reps: pd.DataFrame, boxes: pd.DataFrame, rng) -> None:
+    """One panel: a pale box per cell, every repetition as a jittered dot, a log axis of
+    seconds where the times span more than four times."""
+    order = list(boxes["label"])
+    color_of = dict(zip(boxes["label"], boxes["strategy"].map(strategy_color), strict=True))
+    sns.boxplot(
+        data=reps,
+        x="label",
+        y="wall_s",
+        order=order,
+        hue="label",
+        hue_order=order,
+        palette={k: lighten(v, 0.55) for k, v in color_of.items()},
+        whis=1.5,
+        showfliers=False,
+        width=0.6,
+        linecolor="#333333",
+        legend=False,
+        ax=ax,
+    )
+    position = {label: i for i, label in enumerate(order)}
+    x = reps["label"].map(position).to_numpy() + rng.uniform(-0.2, 0.2, len(reps))
+    ax.scatter(
+        x,
+        reps["wall_s"],
+        s=16,
+        c=[color_of[label] for label in reps["label"]],
+        edgecolors="black",
+        linewidths=0.4,
+        zorder=3,
+    )
+    values = reps["wall_s"]
+    if values.min() > 0 and values.max() / values.min() > 4:
+        ax.set_yscale("log")
+        log_seconds_axis(ax.yaxis)
+        ax.set_ylabel("wall time per repetition (s, log)")
+    else:
+        ax.set_ylabel("wall time per repetition (s)")
+    for label in ax.get_xticklabels():
+        text = label.get_text()
+        label.set_color("black" if text == "serial loop" else color_of.get(text, "black"))
+    ax.set_xlabel("")
+    ax.grid(True, axis="y", alpha=0.3)

@@ -1,0 +1,158 @@
+"""How every figure looks and is saved: one colour per strategy in every figure
+(``STRATEGY_COLORS``, colour-blind safe), shades and short names, the matplotlib settings
+(``RC_PARAMS``: nothing smaller than 9 pt, text as text in SVGs), and ``save_figure``,
+which writes a figure as PNG and SVG, the PNG within a size budget and both byte-stable.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zlib
+from pathlib import Path
+
+import matplotlib
+from PIL import Image  # noqa: E402
+
+from imgbench.files import write_atomic  # noqa: E402
+
+# Figures are drawn in batch jobs without a display; this must precede importing pyplot.
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    NullLocator,
+)
+
+#: One colour per strategy in every figure where hue is the strategy (colour-blind safe).
+STRATEGY_COLORS: dict[str, str] = {
+    "serial": "#7f7f7f",
+    "threads": "#0072b2",
+    "processes": "#d55e00",
+    "processes_chunked": "#e69f00",
+    "threads_chunked": "#56b4e9",
+    "vectorized": "#cc79a7",
+    "asyncio": "#009e73",
+}
+
+_SPARE_COLORS = ("#8c564b", "#f0e442", "#000000", "#9467bd", "#17becf", "#bcbd22")
+
+#: Short names for heatmap cells.
+SHORT_NAMES: dict[str, str] = {
+    "serial": "loop",
+    "threads": "thr",
+    "processes": "proc",
+    "processes_chunked": "chunk",
+    "threads_chunked": "tchunk",
+    "vectorized": "vec",
+    "asyncio": "async",
+}
+
+#: Hatching of a speedup above its physical bound (never drawn as a plain finding).
+ABOVE_BOUND_HATCH = "////"
+
+ABOVE_BOUND_NOTE = "hatched / hollow: speedup above its physical bound, not a finding"
+
+# About 120 dpi keeps a PNG legible on a projector; large grids get fewer dots per inch
+# (down to 72) and PNGs are saved with a 256-colour palette (fewer colours when that is
+# not enough), so each stays under 400 KB and a bundle stays small.
+_DPI = 120
+
+_MIN_DPI = 72
+
+_MAX_PNG_PIXELS = 4_000_000
+
+_PNG_BUDGET = 380_000
+
+# Nothing smaller than 9 pt: figures are shown on slides.
+RC_PARAMS = {
+    "svg.hashsalt": "imgbench",
+    # Text as text, not glyph outlines: smaller SVGs, drawn several times faster.
+    "svg.fonttype": "none",
+    "figure.facecolor": "white",
+    # A fixed title height: the automatic one measures every axis above each title, which
+    # is a large part of the layout time of a large grid and is only needed for top ticks.
+    "axes.titley": 1.0,
+    "axes.titlepad": 5.0,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9.5,
+    "legend.title_fontsize": 10,
+}
+
+
+def strategy_color(name: str) -> str:
+    """The strategy's fixed colour; an unknown name gets a stable colour from a spare set."""
+    if name in STRATEGY_COLORS:
+        return STRATEGY_COLORS[name]
+    return _SPARE_COLORS[zlib.crc32(name.encode()) % len(_SPARE_COLORS)]
+
+
+def short_name(strategy: str) -> str:
+    """A strategy's name in at most five characters, for heatmap cells."""
+    return SHORT_NAMES.get(strategy, strategy[:5])
+
+
+def color_shades(color: str, count: int) -> list[tuple[float, float, float]]:
+    """``count`` shades of one colour from light to dark (the colour itself in the middle)."""
+    base = np.array(to_rgb(color))
+    if count == 1:
+        return [tuple(base)]
+    shades = []
+    for t in np.linspace(-0.5, 0.45, count):
+        mixed = base + (1 - base) * -t if t < 0 else base * (1 - t)
+        shades.append(tuple(float(v) for v in mixed))
+    return shades
+
+
+def text_color_on(color) -> str:
+    r, g, b = to_rgb(color)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
+
+
+def lighten(color: str, amount: float) -> tuple[float, float, float]:
+    base = np.array(to_rgb(color))
+    return tuple(float(v) for v in base + (1 - base) * amount)
+
+
+def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
+    width_in, height_in = fig.get_size_inches()
+    dpi = max(_MIN_DPI, min(_DPI, int(math.sqrt(_MAX_PNG_PIXELS / (width_in * height_in)))))
+    # Minor ticks carry no labels here but cost a text layout each on every draw.
+    for ax in fig.axes:
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_locator(NullLocator())
+    # Lay out once, then freeze: each savefig would otherwise run the layout again, which
+    # costs about as much as drawing on a large grid. The constrained layout keeps titles,
+    # legends and notes inside the figure, so no tight bounding box is needed.
+    fig.draw_without_rendering()
+    fig.set_layout_engine(None)  # no engine at all: savefig then draws only once
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi)
+    # Dropping the date keeps reruns on the same data byte-equal; Pillow writes no date.
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    with Image.open(png) as image:
+        rgb = image.convert("RGB")
+    # The fast octree quantizer is several times quicker than median cut on large figures,
+    # and its palette compresses as well.
+    for colors in (256, 96, 48):
+        png = io.BytesIO()
+        palette = rgb.quantize(
+            colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+        )
+        palette.save(png, format="PNG", compress_level=9)
+        if png.tell() <= _PNG_BUDGET:
+            break
+    written = []
+    for fmt, data in (("png", png), ("svg", svg)):
+        path = output_dir / f"{stem}.{fmt}"
+        write_atomic(path, data.getvalue())
+        written.append(path)
+    return written

@@ -1,0 +1,110 @@
+"""The workflow's input functions and parameters (imgbench.workflow), without Snakemake."""
+
+import re
+import shlex
+import string
+from dataclasses import fields
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from imgbench.cli import build_parser
+from imgbench.plan.config import resolve_config
+from imgbench.vocabulary import RESULT_PATTERN, CellSpec
+from imgbench.workflow import CELL_RESULT, WorkflowPlan
+from tests.helpers import CONFIGS, ROOT
+
+
+@pytest.fixture(scope="module")
+def plan():
+    config = resolve_config(yaml.safe_load((CONFIGS / "golden.yaml").read_text()))
+    return WorkflowPlan(config, basedir=ROOT)
+
+
+def _wildcards(run) -> SimpleNamespace:
+    return SimpleNamespace(
+        **{k: str(v) for k, v in run.cell.as_dict().items()}, round=str(run.round)
+    )
+
+
+def _matches(plan, path: str) -> dict | None:
+    """The wildcards the cell rule's output pattern gives ``path``, under the constraints."""
+    constraints = plan.wildcard_constraints()
+    regex = ""
+    for literal, field, _, _ in string.Formatter().parse(CELL_RESULT):
+        regex += re.escape(literal)
+        if field:
+            regex += f"(?P<{field}>{constraints.get(field, '.+')})"
+    match = re.fullmatch(regex, path)
+    return match.groupdict() if match else None
+
+
+def test_every_run_is_matched_by_the_cell_pattern_as_itself(plan):
+    for run in plan.runs:
+        found = _matches(plan, f"results/{run.path}")
+        assert found == vars(_wildcards(run))
+
+
+def test_a_path_outside_the_grid_is_refused_naming_it(plan):
+    run = plan.runs[0]
+    wildcards = _wildcards(run)
+    wildcards.workers = "64"
+    with pytest.raises(ValueError, match=r"w64 is not a cell of the configured grid"):
+        plan.cell_args(wildcards)
+    wildcards = _wildcards(run)
+    wildcards.round = "9"
+    with pytest.raises(ValueError, match=r"-r9.json is not a round of the configured grid"):
+        plan.cell_priority(wildcards)
+
+
+def test_cell_arguments_are_the_run_cell_flags_of_that_round(plan):
+    parser = build_parser()
+    for run in plan.runs:
+        experiment = plan.config["experiments"][run.cell.experiment]
+        argv = shlex.split(plan.cell_args(_wildcards(run)))
+        args = parser.parse_args(
+            ["run-cell", *argv, "--dataset", "d", "--output", "o.json", "--config-hash", "h"]
+        )
+        cell = run.cell
+        assert (args.experiment, args.task, args.storage, args.cache) == (
+            cell.experiment,
+            cell.task,
+            cell.storage,
+            cell.cache,
+        )
+        assert tuple(args.size) == (cell.width, cell.height)
+        assert (args.n_images, args.strategy, args.workers) == (
+            cell.n_images,
+            cell.strategy,
+            cell.workers,
+        )
+        assert (args.repeats, args.warmup, args.round, args.rounds) == (
+            experiment["repeats"],
+            experiment["warmup"],
+            run.round,
+            experiment["rounds"],
+        )
+        assert args.start_method == experiment["start_method"]
+        assert args.eviction == experiment["cache_eviction"]
+
+
+def test_priorities_follow_the_round_by_round_order_after_the_datasets(plan):
+    priorities = {run: plan.cell_priority(_wildcards(run)) for run in plan.runs}
+    ordered = sorted(plan.runs, key=lambda r: -priorities[r])
+    assert [r.round for r in ordered] == sorted(r.round for r in plan.runs)
+    assert max(priorities.values()) < plan.dataset_priority
+
+
+def test_only_experiments_with_a_known_answer_task_are_calibrated(plan):
+    assert plan.calibrated == ["golden"]
+    outputs = ["results/{experiment}/calibration.csv"]
+    assert plan.calibration(SimpleNamespace(experiment="golden"), outputs) == [
+        "results/golden/calibration.csv"
+    ]
+    assert plan.calibration(SimpleNamespace(experiment="tiny_images"), outputs) == []
+
+
+def test_the_result_pattern_names_exactly_the_cell_rule_wildcards():
+    names = {f for _, f, _, _ in string.Formatter().parse(RESULT_PATTERN) if f}
+    assert names == {f.name for f in fields(CellSpec)} | {"round"}
