@@ -1,4 +1,4 @@
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -10,12 +10,11 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
 report: "workflow/report/workflow.rst"
 
 
+# common.smk validates the config (workflow/schemas/config.schema.yaml, with defaults, and
+# the registries), reporting every problem at once before any job is planned.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/config.smk"
 include: "workflow/rules/datasets.smk"
@@ -24,6 +23,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/slides.smk"
+include: "workflow/rules/markdown.smk"
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/bundle.smk"
 
@@ -37,6 +37,7 @@ localrules:
     calibration,
     figures,
     slides,
+    markdown,
     reference,
     bundle,
 
@@ -46,4 +47,18 @@ rule all:
     input:
         rules.bundle.output,
         expand(rules.slides.output[0], experiment=EXPERIMENTS),
+        expand(rules.markdown.output[0], experiment=EXPERIMENTS),
         get_reference_outputs(),
+
+
+# After a run, the verdict of every experiment in a few lines: its recommendations, the
+# warnings that matter and where the deck, report and bundle are (`imgbench summary` prints
+# the same at any time). A summary that cannot be written must not fail a finished run.
+onsuccess:
+    from imgbench.report.summary import summaries
+
+    try:
+        text = summaries([f"{RESULTS}/{e}" for e in EXPERIMENTS])
+        print(f"\n{text}", end="")
+    except Exception as exc:
+        print(f"imgbench: no summary ({type(exc).__name__}: {exc})")

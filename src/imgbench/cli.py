@@ -1,7 +1,9 @@
-"""The ``imgbench`` command: every stage of the workflow, runnable without Snakemake.
+"""The imgbench command: every stage of the workflow, runnable without Snakemake.
 
 Heavy modules are imported inside each command, so that ``run-cell`` starts quickly
-(start-up is harness overhead on every cell).
+(start-up is harness overhead on every cell). Every option has a help text, ending with its
+default where it has one; ``run-cell`` asks only for what defines the cell, the rest defaults
+to what the config's own defaults are (``tests/test_cli.py`` keeps the two equal).
 """
 
 from __future__ import annotations
@@ -11,8 +13,17 @@ import json
 import sys
 from pathlib import Path
 
-from imgbench.errors import ImgbenchError
+from imgbench.errors import ConfigError, ImgbenchError
 from imgbench.vocabulary import CACHES, COLORS, FORMATS, RAW, STORAGES, parse_size
+
+#: The top line of ``imgbench --help``.
+DESCRIPTION = "imgbench: every stage of the benchmark workflow, runnable without Snakemake."
+#: The config's defaults, as run-cell's and make-dataset's (not read from the schema here:
+#: parsing YAML would slow every cell's start-up).
+SCRATCH = {"disk": Path("results/scratch"), "shm": Path("/dev/shm")}
+DATASET_SEED = 20261122
+#: The workflow's own config, which Snakemake reads when given no --configfile.
+DEFAULT_CONFIG = Path("config/config.yaml")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -144,7 +155,7 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
             args.repeats,
             args.warmup,
             args.dataset,
-            args.scratch,
+            args.scratch or SCRATCH[args.storage],
             args.output,
             task_options=_task_options(args.task, args.option),
             config_hash=args.config_hash,
@@ -240,6 +251,18 @@ def cmd_plot(args: argparse.Namespace) -> None:
     print(f"{args.output_dir}: {len(written)} figures")
 
 
+def cmd_summary(args: argparse.Namespace) -> None:
+    from imgbench.report.summary import summaries
+
+    print(summaries(args.results_dirs, bundle=args.bundle, strict=True), end="")
+
+
+def cmd_markdown(args: argparse.Namespace) -> None:
+    from imgbench.report.markdown import write_report
+
+    print(f"{write_report(args.results_dir, args.output)}: written")
+
+
 def cmd_slides(args: argparse.Namespace) -> None:
     from imgbench.report.deck.render import render_deck
 
@@ -292,35 +315,29 @@ def cmd_flush_cache(args: argparse.Namespace) -> None:
 
 def cmd_info(args: argparse.Namespace) -> None:
     from imgbench.measure.machine import collect_machine_info
-    from imgbench.measure.strategies import STRATEGIES
-    from imgbench.measure.tasks import TASKS
+    from imgbench.plan import host
 
-    info = {
-        "machine": collect_machine_info(Path(args.storage_path)),
-        "tasks": {
-            name: {
-                "summary": t.summary,
-                "options": dict(t.options),
-                "choices": {k: list(v) for k, v in t.choices.items()},
-                "bound": t.bound,
-                "input_kind": t.input_kind,
-                "vectorized": bool(t.batch),
-            }
-            for name, t in TASKS.items()
-        },
-        "strategies": {name: s.summary for name, s in STRATEGIES.items()},
-    }
-    print(json.dumps(info, indent=1))
+    machine = collect_machine_info(Path(args.storage_path))
+    if args.json:
+        print(json.dumps({"machine": machine, **host.registries()}, indent=1))
+    else:
+        print(host.host_summary(machine))
 
 
 def cmd_validate_config(args: argparse.Namespace) -> None:
-    from imgbench.plan.config import load_yaml, resolve_config
+    from imgbench.plan.config import load_yaml, merge_configs, review_config
     from imgbench.plan.grid import expand_cells, expand_runs
+    from imgbench.words import count
 
-    merged: dict = {}
-    for path in args.configs:
-        merged.update(load_yaml(path))
-    config = resolve_config(merged)
+    review = review_config(merge_configs(load_yaml(path) for path in args.configs))
+    for warning in review.warnings:
+        print(f"imgbench: warning: {warning}", file=sys.stderr)
+    if review.problems:
+        raise ConfigError(
+            f"invalid config ({count(len(review.problems), 'problem')}):\n  "
+            + "\n  ".join(review.problems)
+        )
+    config = review.config
     cells = expand_cells(config)
     runs = expand_runs(config, cells)
     print(
@@ -337,39 +354,82 @@ def cmd_write_config(args: argparse.Namespace) -> None:
     write_atomic(args.output, yaml.safe_dump(json.loads(args.json), sort_keys=False).encode())
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, where it has one worth stating (not for a
+    required option, a flag, an option unset unless given, or a help that states its own)."""
+
+    def _get_help_string(self, action):
+        default = action.default
+        if action.required or default is None or default is False or default == []:
+            return action.help
+        if "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(sub, name: str, summary: str, func) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=summary, description=summary, formatter_class=_HelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
 def _add_measure_commands(sub) -> None:
     """Commands of one cell job: making a dataset, running a cell."""
-    p = sub.add_parser("make-dataset", help="generate a synthetic photo-like dataset")
-    p.add_argument("--format", required=True, choices=[RAW, *FORMATS])
-    p.add_argument("--size", required=True, type=_size, help="WIDTHxHEIGHT")
-    p.add_argument("--count", required=True, type=int)
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--color", default="rgb", choices=COLORS)
+    p = _command(sub, "make-dataset", "generate a synthetic photo-like dataset", cmd_make_dataset)
+    p.add_argument("--format", required=True, choices=[RAW, *FORMATS], help="image encoding")
+    p.add_argument("--size", required=True, type=_size, help="image size, WIDTHxHEIGHT")
+    p.add_argument("--count", required=True, type=int, help="number of images")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DATASET_SEED,
+        help="image i of a seed is always the same (the config's dataset_seed)",
+    )
+    p.add_argument("--color", default="rgb", choices=COLORS, help="colour mode")
     p.add_argument("--workers", type=int, default=1, help="processes generating images")
     p.add_argument("--source", type=Path, help="raw dataset to encode (else synthesize)")
     p.add_argument("--output", required=True, type=Path, help="dataset directory")
-    p.set_defaults(func=cmd_make_dataset)
+    _add_run_cell(sub)
 
-    p = sub.add_parser("run-cell", help="run one cell's repetitions and write its result")
-    p.add_argument("--experiment", required=True)
-    p.add_argument("--task", required=True)
-    p.add_argument("--storage", required=True, choices=STORAGES)
-    p.add_argument("--cache", required=True, choices=CACHES)
-    p.add_argument("--size", required=True, type=_size, help="WIDTHxHEIGHT")
-    p.add_argument("--n-images", required=True, type=int)
-    p.add_argument("--strategy", required=True)
-    p.add_argument("--workers", required=True, type=int)
-    p.add_argument("--repeats", required=True, type=int)
-    p.add_argument("--warmup", required=True, type=int)
+
+def _add_run_cell(sub) -> None:
+    """``run-cell`` asks only for what defines the cell; the rest are the config's defaults."""
+    p = _command(sub, "run-cell", "run one cell's repetitions and write its result", cmd_run_cell)
+    p.add_argument("--experiment", required=True, help="experiment name (cell.experiment)")
+    p.add_argument("--task", required=True, help="task name (see `imgbench info`)")
+    p.add_argument(
+        "--storage",
+        default="disk",
+        choices=STORAGES,
+        help="where inputs are staged and outputs written: disk or shm (a tmpfs)",
+    )
+    p.add_argument(
+        "--cache",
+        default="cold",
+        choices=CACHES,
+        help="cold: the inputs evicted before each repetition; warm: read once before it",
+    )
+    p.add_argument("--size", required=True, type=_size, help="image size, WIDTHxHEIGHT")
+    p.add_argument("--n-images", required=True, type=int, help="images per repetition")
+    p.add_argument("--strategy", required=True, help="strategy name (see `imgbench info`)")
+    p.add_argument("--workers", required=True, type=int, help="pool size (1 for serial)")
+    p.add_argument("--repeats", type=_positive, default=3, help="timed repetitions")
+    p.add_argument("--warmup", type=int, default=1, help="untimed repetitions before them")
     p.add_argument("--dataset", required=True, type=Path, help="dataset directory")
-    p.add_argument("--scratch", required=True, type=Path, help="scratch root on the storage")
+    p.add_argument(
+        "--scratch",
+        type=Path,
+        help="scratch root on the storage; default: "
+        + ", ".join(f"{path} for {storage}" for storage, path in SCRATCH.items()),
+    )
     p.add_argument("--output", required=True, type=Path, help="cell result JSON")
     p.add_argument(
         "--option",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a task option (see `imgbench info`), e.g. radius=15; repeatable",
+        help="a task option (see `imgbench info`), e.g. radius=15; repeatable; default: the "
+        "task's own",
     )
     p.add_argument(
         "--timeout",
@@ -382,27 +442,33 @@ def _add_measure_commands(sub) -> None:
         "--start-method",
         choices=["default", "fork", "forkserver", "spawn"],
         default="default",
-        help="start method of process pools (default: the platform's); run.mp_start_method",
+        help="start method of process pools, recorded as run.mp_start_method; default: the "
+        "platform's",
     )
     p.add_argument(
         "--eviction",
         choices=["files", "system"],
         default="files",
-        help="how cold is made: evict the inputs one by one (files, the default) or drop the "
-        "whole page cache (system, root only)",
+        help="how cold is made: evict the inputs one by one (files) or drop the whole page "
+        "cache (system, root only)",
     )
     p.add_argument(
-        "--round", type=_positive, default=1, help="which round of the cell this is (run.round)"
+        "--round",
+        type=_positive,
+        default=1,
+        help="which round of the cell this is, recorded as run.round",
     )
     p.add_argument(
-        "--rounds", type=_positive, default=1, help="how many rounds the cell has (run.rounds)"
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="how many rounds the cell has, recorded as run.rounds",
     )
-    p.set_defaults(func=cmd_run_cell)
 
 
 def _add_analysis_commands(sub) -> None:
     """Commands that turn result files into tables."""
-    p = sub.add_parser("aggregate", help="cell results -> timings/summary/speedup CSVs")
+    p = _command(sub, "aggregate", "cell results -> timings/summary/speedup CSVs", cmd_aggregate)
     p.add_argument("cells", nargs="*", type=Path, help="cell result files")
     p.add_argument(
         "--results-dir",
@@ -418,87 +484,136 @@ def _add_analysis_commands(sub) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="the resolved config (results/config.resolved.yaml): cells it expects but that "
+        help="the resolved config (<results_dir>/config.resolved.yaml): cells it expects but that "
         "have no result are listed as missing",
     )
     p.add_argument(
         "--experiment",
         help="aggregate this experiment only (required with --config of several experiments)",
     )
-    p.add_argument("--output-dir", required=True, type=Path)
+    p.add_argument(
+        "--output-dir", required=True, type=Path, help="where the CSVs and metadata.json go"
+    )
     p.add_argument("--description", default="", help="one line about the experiment")
-    p.set_defaults(func=cmd_aggregate)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "calibration",
-        help="known-answer cells (sleep, spin_python, spin_native) against their expected speedup",
+        "known-answer cells (sleep, spin_python, spin_native) against their expected speedup",
+        cmd_calibration,
     )
     p.add_argument("--results-dir", required=True, type=Path, help="holds speedup.csv")
     p.add_argument("--output-dir", type=Path, help="default: the results directory")
-    p.set_defaults(func=cmd_calibration)
 
 
 def _add_report_commands(sub) -> None:
     """Commands that turn tables into figures, decks, bundles and comparisons."""
-    p = sub.add_parser("plot", help="figures (PNG and SVG) from an experiment's CSVs")
-    p.add_argument("--results-dir", required=True, type=Path)
-    p.add_argument("--output-dir", required=True, type=Path)
-    p.set_defaults(func=cmd_plot)
+    experiment = "an experiment's results directory (with its CSVs)"
+    p = _command(sub, "plot", "figures (PNG and SVG) from an experiment's CSVs", cmd_plot)
+    p.add_argument("--results-dir", required=True, type=Path, help=experiment)
+    p.add_argument("--output-dir", required=True, type=Path, help="where the figures go")
 
-    p = sub.add_parser("slides", help="the self-contained slide deck of an experiment")
-    p.add_argument("--results-dir", required=True, type=Path)
-    p.add_argument("--output", required=True, type=Path)
-    p.set_defaults(func=cmd_slides)
+    p = _command(sub, "slides", "the self-contained slide deck of an experiment", cmd_slides)
+    p.add_argument("--results-dir", required=True, type=Path, help=experiment)
+    p.add_argument("--output", required=True, type=Path, help="the deck, an HTML file")
 
-    p = sub.add_parser("bundle", help="zip the tables, figures and decks with the config")
-    p.add_argument("--results-root", required=True, type=Path)
-    p.add_argument("--experiments", required=True, nargs="+")
+    p = _command(sub, "summary", "the verdict of each experiment in a few lines", cmd_summary)
+    p.add_argument("results_dirs", nargs="+", type=Path, metavar="RESULTS_DIR", help=experiment)
+    p.add_argument(
+        "--bundle",
+        type=Path,
+        help="the bundle to point at (default: bundle.zip beside the results directories)",
+    )
+
+    p = _command(sub, "markdown", "an experiment's Markdown report (report.md)", cmd_markdown)
+    p.add_argument("--results-dir", required=True, type=Path, help=experiment)
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="the report (default: RESULTS_DIR/report.md); its figure links are relative to "
+        "RESULTS_DIR",
+    )
+
+    p = _command(sub, "bundle", "zip the tables, figures and decks with the config", cmd_bundle)
+    p.add_argument(
+        "--results-root", required=True, type=Path, help="the results directory of the run"
+    )
+    p.add_argument("--experiments", required=True, nargs="+", help="the experiments to include")
     p.add_argument("--config", required=True, type=Path, help="the resolved config file")
-    p.add_argument("--output", required=True, type=Path)
+    p.add_argument("--output", required=True, type=Path, help="the zip file")
     p.add_argument(
         "--reference", action="store_true", help="include results-root/reference/ (a study preset)"
     )
-    p.set_defaults(func=cmd_bundle)
 
-    p = sub.add_parser("reference", help="published numbers of a study beside ours, with verdicts")
+    p = _command(
+        sub, "reference", "published numbers of a study beside ours, with verdicts", cmd_reference
+    )
     p.add_argument("--reference", required=True, type=Path, help="config/references/*.yaml")
     p.add_argument("--results-root", required=True, type=Path, help="the results directory")
-    p.add_argument("--output-html", required=True, type=Path)
-    p.add_argument("--output-csv", required=True, type=Path)
-    p.set_defaults(func=cmd_reference)
+    p.add_argument("--output-html", required=True, type=Path, help="the reference deck")
+    p.add_argument("--output-csv", required=True, type=Path, help="its findings as a table")
 
-    p = sub.add_parser("compare", help="cells that changed significantly between two runs")
+    p = _command(sub, "compare", "cells that changed significantly between two runs", cmd_compare)
     p.add_argument("a", type=Path, help="experiment results directory A (with timings.csv)")
     p.add_argument("b", type=Path, help="experiment results directory B")
     p.add_argument("--output-dir", type=Path, help="default: compare-A-vs-B")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level")
     p.add_argument("--limit", type=int, default=20, help="changed cells to print")
-    p.set_defaults(func=cmd_compare)
 
 
 def _add_setup_commands(sub) -> None:
     """Commands about the machine and the config."""
-    p = sub.add_parser("flush-cache", help="evict files from the page cache and measure it")
-    p.add_argument("paths", nargs="+", type=Path)
-    p.set_defaults(func=cmd_flush_cache)
+    p = _command(
+        sub, "flush-cache", "evict files from the page cache and measure it", cmd_flush_cache
+    )
+    p.add_argument("paths", nargs="+", type=Path, help="files, or directories of files")
 
-    p = sub.add_parser("info", help="print the machine metadata and the registries")
-    p.add_argument("--storage-path", default=".")
-    p.set_defaults(func=cmd_info)
+    p = _command(
+        sub,
+        "info",
+        "what this machine offers (cores, cold-cache methods, start methods, library "
+        "versions) and the task and strategy registries",
+        cmd_info,
+    )
+    p.add_argument("--storage-path", default=".", help="a directory on the storage to describe")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the recorded machine metadata and the registries as JSON",
+    )
 
-    p = sub.add_parser("validate-config", help="validate config files (merged in order)")
-    p.add_argument("configs", nargs="+", type=Path)
-    p.set_defaults(func=cmd_validate_config)
+    p = _command(
+        sub,
+        "validate-config",
+        "check config files, merged as Snakemake merges them, listing every problem",
+        cmd_validate_config,
+    )
+    p.add_argument(
+        "configs",
+        nargs="*",
+        type=Path,
+        default=[DEFAULT_CONFIG],
+        metavar="FILE",
+        help="config files, merged in order as `snakemake --configfile FILE...` merges them "
+        "(mappings key by key, other values replaced by the later file's); default: "
+        f"{DEFAULT_CONFIG}, which Snakemake reads when given none",
+    )
 
-    p = sub.add_parser("write-config", help="write a resolved config (JSON) as YAML")
-    p.add_argument("--json", required=True)
-    p.add_argument("--output", required=True, type=Path)
-    p.set_defaults(func=cmd_write_config)
+    p = _command(sub, "write-config", "write a resolved config (JSON) as YAML", cmd_write_config)
+    p.add_argument("--json", required=True, help="the resolved config, as JSON text")
+    p.add_argument("--output", required=True, type=Path, help="the YAML file")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imgbench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from imgbench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="imgbench", description=DESCRIPTION, formatter_class=_HelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="`imgbench COMMAND -h` for more"
+    )
     for add in (
         _add_measure_commands,
         _add_analysis_commands,

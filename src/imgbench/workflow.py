@@ -7,10 +7,14 @@ attributes), so it is tested without Snakemake (``tests/workflow/test_glue.py``)
 
 Paths are spelled once: the cell result pattern is ``vocabulary.RESULT_PATTERN``, whose
 fields are the rule's wildcard names; the tables and figures are the package's registries.
+Every path a rule writes is under the config's ``results_dir`` (one run's directory: the
+presets each name their own, so runs of different presets keep their results apart), except
+the datasets, which are under ``datasets_dir`` and shared between runs (see ``WorkflowPlan``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
@@ -37,14 +41,15 @@ from imgbench.vocabulary import FORMATS as DATASET_FORMATS
 
 __all__ = ["FIGURES", "FORMATS", "TABLES", "WorkflowPlan", "python_command"]
 
-#: Where every output goes, relative to the working directory.
+#: Where a run's outputs go when the config names no ``results_dir`` (the schema's default),
+#: relative to the working directory.
 RESULTS = "results"
-#: One round of a cell, as the rule's output pattern (its fields are the wildcards).
-CELL_RESULT = f"{RESULTS}/{RESULT_PATTERN}"
-CELL_LOG = f"{RESULTS}/logs/{RESULT_PATTERN.removesuffix('.json')}.log"
-CELL_BENCHMARK = f"{RESULTS}/benchmarks/{RESULT_PATTERN.removesuffix('.json')}.tsv"
+#: Where datasets go when the config names no ``datasets_dir`` (the schema's default).
+DATASETS = f"{RESULTS}/datasets"
+#: One round of a cell, relative to the results directory, without its suffix.
+RESULT_STEM = RESULT_PATTERN.removesuffix(".json")
+#: One dataset, relative to the datasets directory (its fields are the dataset rule's wildcards).
 DATASET_PATTERN = "{format}-{color}-{width}x{height}-n{images}-s{seed}"
-DATASET_DIR = f"{RESULTS}/datasets/{DATASET_PATTERN}"
 
 
 def _alternatives(names: Iterable[str]) -> str:
@@ -108,9 +113,26 @@ class WorkflowPlan:
     """The grid of a validated config, and the rules' input functions over it."""
 
     def __init__(self, config: dict, basedir: Path | str = "."):
-        check_config(config)
+        #: What ``imgbench validate-config`` warns about (the run goes on).
+        self.warnings = check_config(config)
         self.config = config
         self.basedir = Path(basedir)
+        #: This run's directory: every output, log and benchmark of a rule is under it.
+        self.results_dir = os.path.normpath(config.get("results_dir", RESULTS))
+        # Datasets are shared by the runs of every config that names the same datasets_dir
+        # (by default all of them: results/datasets). A dataset is a pure function of its
+        # name (format, colour, size, count, seed), so a run finds the ones an earlier run
+        # of another preset made, instead of generating gigabytes again; Snakemake's
+        # metadata re-makes one whose parameters or code changed. Their logs stay with the
+        # run that made them.
+        self.datasets_dir = os.path.normpath(config.get("datasets_dir", DATASETS))
+        #: The cell rule's output, log and benchmark patterns (their fields are the wildcards).
+        self.cell_result = f"{self.results_dir}/{RESULT_PATTERN}"
+        self.cell_log = f"{self.results_dir}/logs/{RESULT_STEM}.log"
+        self.cell_benchmark = f"{self.results_dir}/benchmarks/{RESULT_STEM}.tsv"
+        #: The dataset rule's output and log patterns.
+        self.dataset_dir = f"{self.datasets_dir}/{DATASET_PATTERN}"
+        self.dataset_log = f"{self.results_dir}/logs/datasets/{DATASET_PATTERN}.log"
         self.experiments = sorted(config["experiments"])
         self.cells = expand_cells(config)
         self.runs = expand_runs(config, self.cells)
@@ -162,13 +184,15 @@ class WorkflowPlan:
             int(wildcards.workers),
         )
         if cell not in self.dataset_of:
-            raise ValueError(f"{RESULTS}/{cell.relative_path} is not a cell of the configured grid")
+            raise ValueError(
+                f"{self.results_dir}/{cell.relative_path} is not a cell of the configured grid"
+            )
         return cell
 
     def run(self, wildcards) -> CellRun:
         run = CellRun(self.cell(wildcards), int(wildcards.round))
         if run not in self.run_order:
-            raise ValueError(f"{RESULTS}/{run.path} is not a round of the configured grid")
+            raise ValueError(f"{self.results_dir}/{run.path} is not a round of the configured grid")
         return run
 
     # ----- input functions and parameters of the rules -----------------------------------
@@ -209,12 +233,17 @@ class WorkflowPlan:
 
     def experiment_cells(self, wildcards) -> list[str]:
         return [
-            f"{RESULTS}/{r.path}" for r in self.runs if r.cell.experiment == wildcards.experiment
+            f"{self.results_dir}/{r.path}"
+            for r in self.runs
+            if r.cell.experiment == wildcards.experiment
         ]
 
-    @staticmethod
-    def experiment_dir(wildcards) -> str:
-        return f"{RESULTS}/{wildcards.experiment}"
+    def run_dir(self, wildcards) -> str:
+        """The results directory, for the rules that read a whole run (reference, bundle)."""
+        return self.results_dir
+
+    def experiment_dir(self, wildcards) -> str:
+        return f"{self.results_dir}/{wildcards.experiment}"
 
     def experiment_description(self, wildcards) -> str:
         return self.config["experiments"][wildcards.experiment]["description"]
@@ -231,9 +260,8 @@ class WorkflowPlan:
     def bundle_flags(self, wildcards) -> str:
         return "--reference" if self.reference else ""
 
-    @staticmethod
-    def dataset_path(dataset: DatasetSpec) -> str:
-        return f"{RESULTS}/datasets/{dataset.name}"
+    def dataset_path(self, dataset: DatasetSpec) -> str:
+        return f"{self.datasets_dir}/{dataset.name}"
 
     def _reference_file(self) -> str | None:
         """The config's reference file; a relative path is taken from the workflow's

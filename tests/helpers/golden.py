@@ -53,6 +53,7 @@ def derive(workdir: Path) -> Path:
             _imgbench(workdir, "calibration", "--results-dir", out)
         _imgbench(workdir, "plot", "--results-dir", out, "--output-dir", f"{out}/figures")
         _imgbench(workdir, "slides", "--results-dir", out, "--output", f"{out}/slides.html")
+        _imgbench(workdir, "markdown", "--results-dir", out, "--output", f"{out}/report.md")
     _imgbench(
         workdir, "reference", "--reference", str(REFERENCE), "--results-root", "results",
         "--output-html", "results/reference/slides.html",

@@ -184,8 +184,10 @@ def test_sixteen_workers_run_sixteen_blocking_calls_at_once(
     assert best["peak_in_flight"] == 16, reps
     assert best["workers_started"] == 16
     # One wave of naps, not three (asyncio's own default executor has 6 threads on 2 cores):
-    # once every worker had started, at most one nap and the shutdown remain.
-    assert best["wall_s"] - best["pool_ready_s"] < 2 * NAP_S + 0.1, best
+    # once every worker had started, at most one nap remains before the shutdown (which,
+    # joining 16 processes on a busy machine, can alone take longer than a nap).
+    remaining = best["wall_s"] - best["pool_ready_s"] - best["shutdown_s"]
+    assert remaining < 2 * NAP_S + 0.05, best
     if strategy != "processes":
         assert min(r["wall_s"] for r in reps) < 2 * NAP_S + 0.1, reps
 
@@ -446,7 +448,7 @@ def test_info_lists_each_tasks_bound_and_choices(capsys):
 
     from imgbench.cli import main
 
-    assert main(["info"]) == 0
+    assert main(["info", "--json"]) == 0
     tasks = json.loads(capsys.readouterr().out)["tasks"]
     assert tasks["download"]["bound"] == "wait" and tasks["decode"]["bound"] == "cpu"
     assert tasks["save_png"]["choices"] == {"durability": ["none", "fsync"]}

@@ -1,3 +1,4 @@
+import copy
 import subprocess
 from pathlib import Path
 
@@ -5,12 +6,19 @@ import pytest
 import yaml
 
 from imgbench.errors import ConfigError
+from imgbench.measure.strategies import STRATEGIES
 from imgbench.plan.config import (
     MAX_WORKERS,
+    apply_schema,
+    check_config,
+    config_warnings,
     experiment_hash,
     load_schema,
     load_yaml,
+    merge_configs,
+    repetitions_for,
     resolve_config,
+    review_config,
     task_options,
 )
 from imgbench.plan.grid import expand_cells, plan_datasets, source_dataset
@@ -50,9 +58,12 @@ def test_defaults_are_filled():
     [
         (
             {"experiments": {"e": {"tasks": ["decode"], "strategies": ["serial"]}}, "bogus": 1},
-            "'bogus' was unexpected",
+            "config key (top level): unknown key 'bogus'; allowed: ",
         ),
-        (_config(wokers=[2]), "experiments.e: Additional properties are not allowed ('wokers'"),
+        (
+            _config(wokers=[2]),
+            "config key experiments.e: unknown key 'wokers'; did you mean 'workers'?",
+        ),
         (_config(workers=[0]), "experiments.e.workers[0]: 0 is less than the minimum of 1"),
         (_config(workers=[]), "experiments.e.workers: [] should be non-empty"),
         (_config(workers="2"), "experiments.e.workers: '2' is not of type 'array'"),
@@ -82,7 +93,7 @@ def test_defaults_are_filled():
         (_config(timeout_s=True), "experiments.e.timeout_s: True is not of type 'number'"),
         (
             {**_config(), "scratch": {"ssd": "/tmp"}},
-            "config key scratch: Additional properties are not allowed ('ssd'",
+            "config key scratch: unknown key 'ssd'; allowed: disk, shm",
         ),
         ({**_config(), "dataset_seed": -1}, "config key dataset_seed: -1 is less than the minimum"),
         ({"experiments": {}}, "experiments: {} should be non-empty"),
@@ -353,10 +364,207 @@ def test_an_option_with_choices_takes_one_of_them():
     assert resolve_config(ok)["experiments"]["e"]["task_options"]["save_png"]["durability"] == (
         "fsync"
     )
-    bad = _config(tasks=["save_png"], task_options={"save_png": {"durability": "sync"}})
+    bad = _config(tasks=["save_png"], task_options={"save_png": {"durability": "always"}})
     with pytest.raises(ConfigError) as err:
         resolve_config(bad)
     assert (
-        "experiments.e.task_options.save_png.durability: unknown value 'sync'; allowed: none, fsync"
-        in str(err.value)
+        "experiments.e.task_options.save_png.durability: unknown value 'always'; "
+        "allowed: none, fsync" in str(err.value)
     )
+
+
+# -- one pass, nearest names, warnings (imgbench validate-config and the workflow) ----------
+
+
+@pytest.mark.parametrize(
+    ("experiment", "message"),
+    [
+        (
+            {"wokers": [2]},
+            "config key experiments.e: unknown key 'wokers'; did you mean 'workers'?",
+        ),
+        (
+            {"cache": ["cld"]},
+            "config key experiments.e.cache[0]: 'cld' is not one of ['cold', 'warm']; "
+            "did you mean 'cold'?",
+        ),
+        (
+            {"strategies": ["serial", "thread"]},
+            "config key experiments.e.strategies[1]: unknown value 'thread'; "
+            "did you mean 'threads'?",
+        ),
+        (
+            {"tasks": ["decod"]},
+            "config key experiments.e.tasks[0]: unknown value 'decod'; did you mean 'decode'?",
+        ),
+        (
+            {"tasks": ["blur_thumbnail"], "task_options": {"blur_thumbnail": {"radus": 3}}},
+            "config key experiments.e.task_options.blur_thumbnail.radus: unknown option; "
+            "did you mean 'radius'?",
+        ),
+        (
+            {"tasks": ["save_png"], "task_options": {"save_png": {"durability": "sync"}}},
+            "config key experiments.e.task_options.save_png.durability: unknown value 'sync'; "
+            "did you mean 'fsync'?",
+        ),
+        (
+            {"task_options": {"grayscal": {}}},
+            "config key experiments.e.task_options.grayscal: unknown task 'grayscal'; "
+            "did you mean 'grayscale'?",
+        ),
+    ],
+)
+def test_a_misspelt_key_or_value_gets_the_nearest_valid_one(experiment, message):
+    review = review_config(_config(**experiment), cores=64)
+    assert review.problems == [message]
+    with pytest.raises(ConfigError) as err:
+        resolve_config(_config(**experiment))
+    assert str(err.value) == f"invalid config:\n  {message}"
+
+
+def test_a_top_level_typo_is_named_beside_what_is_then_missing():
+    review = review_config({"experiment": {"e": {"tasks": ["decode"]}}})
+    assert review.problems == [
+        "config key (top level): unknown key 'experiment'; did you mean 'experiments'?",
+        "config key (top level): 'experiments' is a required property",
+    ]
+
+
+def test_every_problem_is_reported_at_once():
+    # Schema errors (wrong key, wrong type, out of range) and registry problems (unknown
+    # names, task options) together: before, the first schema error hid all the others.
+    config = _config(
+        wokers=[2],
+        repeats=0,
+        storage=["ssd"],
+        strategies=["serial", "thread", "gpu"],
+        tasks=["decode", "blur_thumbnail"],
+        task_options={"blur_thumbnail": {"sigma": 1}},
+    )
+    review = review_config(config, cores=64)
+    assert review.problems == [
+        "config key experiments.e: unknown key 'wokers'; did you mean 'workers'?",
+        "config key experiments.e.repeats: 0 is less than the minimum of 1",
+        "config key experiments.e.storage[0]: 'ssd' is not one of ['disk', 'shm']",
+        "config key experiments.e.strategies[1]: unknown value 'thread'; did you mean 'threads'?",
+        "config key experiments.e.strategies[2]: unknown value 'gpu'; allowed: "
+        + ", ".join(sorted(STRATEGIES)),
+        "config key experiments.e.task_options.blur_thumbnail.sigma: unknown option; "
+        "allowed: durability, radius, thumbnail",
+    ]
+    with pytest.raises(ConfigError) as err:
+        resolve_config(config)
+    assert str(err.value).splitlines()[1:] == [f"  {p}" for p in review.problems]
+
+
+def test_wrong_types_are_named_once_not_checked_again():
+    config = {"experiments": {"e": {"tasks": "decode", "strategies": [["serial"]]}, "f": 3}}
+    assert review_config(config).problems == [
+        "config key experiments.e.strategies[0]: ['serial'] is not of type 'string'",
+        "config key experiments.e.tasks: 'decode' is not of type 'array'",
+        "config key experiments.f: 3 is not of type 'object'",
+    ]
+
+
+def test_a_valid_config_has_no_problems_and_its_defaults():
+    review = review_config(_config(), cores=64)
+    assert review.problems == [] and review.warnings == []
+    assert review.config == resolve_config(_config())
+
+
+def test_the_repetitions_rule_is_the_analysis_rule():
+    from imgbench.analysis.stats import median_ci
+
+    needed = repetitions_for(0.95)
+    assert needed == 6
+    assert median_ci(range(needed))[2] == 0.95
+    assert median_ci(range(needed - 1))[2] < 0.95
+
+
+@pytest.mark.parametrize(
+    ("rounds", "repeats", "warning"),
+    [
+        (
+            1,
+            3,
+            "config key experiments.e: 1 round x 3 repeats = 3 timed repetitions per cell, "
+            "fewer than the 6 a 95% CI of the median needs; its interval will be [min, max], "
+            "at 75% confidence",
+        ),
+        (
+            1,
+            1,
+            "config key experiments.e: 1 round x 1 repeat = 1 timed repetition per cell, "
+            "fewer than the 6 a 95% CI of the median needs; a single repetition gives no interval",
+        ),
+        (2, 3, None),
+        (6, 1, None),
+    ],
+)
+def test_too_few_repetitions_for_a_ci_are_warned_not_refused(rounds, repeats, warning):
+    config = _config(rounds=rounds, repeats=repeats, workers=[1])
+    review = review_config(config, cores=64)
+    assert review.problems == []
+    assert review.warnings == ([warning] if warning else [])
+    resolve_config(config)  # accepted
+
+
+def test_more_workers_than_cores_are_warned_for_cpu_work_only():
+    config = _config(tasks=["decode", "sleep"], workers=[1, 2, 4, 64])
+    assert config_warnings(resolve_config(config), cores=2) == [
+        "config key experiments.e.workers: 4, 64 exceed the 2 cores usable here; the "
+        "CPU-bound tasks (decode) can use at most 2 at once"
+    ]
+    one = _config(workers=[1, 3])
+    assert config_warnings(resolve_config(one), cores=1) == [
+        "config key experiments.e.workers: 3 exceeds the 1 core usable here; the CPU-bound "
+        "tasks (decode) can use at most 1 at once"
+    ]
+    # Waiting work may use more workers than cores; the loop uses none.
+    assert config_warnings(resolve_config(_config(tasks=["sleep"], workers=[64])), cores=2) == []
+    serial = _config(strategies=["serial"], workers=[64])
+    assert config_warnings(resolve_config(serial), cores=2) == []
+
+
+def test_the_workflow_gets_the_same_problems_and_warnings():
+    # WorkflowPlan calls check_config: it raises with the problems validate-config lists and
+    # returns its warnings, for the workflow to print.
+    config = resolve_config(_config(rounds=1, repeats=2, workers=[1]))
+    assert check_config(config) == review_config(config).warnings
+    assert len(check_config(config)) == 1
+    bad = apply_schema(_config(strategies=["serial", "thread"]))
+    with pytest.raises(ConfigError) as err:
+        check_config(bad)
+    assert str(err.value).splitlines()[1:] == [f"  {p}" for p in review_config(bad).problems]
+
+
+def test_files_merge_as_snakemake_merges_them():
+    a = {
+        "experiments": {"x": {"tasks": ["decode"], "strategies": ["serial"], "workers": [1, 2]}},
+        "scratch": {"disk": "a"},
+    }
+    b = {"experiments": {"y": {"tasks": ["read"], "strategies": ["serial"]}, "x": {"workers": [4]}}}
+    merged = merge_configs([a, b])
+    # Mappings key by key (both experiments, both scratch settings), lists replaced.
+    assert sorted(merged["experiments"]) == ["x", "y"]
+    assert merged["experiments"]["x"] == {
+        "tasks": ["decode"],
+        "strategies": ["serial"],
+        "workers": [4],
+    }
+    assert merged["scratch"] == {"disk": "a"}
+    assert a["experiments"]["x"]["workers"] == [1, 2]  # the inputs are left alone
+    # Snakemake's own semantics, file by file: what `snakemake --configfile A B` plans.
+    from snakemake.utils import update_config
+
+    expected: dict = {}
+    for c in (copy.deepcopy(a), copy.deepcopy(b)):
+        update_config(expected, c)
+    assert merged == expected
+
+
+def test_two_presets_merged_give_both_presets_experiments():
+    presets = sorted((ROOT / "config" / "presets").glob("*.yaml"))[:2]
+    merged = merge_configs(load_yaml(p) for p in presets)
+    names = [set(load_yaml(p)["experiments"]) for p in presets]
+    assert set(merged["experiments"]) == names[0] | names[1]

@@ -1,7 +1,9 @@
 """Study presets: each passes the schema, its reference loads, its findings point at its grid,
 and a study-style run (several experiments, a reference file) works end to end."""
 
+import itertools
 import zipfile
+from pathlib import PurePosixPath
 
 import pandas as pd
 import pytest
@@ -18,6 +20,10 @@ STUDIES = sorted(
     p for p in ROOT.glob("config/presets/*.yaml") if p.stem not in ("quick", "calibrate")
 )
 SEEDS = sorted((ROOT.parent / "shared" / "seeds").glob("00*.txt"))
+#: Every config that ships: the default experiment and the presets.
+SHIPPED = [ROOT / "config/config.yaml", *sorted(ROOT.glob("config/presets/*.yaml"))]
+#: What a run writes at the top of its results directory besides one directory per experiment.
+RUN_ENTRIES = ("bundle.zip", "config.resolved.yaml", "reference", "logs", "benchmarks")
 
 
 def _key(cell: dict) -> tuple:
@@ -39,6 +45,38 @@ def test_there_is_a_preset_for_every_study():
     assert len(STUDIES) == 5
     if SEEDS:
         assert len(SEEDS) == len(STUDIES)
+
+
+def test_experiment_names_are_unique_across_the_shipped_configs():
+    seen: dict[str, str] = {}
+    for path in SHIPPED:
+        for name in load_yaml(path)["experiments"]:
+            assert name not in seen, f"experiment {name!r} is in {seen[name]} and {path.name}"
+            seen[name] = path.name
+
+
+def test_every_preset_writes_under_its_own_name():
+    configs = {path: resolve_config(load_yaml(path)) for path in SHIPPED}
+    for path, config in configs.items():
+        expected = "results" if path.name == "config.yaml" else f"results/{path.stem}"
+        assert config["results_dir"] == expected, path.name
+    # What each run writes; no entry of one run is another's, or inside another's.
+    entries = {
+        path: {
+            PurePosixPath(config["results_dir"], name)
+            for name in [*config["experiments"], *RUN_ENTRIES]
+        }
+        for path, config in configs.items()
+    }
+    for a, b in itertools.permutations(SHIPPED, 2):
+        for mine, theirs in itertools.product(entries[a], entries[b]):
+            assert not mine.is_relative_to(theirs), (
+                f"{a.name} writes {mine}, in {b.name}'s {theirs}"
+            )
+    # The datasets are shared (a dataset is a pure function of its name), outside every run.
+    assert {config["datasets_dir"] for config in configs.values()} == {"results/datasets"}
+    for entry in set().union(*entries.values()):
+        assert not PurePosixPath("results/datasets").is_relative_to(entry), entry
 
 
 @pytest.mark.parametrize("preset", STUDIES, ids=lambda p: p.stem)
@@ -76,6 +114,8 @@ def test_study_preset_is_valid_and_its_findings_are_in_its_grid(preset):
 
 STUDY = {
     "reference": "ref.yaml",
+    # Not the default: every rule of a study run must write under the run's own directory.
+    "results_dir": "runs/study",
     "experiments": {
         "loop": {
             "tasks": ["grayscale_loop"],
@@ -166,17 +206,34 @@ def study(tmp_path_factory):
 
 @pytest.mark.e2e
 def test_study_run_sets_published_numbers_beside_ours(study):
-    table = pd.read_csv(study / "results/reference/comparison.csv").set_index("id")
+    table = pd.read_csv(study / "runs/study/reference/comparison.csv").set_index("id")
     assert table.loc["vectorized", "verdict"] == "holds"
     assert table.loc["vectorized", "measured_speedup"] > 1
     assert table.loc["vectorized", "published_speedup"] == pytest.approx(100.0)
     assert table.loc["absent", "verdict"] == "not measured"
-    html = (study / "results/reference/slides.html").read_text()
+    html = (study / "runs/study/reference/slides.html").read_text()
     assert "&lt;with markup&gt;" in html and "the timer was never reset" in html
-    with zipfile.ZipFile(study / "results/bundle.zip") as bundle:
+    with zipfile.ZipFile(study / "runs/study/bundle.zip") as bundle:
         names = set(bundle.namelist())
+        assert bundle.read("README.txt").startswith(
+            b"imgbench results bundle of the run in runs/study"
+        )
     assert {"reference/slides.html", "reference/comparison.csv"} <= names
     assert {"loop/slides.html", "numpy/slides.html", "tiny/slides.html"} <= names
+
+
+@pytest.mark.e2e
+def test_study_run_wrote_everything_under_its_results_dir_but_the_datasets(study):
+    top = {p.name for p in study.iterdir()} - {".snakemake"}
+    assert top <= {"runs", "results", "ref.yaml", "study.yaml"}
+    # results/ holds the shared datasets and the cells' scratch root (removed with each cell).
+    assert {p.name for p in (study / "results").iterdir()} <= {"datasets", "scratch"}
+    run = study / "runs/study"
+    assert {"loop", "numpy", "tiny", "reference", "logs", "benchmarks"} <= {
+        p.name for p in run.iterdir()
+    }
+    assert (run / "config.resolved.yaml").is_file()
+    assert list((run / "logs/datasets").glob("*.log"))
 
 
 @pytest.mark.e2e

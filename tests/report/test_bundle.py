@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from imgbench.errors import ImgbenchError
-from imgbench.report.bundle import EXPERIMENT_FILES, OPTIONAL_FILES, make_bundle
+from imgbench.report.bundle import EXPERIMENT_FILES, OPTIONAL_FILES, REFERENCE_FILES, make_bundle
 
 
 def write_experiment(root: Path, name: str) -> None:
@@ -83,3 +83,25 @@ def test_optional_files_are_bundled_when_present(tmp_path, inputs):
     assert {"demo/comparisons.csv", "demo/calibration.csv", "demo/calibration.json"} <= names
     assert not any(n.startswith("big/calibration") for n in names)
     assert set(OPTIONAL_FILES) >= {"calibration.csv", "calibration.json"}
+
+
+def test_a_runs_bundle_holds_that_run_alone_and_names_it(tmp_path, inputs):
+    # Two runs side by side, as two presets write them: results/a (with a reference deck)
+    # inside the default run's results/, and results/b.
+    root, config = inputs
+    for run in ("a", "b"):
+        write_experiment(root / run, run)
+        for name in REFERENCE_FILES:
+            (root / run / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / run / name).write_text(f"{run}/{name}")
+    make_bundle(root / "a/bundle.zip", root / "a", ["a"], config, reference=True)
+    with zipfile.ZipFile(root / "a/bundle.zip") as archive:
+        names = set(archive.namelist())
+        readme = archive.read("README.txt").decode()
+        assert archive.read("reference/slides.html") == b"a/reference/slides.html"
+    assert readme.startswith(f"imgbench results bundle of the run in {(root / 'a').as_posix()}\n")
+    assert names == {f"a/{f}" for f in EXPERIMENT_FILES} | set(REFERENCE_FILES) | {
+        "config.yaml",
+        "README.txt",
+    }
+    assert not (root / "b/bundle.zip").exists()

@@ -12,13 +12,21 @@ import yaml
 from imgbench.cli import build_parser
 from imgbench.plan.config import resolve_config
 from imgbench.vocabulary import RESULT_PATTERN, CellSpec
-from imgbench.workflow import CELL_RESULT, WorkflowPlan
+from imgbench.workflow import WorkflowPlan
 from tests.helpers import CONFIGS, ROOT
+
+GOLDEN = yaml.safe_load((CONFIGS / "golden.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
 def plan():
-    config = resolve_config(yaml.safe_load((CONFIGS / "golden.yaml").read_text()))
+    return WorkflowPlan(resolve_config(GOLDEN), basedir=ROOT)
+
+
+@pytest.fixture(scope="module")
+def elsewhere():
+    """The same grid run into a results directory of its own, and another datasets one."""
+    config = resolve_config(dict(GOLDEN, results_dir="runs/a/", datasets_dir="./shared/data"))
     return WorkflowPlan(config, basedir=ROOT)
 
 
@@ -32,7 +40,7 @@ def _matches(plan, path: str) -> dict | None:
     """The wildcards the cell rule's output pattern gives ``path``, under the constraints."""
     constraints = plan.wildcard_constraints()
     regex = ""
-    for literal, field, _, _ in string.Formatter().parse(CELL_RESULT):
+    for literal, field, _, _ in string.Formatter().parse(plan.cell_result):
         regex += re.escape(literal)
         if field:
             regex += f"(?P<{field}>{constraints.get(field, '.+')})"
@@ -40,10 +48,49 @@ def _matches(plan, path: str) -> dict | None:
     return match.groupdict() if match else None
 
 
-def test_every_run_is_matched_by_the_cell_pattern_as_itself(plan):
+@pytest.mark.parametrize("name", ["plan", "elsewhere"])
+def test_every_run_is_matched_by_the_cell_pattern_as_itself(name, request):
+    plan = request.getfixturevalue(name)
+    root = {"plan": "results", "elsewhere": "runs/a"}[name]
     for run in plan.runs:
-        found = _matches(plan, f"results/{run.path}")
+        found = _matches(plan, f"{root}/{run.path}")
         assert found == vars(_wildcards(run))
+
+
+def test_by_default_a_run_writes_under_results(plan):
+    assert (plan.results_dir, plan.datasets_dir) == ("results", "results/datasets")
+    assert plan.cell_log.startswith("results/logs/")
+    assert plan.cell_benchmark.startswith("results/benchmarks/")
+
+
+def test_every_path_of_a_run_is_under_its_results_dir(elsewhere):
+    # Given as "runs/a/" and "./shared/data": spelled one way, or Snakemake would see two files.
+    assert (elsewhere.results_dir, elsewhere.datasets_dir) == ("runs/a", "shared/data")
+    for pattern in (elsewhere.cell_result, elsewhere.cell_log, elsewhere.cell_benchmark):
+        assert pattern.startswith("runs/a/") and "//" not in pattern
+    assert elsewhere.dataset_log.startswith("runs/a/logs/datasets/")
+    assert elsewhere.dataset_dir.startswith("shared/data/")
+    assert elsewhere.run_dir(SimpleNamespace()) == "runs/a"
+    for name in elsewhere.experiments:
+        wildcards = SimpleNamespace(experiment=name)
+        assert elsewhere.experiment_dir(wildcards) == f"runs/a/{name}"
+        cells = elsewhere.experiment_cells(wildcards)
+        assert cells and all(c.startswith(f"runs/a/{name}/cells/") for c in cells)
+    for run in elsewhere.runs:
+        assert elsewhere.cell_dataset(_wildcards(run)).startswith("shared/data/")
+    with pytest.raises(ValueError, match=r"^runs/a/golden/.*w64 is not a cell"):
+        elsewhere.cell_args(
+            SimpleNamespace(**dict(vars(_wildcards(elsewhere.runs[0])), workers="64"))
+        )
+
+
+def test_the_results_dir_does_not_change_what_a_cell_measures(plan, elsewhere):
+    # Moving a run must not re-run its cells: their arguments and provenance are the same.
+    assert elsewhere.config_hash == plan.config_hash
+    for run in plan.runs:
+        wildcards = _wildcards(run)
+        assert elsewhere.cell_args(wildcards) == plan.cell_args(wildcards)
+        assert elsewhere.cell_priority(wildcards) == plan.cell_priority(wildcards)
 
 
 def test_a_path_outside_the_grid_is_refused_naming_it(plan):

@@ -163,7 +163,7 @@ def test_a_wrong_config_key_stops_the_run_naming_it(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     done = snakemake(tmp_path, "--cores", "1", "-n", config="bad.yaml", check=False)
     assert done.returncode != 0
-    assert "'wokers' was unexpected" in done.stderr + done.stdout
+    assert "unknown key 'wokers'; did you mean 'workers'?" in done.stderr + done.stdout
     bad["experiments"]["e"].pop("wokers")
     bad["experiments"]["e"]["strategies"] = ["serial", "gpu"]
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
@@ -195,6 +195,38 @@ def test_preset_replaces_the_default_experiments(tmp_path):
         tmp_path, "--configfile", str(ROOT / "config/presets/quick.yaml"), "-n", "--cores", "8"
     )
     assert "results/quick/" in done.stdout and "results/save/" not in done.stdout
+
+
+def _planned(done: subprocess.CompletedProcess) -> set[str]:
+    """Every file the jobs of a dry run would write: their outputs, logs and benchmarks."""
+    files = set()
+    for line in done.stdout.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key in ("output", "log", "benchmark"):
+            files.update(path.strip() for path in value.split(","))
+    return files
+
+
+def test_two_presets_run_in_turn_keep_their_outputs_apart(tmp_path):
+    # In one working directory, as a user runs them; blur_thumbnail has a reference deck.
+    # (Every pair of shipped configs, the default included, is checked without Snakemake in
+    # tests/plan/test_presets.py.)
+    planned = {}
+    for preset in ("quick", "blur_thumbnail"):
+        config = str(ROOT / f"config/presets/{preset}.yaml")
+        run = f"results/{preset}"
+        planned[run] = _planned(snakemake(tmp_path, "--configfile", config, "--cores", "8", "-n"))
+        for name in ("bundle.zip", "logs/bundle.log", "config.resolved.yaml"):
+            assert f"{run}/{name}" in planned[run], name
+        outside = {p for p in planned[run] if not p.startswith((f"{run}/", "results/datasets/"))}
+        assert not outside, f"{preset} writes outside {run}/: {sorted(outside)[:5]}"
+    assert {
+        "results/blur_thumbnail/reference/slides.html",
+        "results/blur_thumbnail/reference/comparison.csv",
+    } <= planned["results/blur_thumbnail"]
+    # Only datasets may be shared: each is a pure function of its name.
+    shared = planned["results/quick"] & planned["results/blur_thumbnail"]
+    assert all(p.startswith("results/datasets/") for p in shared), sorted(shared)[:5]
 
 
 def test_lint_and_format_are_clean():

@@ -5,40 +5,40 @@ rule aggregate:
         cells=PLAN.experiment_cells,
         config=rules.resolved_config.output[0],
     output:
-        timings="results/{experiment}/timings.csv",
+        timings=f"{RESULTS}/{{experiment}}/timings.csv",
         summary=report(
-            "results/{experiment}/summary.csv",
+            f"{RESULTS}/{{experiment}}/summary.csv",
             caption="../report/summary.rst",
             category="{experiment}",
             subcategory="Tables",
             labels={"experiment": "{experiment}", "table": "summary"},
         ),
         speedup=report(
-            "results/{experiment}/speedup.csv",
+            f"{RESULTS}/{{experiment}}/speedup.csv",
             caption="../report/speedup.rst",
             category="{experiment}",
             subcategory="Tables",
             labels={"experiment": "{experiment}", "table": "speedup"},
         ),
         efficiency=report(
-            "results/{experiment}/efficiency.csv",
+            f"{RESULTS}/{{experiment}}/efficiency.csv",
             caption="../report/efficiency.rst",
             category="{experiment}",
             subcategory="Tables",
             labels={"experiment": "{experiment}", "table": "efficiency"},
         ),
-        amdahl="results/{experiment}/amdahl.csv",
-        comparisons="results/{experiment}/comparisons.csv",
+        amdahl=f"{RESULTS}/{{experiment}}/amdahl.csv",
+        comparisons=f"{RESULTS}/{{experiment}}/comparisons.csv",
         recommendations=report(
-            "results/{experiment}/recommendations.csv",
+            f"{RESULTS}/{{experiment}}/recommendations.csv",
             caption="../report/recommendations.rst",
             category="{experiment}",
             subcategory="Tables",
             labels={"experiment": "{experiment}", "table": "recommendations"},
         ),
-        metadata="results/{experiment}/metadata.json",
+        metadata=f"{RESULTS}/{{experiment}}/metadata.json",
     log:
-        "results/logs/{experiment}/aggregate.log",
+        f"{RESULTS}/logs/{{experiment}}/aggregate.log",
     conda:
         "../../envs/imgbench.yaml"
     params:

@@ -5,15 +5,15 @@ rule calibration:
         speedup=rules.aggregate.output.speedup,
     output:
         csv=report(
-            "results/{experiment}/calibration.csv",
+            f"{RESULTS}/{{experiment}}/calibration.csv",
             caption="../report/calibration.rst",
             category="{experiment}",
             subcategory="Tables",
             labels={"experiment": "{experiment}", "table": "calibration"},
         ),
-        json="results/{experiment}/calibration.json",
+        json=f"{RESULTS}/{{experiment}}/calibration.json",
     log:
-        "results/logs/{experiment}/calibration.log",
+        f"{RESULTS}/logs/{{experiment}}/calibration.log",
     conda:
         "../../envs/imgbench.yaml"
     params:

@@ -5,11 +5,11 @@ rule cell:
     input:
         dataset=PLAN.cell_dataset,
     output:
-        cell=CELL_RESULT,
+        cell=PLAN.cell_result,
     log:
-        CELL_LOG,
+        PLAN.cell_log,
     benchmark:
-        CELL_BENCHMARK
+        PLAN.cell_benchmark
     priority: PLAN.cell_priority
     conda:
         "../../envs/imgbench.yaml"

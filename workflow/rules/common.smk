@@ -11,11 +11,8 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
+from imgbench.plan.config import resolve_config
 from imgbench.workflow import (
-    CELL_BENCHMARK,
-    CELL_LOG,
-    CELL_RESULT,
-    DATASET_DIR,
     FIGURES,
     FORMATS,
     TABLES,
@@ -23,8 +20,17 @@ from imgbench.workflow import (
     imgbench_command,
 )
 
+# Validated against the schema (defaults filled in, in place) and the registries, every
+# problem at once with the nearest valid name, as `imgbench validate-config` does.
+config.update(resolve_config(config))
 PLAN = WorkflowPlan(config, basedir=workflow.basedir)
+if workflow.is_main_process:
+    for warning in PLAN.warnings:
+        print(f"imgbench: warning: {warning}", file=sys.stderr)
 EXPERIMENTS = PLAN.experiments
+# This run's directory (config key results_dir): the rules' outputs, logs and benchmarks are
+# spelled under it, so that runs of different presets keep their results apart.
+RESULTS = PLAN.results_dir
 IMGBENCH = imgbench_command(
     SRC, DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 )

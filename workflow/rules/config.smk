@@ -1,9 +1,9 @@
 # The config every stage after the cells reads: resolved (defaults filled), written once.
 rule resolved_config:
     output:
-        "results/config.resolved.yaml",
+        f"{RESULTS}/config.resolved.yaml",
     log:
-        "results/logs/config.resolved.log",
+        f"{RESULTS}/logs/config.resolved.log",
     conda:
         "../../envs/imgbench.yaml"
     params:

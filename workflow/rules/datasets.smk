@@ -2,9 +2,9 @@ rule dataset:
     input:
         unpack(PLAN.dataset_source),
     output:
-        directory(DATASET_DIR),
+        directory(PLAN.dataset_dir),
     log:
-        "results/logs/datasets/{format}-{color}-{width}x{height}-n{images}-s{seed}.log",
+        PLAN.dataset_log,
     priority: PLAN.dataset_priority
     conda:
         "../../envs/imgbench.yaml"

@@ -14,7 +14,7 @@ rule figures:
     output:
         png=[
             report(
-                f"results/{{experiment}}/figures/{figure}.png",
+                f"{RESULTS}/{{experiment}}/figures/{figure}.png",
                 caption=f"../report/figure_{figure}.rst",
                 category="{experiment}",
                 subcategory="Figures",
@@ -22,9 +22,9 @@ rule figures:
             )
             for figure in FIGURES
         ],
-        svg=expand("results/{{experiment}}/figures/{figure}.svg", figure=FIGURES),
+        svg=[f"{RESULTS}/{{experiment}}/figures/{figure}.svg" for figure in FIGURES],
     log:
-        "results/logs/{experiment}/figures.log",
+        f"{RESULTS}/logs/{{experiment}}/figures.log",
     conda:
         "../../envs/imgbench.yaml"
     params:

@@ -6,18 +6,20 @@ rule reference:
         metadata=expand(rules.aggregate.output.metadata, experiment=EXPERIMENTS),
     output:
         html=report(
-            "results/reference/slides.html",
+            f"{RESULTS}/reference/slides.html",
             caption="../report/reference.rst",
             category="Published vs measured",
             labels={"file": "slides.html"},
         ),
-        csv="results/reference/comparison.csv",
+        csv=f"{RESULTS}/reference/comparison.csv",
     log:
-        "results/logs/reference.log",
+        f"{RESULTS}/logs/reference.log",
     conda:
         "../../envs/imgbench.yaml"
     params:
         imgbench=IMGBENCH,
+        results=PLAN.run_dir,
     shell:
-        "{params.imgbench} reference --reference {input.reference:q} --results-root results"
-        " --output-html {output.html:q} --output-csv {output.csv:q} > {log:q} 2>&1"
+        "{params.imgbench} reference --reference {input.reference:q}"
+        " --results-root {params.results:q} --output-html {output.html:q}"
+        " --output-csv {output.csv:q} > {log:q} 2>&1"

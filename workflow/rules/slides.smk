@@ -11,14 +11,14 @@ rule slides:
         calibration=get_calibration,
     output:
         report(
-            "results/{experiment}/slides.html",
+            f"{RESULTS}/{{experiment}}/slides.html",
             caption="../report/slides.rst",
             category="{experiment}",
             subcategory="Slide deck",
             labels={"experiment": "{experiment}", "file": "slides.html"},
         ),
     log:
-        "results/logs/{experiment}/slides.log",
+        f"{RESULTS}/logs/{{experiment}}/slides.log",
     conda:
         "../../envs/imgbench.yaml"
     params:

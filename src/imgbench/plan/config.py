@@ -5,7 +5,12 @@ installed as well as checked out; ``workflow/schemas/config.schema.yaml`` is a l
 for the Snakefile) describes every key; names of tasks and strategies are checked here
 against the registries, so that adding one touches only its registry, and task options
 against the task (``imgbench.measure.tasks.option_problems``). Every error names the key
-and what is allowed.
+and what is allowed, or the nearest allowed name (``imgbench.plan.suggest``); all of them are
+reported at once.
+
+Several files merge as ``snakemake --configfile A B`` merges them (``merge_configs``), and a
+valid config may still draw warnings (``config_warnings``): too few repetitions for a 95% CI
+of the median, more workers than the cores usable here.
 """
 
 from __future__ import annotations
@@ -13,17 +18,33 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from imgbench.errors import ConfigError
+from imgbench.plan.suggest import did_you_mean, schema_problems, unknown
+from imgbench.words import count
 
 #: The schema, as package data: (package, path inside it).
 SCHEMA = ("imgbench.plan", "schemas/config.schema.yaml")
 #: Beyond this a worker count is almost certainly a typo (and would exhaust file handles).
 MAX_WORKERS = 1024
+#: The level of the CIs the analysis reports.
+CI_LEVEL = 0.95
+
+
+def repetitions_for(level: float = CI_LEVEL) -> int:
+    """Fewest timed repetitions whose median has a CI at ``level`` from order statistics.
+
+    [min, max] of n values covers the median with probability 1 - 2 * 0.5**n (the rule of
+    ``imgbench.analysis.stats.median_ci``, which the plan layer may not import): 6 for 95%.
+    """
+    return math.ceil(math.log2(2 / (1 - level)))
 
 
 def load_yaml(path: Path) -> dict:
@@ -39,13 +60,6 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
-def _key(path) -> str:
-    parts = []
-    for p in path:
-        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
-    return "".join(parts) or "(top level)"
-
-
 def load_schema() -> dict:
     """The config's JSON Schema, read from the installed package."""
     import yaml
@@ -55,11 +69,25 @@ def load_schema() -> dict:
     return yaml.safe_load(text)
 
 
-def apply_schema(config: dict) -> dict:
-    """Validate against the schema and return a copy with defaults filled in."""
+def merge_configs(configs: Iterable[dict]) -> dict:
+    """Configs merged in order as ``snakemake --configfile A B`` merges them.
+
+    Snakemake's own ``update_config`` (so the semantics cannot drift): a mapping is merged key
+    by key, recursively, anything else (a list, a number) is replaced by the later file's.
+    Two presets therefore give both presets' experiments, not the last file's alone.
+    """
+    from snakemake.utils import update_config  # only here: snakemake is slow to import
+
+    merged: dict = {}
+    for config in configs:
+        update_config(merged, copy.deepcopy(config))
+    return merged
+
+
+def _fill_and_validate(config: dict) -> tuple[dict, list[str]]:
+    """A copy of ``config`` with the schema's defaults filled in, and every schema error."""
     from jsonschema import Draft202012Validator, validators
 
-    schema = load_schema()
     base = Draft202012Validator
     validate_properties = base.VALIDATORS["properties"]
 
@@ -70,38 +98,148 @@ def apply_schema(config: dict) -> dict:
                     instance.setdefault(name, copy.deepcopy(sub["default"]))
         yield from validate_properties(validator, properties, instance, subschema)
 
-    validator = validators.extend(base, {"properties": set_defaults})(schema)
+    validator = validators.extend(base, {"properties": set_defaults})(load_schema())
     config = copy.deepcopy(config)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"config key {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
-        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    return config, schema_problems(validator, config)
+
+
+def _invalid(problems: list[str]) -> ConfigError:
+    return ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def apply_schema(config: dict) -> dict:
+    """Validate against the schema and return a copy with defaults filled in."""
+    config, problems = _fill_and_validate(config)
+    if problems:
+        raise _invalid(problems)
     return config
 
 
-def check_config(config: dict) -> None:
-    """Checks the schema cannot express: registry names, worker limits, scratch directories."""
+def _names(exp: dict, key: str) -> list:
+    """An experiment's list ``key``, or nothing where the schema has already refused it."""
+    value = exp.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _experiments(config: dict) -> list[tuple[str, dict]]:
+    exps = config.get("experiments")
+    return (
+        [(n, e) for n, e in exps.items() if isinstance(e, dict)] if isinstance(exps, dict) else []
+    )
+
+
+def config_problems(config: dict) -> list[str]:
+    """What the schema cannot express: registry names, worker limits, scratch directories.
+
+    Safe on a config the schema refused (wrong types are skipped, the schema names them), so
+    that every problem is found in one pass.
+    """
     from imgbench.measure.strategies import STRATEGIES
     from imgbench.measure.tasks import TASKS
 
+    if not isinstance(config, dict):
+        return []  # the schema says what it should be
     problems: list[str] = _scratch_problems(config)
-    for name, exp in config.get("experiments", {}).items():
+    for name, exp in _experiments(config):
         for key, registry in (("tasks", TASKS), ("strategies", STRATEGIES)):
-            for i, value in enumerate(exp.get(key, [])):
-                if value not in registry:
+            for i, value in enumerate(_names(exp, key)):
+                if isinstance(value, str) and value not in registry:
                     problems.append(
-                        f"config key experiments.{name}.{key}[{i}]: unknown value {value!r}; "
-                        f"allowed: {', '.join(sorted(registry))}"
+                        f"config key experiments.{name}.{key}[{i}]: "
+                        + unknown("value", value, registry)
                     )
         problems += _task_problems(name, exp, TASKS, STRATEGIES)
-        for i, w in enumerate(exp.get("workers", [])):
+        for i, w in enumerate(_names(exp, "workers")):
             if isinstance(w, int) and w > MAX_WORKERS:
                 problems.append(
                     f"config key experiments.{name}.workers[{i}]: {w} exceeds the limit "
                     f"{MAX_WORKERS}"
                 )
+    return problems
+
+
+def check_config(config: dict) -> list[str]:
+    """Raise ``ConfigError`` listing every ``config_problems``; return the ``config_warnings``
+    (the workflow prints them: a run must say what ``imgbench validate-config`` says)."""
+    problems = config_problems(config)
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise _invalid(problems)
+    return config_warnings(config)
+
+
+def _repetition_warning(name: str, exp: dict) -> list[str]:
+    rounds, repeats = exp.get("rounds"), exp.get("repeats")
+    if not (isinstance(rounds, int) and isinstance(repeats, int)):
+        return []
+    n, needed = rounds * repeats, repetitions_for()
+    if n >= needed:
+        return []
+    interval = (
+        "a single repetition gives no interval"
+        if n == 1
+        else f"its interval will be [min, max], at {1 - 2 * 0.5**n:.0%} confidence"
+    )
+    return [
+        f"config key experiments.{name}: {count(rounds, 'round')} x "
+        f"{count(repeats, 'repeat')} = {count(n, 'timed repetition')} per cell, fewer than "
+        f"the {needed} a {CI_LEVEL:.0%} CI of the median needs; {interval}"
+    ]
+
+
+def _worker_warning(name: str, exp: dict, cores: int, tasks: dict, strategies: dict) -> list[str]:
+    pooled = [
+        s
+        for s in _names(exp, "strategies")
+        if isinstance(s, str) and s in strategies and strategies[s].uses_workers
+    ]
+    cpu = [
+        t
+        for t in _names(exp, "tasks")
+        if isinstance(t, str) and t in tasks and tasks[t].bound == "cpu"
+    ]
+    over = [w for w in _names(exp, "workers") if isinstance(w, int) and w > cores]
+    if not (pooled and cpu and over):
+        return []  # waiting work (download, sleep) may well use more workers than cores
+    return [
+        f"config key experiments.{name}.workers: {', '.join(map(str, sorted(over)))} "
+        f"{'exceeds' if len(over) == 1 else 'exceed'} the {count(cores, 'core')} usable here; "
+        f"the CPU-bound tasks ({', '.join(cpu)}) can use at most {cores} at once"
+    ]
+
+
+def config_warnings(config: dict, cores: int | None = None) -> list[str]:
+    """What a valid config may do but probably should not: fewer timed repetitions per cell
+    than a 95% CI of the median needs, more workers for CPU-bound work than ``cores`` (by
+    default: the cores usable here, ``imgbench.measure.machine.usable_cores``)."""
+    from imgbench.measure.machine import usable_cores
+    from imgbench.measure.strategies import STRATEGIES
+    from imgbench.measure.tasks import TASKS
+
+    cores = usable_cores() if cores is None else cores
+    warnings: list[str] = []
+    if not isinstance(config, dict):
+        return warnings
+    for name, exp in _experiments(config):
+        warnings += _repetition_warning(name, exp)
+        warnings += _worker_warning(name, exp, cores, TASKS, STRATEGIES)
+    return warnings
+
+
+@dataclass(frozen=True)
+class Review:
+    """A config checked in one pass: defaults filled in, every problem, every warning."""
+
+    config: dict
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def review_config(config: dict, cores: int | None = None) -> Review:
+    """Schema errors, registry problems and warnings of ``config``, all at once, never raising
+    on a wrong value (``imgbench validate-config``)."""
+    filled, problems = _fill_and_validate(config)
+    problems += config_problems(filled)
+    return Review(filled, problems, config_warnings(filled, cores))
 
 
 def _scratch_problems(config: dict) -> list[str]:
@@ -111,8 +249,15 @@ def _scratch_problems(config: dict) -> list[str]:
     "shm" cells on disk); a disk directory is created on first use, so the nearest existing
     directory on its path must be writable.
     """
-    used = {s for exp in config.get("experiments", {}).values() for s in exp.get("storage", [])}
-    scratch = config.get("scratch") or {}
+    used = {
+        s for _, exp in _experiments(config) for s in _names(exp, "storage") if isinstance(s, str)
+    }
+    scratch = config.get("scratch")
+    scratch = (
+        {k: v for k, v in scratch.items() if isinstance(v, str)}
+        if isinstance(scratch, dict)
+        else {}
+    )
     problems = []
     for storage in sorted(used & scratch.keys()):
         key = f"config key scratch.{storage}"
@@ -166,8 +311,8 @@ def _task_problems(name: str, exp: dict, tasks: dict, strategies: dict) -> list[
     from imgbench.measure.tasks import option_problems
 
     problems = []
-    known_tasks = [t for t in exp.get("tasks", []) if t in tasks]
-    if "vectorized" in exp.get("strategies", []) and "vectorized" in strategies:
+    known_tasks = [t for t in _names(exp, "tasks") if isinstance(t, str) and t in tasks]
+    if "vectorized" in _names(exp, "strategies") and "vectorized" in strategies:
         with_batch = sorted(n for n, t in tasks.items() if t.batch is not None)
         for task in known_tasks:
             if tasks[task].batch is None:
@@ -176,18 +321,34 @@ def _task_problems(name: str, exp: dict, tasks: dict, strategies: dict) -> list[
                     f"task {task!r}; it applies only to: {', '.join(with_batch)} "
                     "(put other tasks in another experiment)"
                 )
-    for task, options in (exp.get("task_options") or {}).items():
+    all_options = exp.get("task_options")
+    for task, options in (all_options if isinstance(all_options, dict) else {}).items():
         key = f"experiments.{name}.task_options.{task}"
         if task not in tasks:
-            problems.append(
-                f"config key {key}: unknown task {task!r}; allowed: {', '.join(sorted(tasks))}"
-            )
+            problems.append(f"config key {key}: {unknown('task', task, tasks)}")
             continue
         defaults = tasks[task].options
         choices = getattr(tasks[task], "choices", {})
-        for option, value in (options or {}).items():
-            problems += option_problems(f"{key}.{option}", option, value, defaults, choices)
+        for option, value in (options if isinstance(options, dict) else {}).items():
+            hint = _option_hint(option, value, defaults, choices)
+            if hint:
+                problems.append(f"config key {key}.{option}: {hint}")
+            else:
+                problems += option_problems(f"{key}.{option}", option, value, defaults, choices)
     return problems
+
+
+def _option_hint(option: str, value: Any, defaults: dict, choices: dict) -> str:
+    """The nearest option name or choice where a typo is likely, else "" (and the task's own
+    message, listing what is allowed, stands)."""
+    if option not in defaults:
+        hint = did_you_mean(option, defaults)
+        return f"unknown option; {hint}" if hint else ""
+    allowed = choices.get(option)
+    if allowed is not None and value not in allowed:
+        hint = did_you_mean(value, allowed)
+        return f"unknown value {value!r}; {hint}" if hint else ""
+    return ""
 
 
 def task_options(exp: dict, task: str) -> dict[str, Any]:
@@ -198,7 +359,12 @@ def task_options(exp: dict, task: str) -> dict[str, Any]:
 
 
 def resolve_config(config: dict[str, Any]) -> dict:
-    """Schema validation with defaults, then registry checks: what every stage may trust."""
-    config = apply_schema(config)
-    check_config(config)
+    """Schema validation with defaults, then registry checks: what every stage may trust.
+
+    Raises ``ConfigError`` listing every problem of both at once.
+    """
+    config, problems = _fill_and_validate(config)
+    problems += config_problems(config)
+    if problems:
+        raise _invalid(problems)
     return config

@@ -1,4 +1,8 @@
-"""The shareable bundle: one zip of every experiment's tables, figures and deck, with the config.
+"""The shareable bundle: one zip of a run's experiments' tables, figures and decks, with the config.
+
+A run is one results directory (the config's ``results_dir``): its bundle holds that run's
+experiments and reference deck alone, and its README names the run, so that bundles of
+different presets' runs, unpacked side by side, say which is which.
 
 The zip is reproducible: entries are sorted and carry a fixed timestamp and mode, so the
 same inputs give the same bytes. It is written to a temporary sibling and renamed, so a
@@ -23,6 +27,7 @@ EXPERIMENT_FILES = {
     "efficiency.csv": "parallel efficiency: speedup / workers",
     "metadata.json": "hosts, software versions, method and cache state of the run",
     "slides.html": "the self-contained slide deck (open in a browser; prints one slide a page)",
+    "report.md": "the Markdown report: verdicts, headline tables, machine, figure links",
     **{
         f"figures/{stem}.{fmt}": f"figure: {stem.replace('_', ' ')} ({fmt.upper()})"
         for stem in ALWAYS_WRITTEN
@@ -48,10 +53,10 @@ ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
 def _readme(
-    experiments: list[str], extra_figures: dict[str, list[str]], reference: bool = False
+    run: str, experiments: list[str], extra_figures: dict[str, list[str]], reference: bool = False
 ) -> str:
     lines = [
-        "imgbench results bundle",
+        f"imgbench results bundle of the run in {run}",
         "",
         "config.yaml  the resolved configuration the workflow ran with",
         "README.txt   this file",
@@ -112,7 +117,8 @@ def make_bundle(
 ) -> None:
     """Zip each experiment's tables, figures and deck with ``config.yaml`` and a README.
 
-    Entries are ``E/<file>`` for every experiment ``E`` under ``results_root``, plus
+    Entries are ``E/<file>`` for every experiment ``E`` under ``results_root`` (the run's
+    results directory, named in the README as given), plus
     ``config.yaml`` (a copy of ``config``) and ``README.txt`` at the top, and with
     ``reference`` the published-vs-measured comparison under ``reference/``. Raises
     ``ImgbenchError`` naming every missing input before anything is written.
@@ -128,7 +134,12 @@ def make_bundle(
         ]
         for experiment in experiments
     }
-    readme = _readme(list(experiments), {e: n for e, n in extra_figures.items() if n}, reference)
+    readme = _readme(
+        results_root.as_posix(),
+        list(experiments),
+        {e: n for e, n in extra_figures.items() if n},
+        reference,
+    )
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

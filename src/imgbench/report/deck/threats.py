@@ -394,7 +394,9 @@ _SENTENCES: dict[str, Callable[[Fact, bool], str]] = {
 def word(fact: Fact, hosted: bool = False) -> str:
     """The fact as a sentence; ``hosted``: cells are named with their host. A warning of
     the analysis or the run is its own text."""
-    if fact.topic == "Run warning" or fact.topic not in _SENTENCES:
+    # A warning of the analysis or the run carries its own text (e.g. "Hosts": one hostname
+    # with two CPU models), whatever its topic.
+    if fact.topic == "Run warning" or fact.topic not in _SENTENCES or "text" in fact.details:
         return _warning(fact, hosted)
     return _SENTENCES[fact.topic](fact, hosted)
 
