@@ -34,6 +34,7 @@ from imgbench.plan.grid import (
     run_order,
     source_dataset,
 )
+from imgbench.plan.timings import result_files
 from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
 from imgbench.report.figures import FORMATS
 from imgbench.vocabulary import CACHES, COLORS, RAW, RESULT_PATTERN, STORAGES, CellSpec
@@ -152,6 +153,11 @@ class WorkflowPlan:
             name for name in self.experiments if known & set(config["experiments"][name]["tasks"])
         ]
         self.reference = self._reference_file()
+
+    def previous_run(self) -> Path | None:
+        """This run's results directory, when an earlier run left cell results there."""
+        results = Path(self.results_dir)
+        return results if result_files(results) else None
 
     # ----- wildcards -> things ----------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import PIL
 import pytest
 
 from imgbench.errors import ImgbenchError
@@ -38,10 +39,18 @@ def test_bundle_holds_every_file_and_the_config(tmp_path, inputs):
         assert archive.read("config.yaml") == b"experiments: {}\n"
         assert archive.read("demo/summary.csv") == b"demo/summary.csv\n"
         assert b"slides.html" in archive.read("README.txt")
+        software = archive.read("software.txt").decode().splitlines()
+        names_in_lock = [line.split("==")[0] for line in software]
+        assert names_in_lock == sorted(names_in_lock) and f"pillow=={PIL.__version__}" in software
         assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
     expected = {f"{e}/{f}" for e in ("demo", "big") for f in EXPERIMENT_FILES}
-    assert names == expected | {"config.yaml", "README.txt", "demo/figures/extra.svg"}
+    assert names == expected | {
+        "config.yaml",
+        "README.txt",
+        "software.txt",
+        "demo/figures/extra.svg",
+    }
     for entry in ("demo/timings.csv", "big/figures/speedup.png", "big/figures/speedup.svg"):
         assert entry in names
     assert [p.name for p in output.parent.iterdir()] == ["bundle.zip"]
@@ -103,5 +112,6 @@ def test_a_runs_bundle_holds_that_run_alone_and_names_it(tmp_path, inputs):
     assert names == {f"a/{f}" for f in EXPERIMENT_FILES} | set(REFERENCE_FILES) | {
         "config.yaml",
         "README.txt",
+        "software.txt",
     }
     assert not (root / "b/bundle.zip").exists()

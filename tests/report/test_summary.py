@@ -68,7 +68,14 @@ def test_warnings_are_the_threats_found_in_the_decks_words(results):
 def test_it_says_where_deck_report_and_bundle_are(results):
     lines = summary.experiment_summary(results / "golden").splitlines()
     assert f"  Deck:   {results / 'golden' / 'slides.html'}" in lines
-    assert f"  Report: {results / 'golden' / 'report.md'} (not written)" in lines
+    assert f"  Report: {results / 'golden' / 'report.md'}" in lines
+    report = (results / "golden" / "report.md").read_bytes()
+    (results / "golden" / "report.md").unlink()
+    try:
+        lines = summary.experiment_summary(results / "golden").splitlines()
+        assert f"  Report: {results / 'golden' / 'report.md'} (not written)" in lines
+    finally:
+        (results / "golden" / "report.md").write_bytes(report)
     assert f"  Bundle: {results / 'bundle.zip'} (not written)" in lines
     other = results / "elsewhere.zip"
     assert f"  Bundle: {other} (not written)" in summary.experiment_summary(

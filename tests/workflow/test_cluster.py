@@ -35,6 +35,7 @@ LOCAL_RULES = {
     "calibration",
     "figures",
     "slides",
+    "markdown",
     "reference",
     "bundle",
 }
@@ -188,6 +189,7 @@ def test_slurm_profile_dry_run_plans_the_grid(tmp_path, monkeypatch):
         "aggregate": 1,
         "figures": 1,
         "slides": 1,
+        "markdown": 1,
         "bundle": 1,
         "all": 1,
     }

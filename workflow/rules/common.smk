@@ -12,6 +12,7 @@ SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
 from imgbench.plan.config import resolve_config
+from imgbench.plan.estimate import format_plan, plan_report
 from imgbench.workflow import (
     FIGURES,
     FORMATS,
@@ -27,6 +28,14 @@ PLAN = WorkflowPlan(config, basedir=workflow.basedir)
 if workflow.is_main_process:
     for warning in PLAN.warnings:
         print(f"imgbench: warning: {warning}", file=sys.stderr)
+    if not workflow.dryrun:
+        # What the run will cost, timed by this run's own earlier results where there are
+        # some, else by a short calibration here (a few seconds; `imgbench plan` alone
+        # prints the same before a run).
+        print(
+            format_plan(plan_report(config, previous=PLAN.previous_run())),
+            file=sys.stderr,
+        )
 EXPERIMENTS = PLAN.experiments
 # This run's directory (config key results_dir): the rules' outputs, logs and benchmarks are
 # spelled under it, so that runs of different presets keep their results apart.

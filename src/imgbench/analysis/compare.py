@@ -16,18 +16,24 @@ repetitions and the p-value is a Mann-Whitney U over them.
 Each cell is tested on its own: with many cells, some unchanged ones will pass the test by
 chance (about alpha of them by the p-value alone), so a lone small change among thousands
 deserves a rerun before it is believed.
+
+``comparison_data`` gives what the comparison figure (``imgbench.report.compare``) draws:
+which cells get a whisker, and the range of ratios its axis must hold.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from imgbench.analysis.figure_data import NoData
+from imgbench.analysis.frames import strategy_order
 from imgbench.analysis.stats import hierarchical_speedup_cis, mann_whitney_p, speedup_ci
 from imgbench.analysis.tables import MATCH_KEY, read_table
 from imgbench.errors import ImgbenchError
@@ -54,6 +60,8 @@ COLUMNS = [
 ]
 UNMATCHED_COLUMNS = [*KEY, "only_in", "n", "median_s", "host"]
 SLOWER, FASTER, UNCHANGED = "slower", "faster", "no significant change"
+#: Rows drawn with whiskers in the comparison figure; the rest are in comparison.csv.
+MAX_FIGURE_ROWS = 40
 
 
 def _read_timings(directory: Path) -> pd.DataFrame:
@@ -255,3 +263,90 @@ def compare_sets(a: Path, b: Path, alpha: float = 0.05) -> tuple[pd.DataFrame, p
         }
     )
     return matched, unmatched
+
+
+# --- the figure's data -----------------------------------------------------------------
+
+
+def varies(frame: pd.DataFrame) -> bool:
+    """Whether storage or cache differ between cells, so that labels must name them."""
+    return len(frame) > 0 and (frame["storage"].nunique() > 1 or frame["cache"].nunique() > 1)
+
+
+@dataclass(frozen=True)
+class ComparisonData:
+    """What the comparison figure draws.
+
+    ``cells`` are the matched cells with a finite, positive ratio; ``rows`` those drawn with
+    whiskers, by task, slowest first, chosen as ``shown`` says: "all" (every cell), "largest"
+    (the ``MAX_FIGURE_ROWS`` largest of ``n_significant`` significant changes),
+    "significant" (every significant change) or "none" (no significant change). The ratio
+    axis must hold ``low`` .. ``high``: every cell's ratio, the rows' CIs and 1.
+    """
+
+    rows: pd.DataFrame
+    shown: str
+    n_significant: int
+    cells: pd.DataFrame
+    with_storage: bool
+    low: float
+    high: float
+    #: The significant rows' strategies, in legend order.
+    strategies: list[str]
+    #: Whether some row's change is not significant (drawn hollow).
+    has_not_significant: bool
+
+    @property
+    def all_shown(self) -> bool:
+        """Whether the rows are every cell (else a histogram below shows them all)."""
+        return len(self.rows) == len(self.cells)
+
+
+def _figure_rows(cells: pd.DataFrame) -> tuple[pd.DataFrame, str, int]:
+    """The cells drawn with whiskers, by task, slowest first; which were chosen (see
+    ``ComparisonData.shown``); and how many changed significantly."""
+    significant = cells[cells["significant"].astype(bool)]
+    if len(cells) <= MAX_FIGURE_ROWS:
+        rows, shown = cells, "all"
+    elif len(significant) > MAX_FIGURE_ROWS:
+        size = np.abs(np.log(significant["ratio"].astype(float)))
+        rows = significant.loc[size.sort_values(ascending=False).index[:MAX_FIGURE_ROWS]]
+        shown = "largest"
+    else:
+        rows, shown = significant, "significant"
+    if rows.empty:
+        shown = "none"
+    rows = rows.sort_values(["task", "ratio"], ascending=[True, False], kind="stable")
+    return rows, shown, len(significant)
+
+
+def comparison_data(matched: pd.DataFrame) -> ComparisonData | NoData:
+    """What the comparison figure draws of ``matched`` (``compare_frames``' first frame), or
+    ``NoData`` when no cell has a ratio to draw."""
+    ratios = matched["ratio"].astype(float)
+    cells = matched[np.isfinite(ratios) & (ratios > 0)] if len(matched) else matched
+    if cells.empty:
+        return NoData(
+            "no cell measured in both sets" if matched.empty else "no ratio could be formed"
+        )
+    rows, shown, n_significant = _figure_rows(cells)
+    ends = np.concatenate(
+        [
+            cells["ratio"].to_numpy(float),
+            rows[["ratio_ci_low", "ratio_ci_high"]].to_numpy(float).ravel(),
+            [1.0],
+        ]
+    )
+    ends = ends[np.isfinite(ends) & (ends > 0)]
+    significant = rows["significant"].astype(bool)
+    return ComparisonData(
+        rows=rows,
+        shown=shown,
+        n_significant=n_significant,
+        cells=cells,
+        with_storage=varies(cells),
+        low=float(ends.min()),
+        high=float(ends.max()),
+        strategies=strategy_order(rows.loc[significant, "strategy"].unique()),
+        has_not_significant=bool((~significant).any()),
+    )

@@ -11,6 +11,7 @@ reader sees the old bundle or the whole new one.
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import zipfile
 from pathlib import Path
@@ -59,6 +60,7 @@ def _readme(
         f"imgbench results bundle of the run in {run}",
         "",
         "config.yaml  the resolved configuration the workflow ran with",
+        "software.txt the Python packages (name==version) of the environment that wrote it",
         "README.txt   this file",
         "",
         "For each experiment E (" + ", ".join(experiments) + "):",
@@ -99,6 +101,17 @@ def _entries(
     if missing:
         raise ImgbenchError("bundle: missing file(s): " + ", ".join(missing))
     return entries
+
+
+def software_lock() -> str:
+    """Every installed distribution as ``name==version``, sorted: the environment that
+    wrote the tables (each cell's own library versions are in metadata.json's hosts)."""
+    found = {
+        (dist.metadata["Name"] or "").lower(): dist.version
+        for dist in importlib.metadata.distributions()
+        if dist.metadata["Name"]
+    }
+    return "".join(f"{name}=={version}\n" for name, version in sorted(found.items()))
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
@@ -144,6 +157,7 @@ def make_bundle(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         _add(archive, "README.txt", readme.encode())
+        _add(archive, "software.txt", software_lock().encode())
         for name in sorted(entries):
             _add(archive, name, entries[name].read_bytes())
     write_atomic(output, buffer.getvalue())

@@ -3,7 +3,8 @@
 ``imgbench.analysis.compare`` matches the cells and tests each change; this module writes
 what it found (``comparison.csv``, ``unmatched.csv`` and ``comparison.png``/``.svg``) and
 says it in plain text (``format_table``). The figure shows, per changed cell, the ratio
-B / A with its CI whisker on a log₂ axis, and below it how all matched cells moved.
+B / A with its CI whisker on a log₂ axis, and below it how all matched cells moved; which
+cells and what range it draws come from ``imgbench.analysis.compare.comparison_data``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from imgbench import words
-from imgbench.analysis.compare import FASTER, SLOWER, UNCHANGED
-from imgbench.analysis.frames import strategy_order
+from imgbench.analysis.compare import (
+    FASTER,
+    MAX_FIGURE_ROWS,
+    SLOWER,
+    UNCHANGED,
+    ComparisonData,
+    comparison_data,
+    varies,
+)
+from imgbench.analysis.figure_data import NoData
 from imgbench.files import write_atomic
 from imgbench.report.figures.style import RC_PARAMS, save_figure, strategy_color
 
-#: Rows drawn with whiskers in the figure; the rest are in comparison.csv.
-MAX_FIGURE_ROWS = 40
 _SIGNIFICANT_GREY, _NOT_SIGNIFICANT_GREY = "#333333", "#bbbbbb"
 _RATIO_LABEL = "◀ B faster     median wall time B / A (log₂ scale)     B slower ▶"
 
@@ -41,11 +48,6 @@ def write_comparison(matched: pd.DataFrame, unmatched: pd.DataFrame, output_dir:
 
 
 # --- text ------------------------------------------------------------------------------
-
-
-def _varies(frame: pd.DataFrame) -> bool:
-    """Whether storage or cache differ between cells, so that labels must name them."""
-    return len(frame) > 0 and (frame["storage"].nunique() > 1 or frame["cache"].nunique() > 1)
 
 
 def _ratio(value: float, low: float, high: float, times: str = "x") -> str:
@@ -81,7 +83,7 @@ def format_table(df: pd.DataFrame, limit: int = 20) -> str:
     lines = []
     if "label_a" in attrs:
         lines += [f"A = {attrs['label_a']}", f"B = {attrs['label_b']}"]
-    with_storage = _varies(df)
+    with_storage = varies(df)
     if len(df) and not with_storage:
         lines.append(f"all cells: {df['storage'].iloc[0]} storage, {df['cache'].iloc[0]} cache")
     changed = df[df["significant"].astype(bool)] if len(df) else df
@@ -149,27 +151,18 @@ def _ratio_axis(ax: plt.Axes, low: float, high: float) -> None:
     ax.set_xlim(low, high)
 
 
-def _figure_rows(matched: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The cells drawn with whiskers, by task, slowest first; and which were chosen.
-
-    ``matched`` holds only cells with a finite, positive ratio.
-    """
-    data = matched
-    significant = data[data["significant"].astype(bool)]
-    if len(data) <= MAX_FIGURE_ROWS:
-        rows, note = data, "all matched cells; filled: significant change, hollow: not"
-    elif len(significant) > MAX_FIGURE_ROWS:
-        size = np.abs(np.log(significant["ratio"].astype(float)))
-        rows = significant.loc[size.sort_values(ascending=False).index[:MAX_FIGURE_ROWS]]
-        note = (
-            f"the {MAX_FIGURE_ROWS} largest of {len(significant)} significant changes "
+def _shown(data: ComparisonData) -> str:
+    """Which cells the rows are, in words."""
+    if data.shown == "none":
+        return "no significant change"
+    if data.shown == "all":
+        return "all matched cells; filled: significant change, hollow: not"
+    if data.shown == "largest":
+        return (
+            f"the {MAX_FIGURE_ROWS} largest of {data.n_significant} significant changes "
             "(all in comparison.csv)"
         )
-    else:
-        rows, note = significant, f"the {len(significant)} significant changes"
-    if rows.empty:
-        note = "no significant change"
-    return rows.sort_values(["task", "ratio"], ascending=[True, False], kind="stable"), note
+    return f"the {len(data.rows)} significant changes"
 
 
 def comparison_figure(matched: pd.DataFrame) -> plt.Figure:
@@ -180,21 +173,17 @@ def comparison_figure(matched: pd.DataFrame) -> plt.Figure:
         "Median wall time, B / A per cell (>1: B slower)\n"
         f"A = {attrs.get('label_a', 'A')}\nB = {attrs.get('label_b', 'B')}"
     )
-    ratios = matched["ratio"].astype(float)
-    finite = matched[np.isfinite(ratios) & (ratios > 0)] if len(matched) else matched
-    if finite.empty:
+    data = comparison_data(matched)
+    if isinstance(data, NoData):
         fig, ax = plt.subplots(figsize=(8, 4.5))
         ax.axis("off")
-        reason = "no cell measured in both sets" if matched.empty else "no ratio could be formed"
-        ax.text(0.5, 0.5, f"no data\n{reason}", ha="center", va="center", fontsize=16)
+        ax.text(0.5, 0.5, f"no data\n{data.reason}", ha="center", va="center", fontsize=16)
         fig.suptitle(title, fontsize=11)
         return fig
 
-    rows, note = _figure_rows(finite)
-    with_storage = _varies(finite)
-    n_rows = max(len(rows), 1)
+    n_rows = max(len(data.rows), 1)
     # Below the rows, a histogram of every matched cell, unless the rows already show them all.
-    all_shown = len(rows) == len(finite)
+    all_shown = data.all_shown
     row_height = 0.27 * n_rows + 0.8
     fig, axes = plt.subplots(
         1 if all_shown else 2,
@@ -206,39 +195,35 @@ def comparison_figure(matched: pd.DataFrame) -> plt.Figure:
         layout="constrained",
     )
     ax = axes[0][0]
-
-    ends = np.concatenate(
-        [
-            finite["ratio"].to_numpy(float),
-            rows[["ratio_ci_low", "ratio_ci_high"]].to_numpy(float).ravel(),
-            [1.0],
-        ]
+    _ratio_axis(ax, data.low, data.high)
+    _draw_rows(ax, data, alpha)
+    _legend(fig, data)
+    if not all_shown:
+        _ratio_histogram(axes[1][0], data.cells)
+    fig.suptitle(title, fontsize=11)
+    fig.text(
+        0.5,
+        0.0,
+        f"Dot: ratio of medians B / A. Whisker: {1 - alpha:.0%} percentile bootstrap CI over "
+        f"both sets' repetitions (rounds, then repetitions, where both ran several rounds). "
+        f"Significant: p < {alpha:g} ({_tests(matched)}) and the CI excludes 1.",
+        ha="center",
+        va="top",
+        fontsize=8.5,
     )
-    ends = ends[np.isfinite(ends) & (ends > 0)]
-    low, high = float(ends.min()), float(ends.max())
-    _ratio_axis(ax, low, high)
+    return fig
 
+
+def _draw_rows(ax: plt.Axes, data: ComparisonData, alpha: float) -> None:
+    """One row per drawn cell: its ratio and CI whisker, labelled on the left with the cell
+    and on the right with the numbers."""
+    rows = data.rows
     y = np.arange(len(rows))[::-1]
     for yi, (_, row) in zip(y, rows.iterrows(), strict=True):
-        significant = bool(row["significant"])
-        color = strategy_color(str(row["strategy"])) if significant else "#999999"
-        ratio = float(row["ratio"])
-        lo, hi = float(row["ratio_ci_low"]), float(row["ratio_ci_high"])
-        if math.isfinite(lo) and math.isfinite(hi):
-            ax.plot([lo, hi], [yi, yi], color=color, lw=1.6, solid_capstyle="butt")
-            ax.plot([lo, hi], [yi, yi], "|", color=color, ms=7)
-        ax.plot(
-            ratio,
-            yi,
-            "o",
-            ms=6.5,
-            color=color,
-            mfc=color if significant else "white",
-            mew=1.4,
-        )
+        _draw_row(ax, yi, row)
     ax.axvline(1.0, color="k", lw=1.1, zorder=0)
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_yticks(y, [words.cell_key(r, with_storage, times="×") for _, r in rows.iterrows()])
+    ax.set_yticks(y, [words.cell_key(r, data.with_storage, times="×") for _, r in rows.iterrows()])
     ax.grid(True, axis="x", alpha=0.3)
     ax.tick_params(axis="x", labelbottom=True)
     # Separate tasks, since rows are grouped by task.
@@ -259,7 +244,7 @@ def comparison_figure(matched: pd.DataFrame) -> plt.Figure:
     )
     right.tick_params(axis="y", length=0)
     ax.set_xlabel(_RATIO_LABEL)
-    ax.set_title(f"Shown: {note}", fontsize=9)
+    ax.set_title(f"Shown: {_shown(data)}", fontsize=9)
     if rows.empty:
         ax.text(
             0.5,
@@ -274,11 +259,26 @@ def comparison_figure(matched: pd.DataFrame) -> plt.Figure:
         ax.set_yticks([])
         right.set_yticks([])
 
-    strategies = strategy_order(rows.loc[rows["significant"].astype(bool), "strategy"].unique())
+
+def _draw_row(ax: plt.Axes, yi: float, row: pd.Series) -> None:
+    """A cell's ratio as a dot (filled if significant) and its CI as a whisker."""
+    significant = bool(row["significant"])
+    color = strategy_color(str(row["strategy"])) if significant else "#999999"
+    ratio = float(row["ratio"])
+    lo, hi = float(row["ratio_ci_low"]), float(row["ratio_ci_high"])
+    if math.isfinite(lo) and math.isfinite(hi):
+        ax.plot([lo, hi], [yi, yi], color=color, lw=1.6, solid_capstyle="butt")
+        ax.plot([lo, hi], [yi, yi], "|", color=color, ms=7)
+    ax.plot(ratio, yi, "o", ms=6.5, color=color, mfc=color if significant else "white", mew=1.4)
+
+
+def _legend(fig: plt.Figure, data: ComparisonData) -> None:
+    """The significant rows' strategies, hollow for not significant, and the 1× line."""
     handles = [
-        Line2D([], [], color=strategy_color(s), marker="o", lw=1.6, label=s) for s in strategies
+        Line2D([], [], color=strategy_color(s), marker="o", lw=1.6, label=s)
+        for s in data.strategies
     ]
-    if (~rows["significant"].astype(bool)).any():
+    if data.has_not_significant:
         handles.append(
             Line2D(
                 [], [], color="#999999", marker="o", mfc="white", lw=1.6, label="not significant"
@@ -286,21 +286,6 @@ def comparison_figure(matched: pd.DataFrame) -> plt.Figure:
         )
     handles.append(Line2D([], [], color="k", lw=1.1, label="1×: no change"))
     fig.legend(handles=handles, loc="outside right upper", frameon=False)
-
-    if not all_shown:
-        _ratio_histogram(axes[1][0], finite)
-    fig.suptitle(title, fontsize=11)
-    fig.text(
-        0.5,
-        0.0,
-        f"Dot: ratio of medians B / A. Whisker: {1 - alpha:.0%} percentile bootstrap CI over "
-        f"both sets' repetitions (rounds, then repetitions, where both ran several rounds). "
-        f"Significant: p < {alpha:g} ({_tests(matched)}) and the CI excludes 1.",
-        ha="center",
-        va="top",
-        fontsize=8.5,
-    )
-    return fig
 
 
 def _ratio_histogram(hist: plt.Axes, finite: pd.DataFrame) -> None:

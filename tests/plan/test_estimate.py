@@ -1,0 +1,89 @@
+"""imgbench.plan.estimate: the plan's counts, its disk use, and the estimate from a previous run
+(behaviour only: no assertion depends on how fast this machine is)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from imgbench.plan.config import load_yaml
+from imgbench.plan.estimate import format_plan, plan_report
+from imgbench.plan.timings import read_previous
+from tests.helpers import ROOT
+
+GOLDEN = ROOT / "tests/configs/golden.yaml"
+RECORDED = ROOT / "tests/data/golden/recorded"
+
+
+@pytest.fixture(scope="module")
+def golden_plan():
+    return plan_report(load_yaml(GOLDEN), previous=RECORDED)
+
+
+def _span(directory: Path) -> float:
+    """The recorded run's cells, first process start to last finish, from the files."""
+    starts, ends = [], []
+    for path in directory.glob("*/cells/**/*.json"):
+        result = json.loads(path.read_text())
+        starts.append(result.get("process_started_unix") or result["started_unix"])
+        ends.append(result["finished_unix"])
+    return max(ends) - min(starts)
+
+
+def test_golden_counts(golden_plan):
+    by_name = {e.name: e for e in golden_plan.experiments}
+    # golden: 3 tasks x 2 n x (serial + 3 strategies x 2 workers); tiny_images: 5 strategies.
+    assert (by_name["golden"].cells, by_name["golden"].jobs) == (42, 84)
+    assert (by_name["tiny_images"].cells, by_name["tiny_images"].jobs) == (5, 10)
+    assert (golden_plan.cells, golden_plan.jobs) == (47, 94)
+    # 2 rounds of (1 warm-up + 2 repeats).
+    assert {(e.repetitions, e.timed_repetitions) for e in golden_plan.experiments} == {(6, 4)}
+    assert sorted((d.name, d.images) for d in golden_plan.datasets) == [
+        ("jpeg-rgb-64x64-n16-s20261122", 16),
+        ("raw-grey-50x50-n100-s20261122", 100),
+    ]
+    assert all(d.bytes > 0 for d in golden_plan.datasets)
+    assert set(golden_plan.scratch) == {"disk"}
+    assert "save_jpeg" in golden_plan.scratch["disk"][1]
+
+
+def test_raw_dataset_bytes_are_exact(golden_plan):
+    raw = next(d for d in golden_plan.datasets if d.name.startswith("raw-grey-50x50"))
+    pixels = 50 * 50 * 100
+    assert pixels <= raw.bytes <= pixels + 8192
+
+
+def test_estimate_from_recorded_run_within_a_quarter(golden_plan):
+    est = golden_plan.estimate
+    assert not est.extrapolated
+    span = _span(RECORDED)
+    assert abs(est.cell_jobs_s - span) <= 0.25 * span
+    assert est.total_s > est.cell_jobs_s
+    assert "previous run" in " ".join(est.method)
+
+
+def test_previous_run_gap_is_measured():
+    previous = read_previous(RECORDED)
+    assert previous.jobs == 94
+    assert previous.gap_s is not None and 0 < previous.gap_s < 1
+
+
+def test_limit_warning():
+    config = load_yaml(GOLDEN)
+    over = plan_report(config, previous=RECORDED, limit_s=1.0)
+    assert over.warnings and "exceeds the limit" in over.warnings[0]
+    assert "warning" in format_plan(over)
+    under = plan_report(config, previous=RECORDED, limit_s=1e6)
+    assert not under.warnings
+
+
+def test_extrapolated_cell_is_named():
+    config = load_yaml(GOLDEN)
+    config["experiments"]["golden"]["n_images"] = [8, 16, 32]
+    plan = plan_report(config, previous=RECORDED)
+    extrapolated = {t.cell.label: t.how for t in plan.estimate.extrapolated}
+    label = "golden: decode disk-cold 64x64 n=32 threads x4"
+    assert extrapolated[label].startswith("scaled from ")
+    assert all(t.cell.n_images == 32 for t in plan.estimate.extrapolated)
+    text = format_plan(plan)
+    assert "extrapolated" in text and label in text
