@@ -57,6 +57,15 @@ def snakemake(
     return done
 
 
+def imported_modules(importtime: str) -> set[str]:
+    """Module names from ``python -X importtime`` output (stderr)."""
+    names = set()
+    for line in importtime.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
 def job_stats(text: str) -> dict[str, int]:
     """Rule -> number of jobs, from the "Job stats:" table of a Snakemake run's output."""
     lines = text.split("Job stats:")[1].splitlines()[3:]

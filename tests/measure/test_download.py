@@ -17,6 +17,7 @@ from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.tasks import TASKS, VerifyContext
 from imgbench.measure.tasks import download as dl
 from imgbench.vocabulary import CellSpec
+from tests.helpers import imported_modules
 
 FAST = {"latency_ms": 0.0, "bandwidth_mb_s": 0.0}
 
@@ -91,15 +92,6 @@ def test_the_task_is_registered_and_the_module_imports_on_its_own():
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
 
 
-def _imported_modules(importtime: str) -> set[str]:
-    """Module names from ``python -X importtime`` output (stderr)."""
-    names = set()
-    for line in importtime.splitlines():
-        if line.startswith("import time:") and line.count("|") == 2:
-            names.add(line.rsplit("|", 1)[1].strip())
-    return names
-
-
 def test_the_server_child_runs_on_the_standard_library_alone(dataset):
     # The real child command, with import timing on: every module it imports is listed.
     command = dl.server_command(dataset.directory, 0.0, 0.0)
@@ -118,7 +110,7 @@ def test_the_server_child_runs_on_the_standard_library_alone(dataset):
     finally:
         _, stderr = proc.communicate(b"", timeout=30)  # end of stdin: the server stops
     assert proc.returncode == 0, stderr.decode()
-    modules = _imported_modules(stderr.decode())
+    modules = imported_modules(stderr.decode())
     assert "http.server" in modules  # the listing is real: the server's own import is in it
     heavy = {m for m in modules if m.split(".")[0] in ("numpy", "PIL", "httpx", "aiofiles")}
     assert not heavy, sorted(heavy)

@@ -285,7 +285,8 @@ def test_the_tree_peak_counts_every_worker_and_the_parent_peak_only_itself(
 @linux
 def test_the_sampler_is_detached_and_ends_with_its_cell():
     with measure.TreeMemorySampler() as sampler:
-        assert sampler.pid is not None
+        # Launched at creation, answered when asked (a cell asks after its own set-up).
+        assert sampler.ready() is not None and sampler.ready() == sampler.pid
         # Nobody's child: a cell's children are its pool workers and its servers.
         assert sampler.pid not in [c.pid for c in psutil.Process().children(recursive=True)]
         sampler.start()

@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -7,10 +9,12 @@ import pytest
 from imgbench.errors import DatasetError, ImgbenchError, VerificationError
 from imgbench.measure import strategies
 from imgbench.measure.datasets import make_dataset
+from imgbench.measure.machine import SNAKEMAKE_VERSION_ENV
 from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.strategies import STRATEGIES, Outcome, Strategy
 from imgbench.measure.tasks import TASKS
 from imgbench.vocabulary import CellSpec
+from tests.helpers import imported_modules
 
 
 def _cell(task="decode", strategy="threads", workers=2, n=6, storage="disk", cache="cold"):
@@ -197,3 +201,35 @@ def test_a_corrupt_dataset_file_names_it(tmp_path, datasets):
     opts = RunOptions(2, 0, ds.directory, tmp_path / "s", tmp_path / "o.json")
     with pytest.raises(DatasetError, match="img_000002.jpg"):
         run_cell(_cell(n=4), opts)
+
+
+#: What a cell job must not import unless its cell needs it: every job pays its start-up, and a
+#: default run has hundreds (asyncio and aiofiles: asyncio cells; httpx and http.server:
+#: download cells; scipy, pandas and matplotlib: the analysis and the report;
+#: importlib.metadata: the version, a literal, and Snakemake's, from the workflow).
+NOT_FOR_EVERY_JOB = {
+    "asyncio", "aiofiles", "httpx", "http.server", "ssl", "scipy", "pandas", "matplotlib",
+    "importlib.metadata",
+}  # fmt: skip
+
+
+def _run_cell_imports(datasets, tmp_path, strategy: str, workers: int) -> set[str]:
+    command = [
+        sys.executable, "-X", "importtime", "-m", "imgbench", "run-cell", "--experiment", "t",
+        "--task", "read", "--cache", "warm", "--size", "48x32", "--n-images", "4",
+        "--strategy", strategy, "--workers", str(workers), "--repeats", "2", "--warmup", "0",
+        "--dataset", str(datasets["jpeg"].directory), "--scratch", str(tmp_path / "scratch"),
+        "--output", str(tmp_path / f"{strategy}.json"),
+    ]  # fmt: skip
+    env = {**os.environ, SNAKEMAKE_VERSION_ENV: "9.0.0"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, [line for line in done.stderr.splitlines() if "import" not in line]
+    return imported_modules(done.stderr)
+
+
+def test_a_cell_job_imports_only_what_its_cell_needs(datasets, tmp_path):
+    serial = _run_cell_imports(datasets, tmp_path, "serial", 1)
+    assert {"numpy", "PIL.Image", "imgbench.measure.runner"} <= serial  # the listing is real
+    assert not serial & NOT_FOR_EVERY_JOB, sorted(serial & NOT_FOR_EVERY_JOB)
+    # An asyncio cell imports asyncio and aiofiles itself, in its untimed priming run.
+    assert {"asyncio", "aiofiles"} <= _run_cell_imports(datasets, tmp_path, "asyncio", 2)

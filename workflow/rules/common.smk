@@ -1,9 +1,11 @@
 # The rules' input functions and parameters come from the package (imgbench.workflow), so
 # they are tested without Snakemake; this file only binds them to this workflow.
 import json
+import os
 import sys
 from pathlib import Path
 
+from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 # The engine is the package in src/: import it from this checkout, so the workflow runs the
@@ -11,6 +13,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))
 
+from imgbench.measure.machine import SNAKEMAKE_VERSION_ENV
 from imgbench.plan.config import resolve_config
 from imgbench.plan.estimate import format_plan, plan_report
 from imgbench.workflow import (
@@ -36,6 +39,9 @@ if workflow.is_main_process:
             format_plan(plan_report(config, previous=PLAN.previous_run())),
             file=sys.stderr,
         )
+# Jobs inherit the environment: each cell records the driving Snakemake's version without
+# importing importlib.metadata (start-up paid by every job).
+os.environ[SNAKEMAKE_VERSION_ENV] = SNAKEMAKE_VERSION
 EXPERIMENTS = PLAN.experiments
 # This run's directory (config key results_dir): the rules' outputs, logs and benchmarks are
 # spelled under it, so that runs of different presets keep their results apart.

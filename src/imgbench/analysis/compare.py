@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from imgbench.analysis.figure_data import NoData
 from imgbench.analysis.frames import strategy_order
@@ -111,6 +110,8 @@ def _job_variance(cells: dict[tuple, dict]) -> tuple[float, int]:
 
 def _rounds_p(a: np.ndarray, b: np.ndarray, var_a: tuple, var_b: tuple) -> float:
     """Welch t-test of the mean log time per round, B against A."""
+    from scipy import stats as sps  # here, not at the top: see analysis/stats.py
+
     logs_a = np.nanmean(np.log(a), axis=1)
     logs_b = np.nanmean(np.log(b), axis=1)
     va, vb = var_a[0] / len(logs_a), var_b[0] / len(logs_b)

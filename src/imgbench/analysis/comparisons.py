@@ -7,6 +7,10 @@ repetitions. Every claim (slower than the best, faster than the loop) is a test 
 ``ALPHA`` with Holm's correction within the group; "equivalent" is a TOST within the
 experiment's equivalence margin. ``round_comparison`` and ``pooled_round_residual`` give
 the same test to two cells outside a group (a reference finding).
+
+scipy is imported inside the functions that compute with it: the stages that only read the
+tables (figures, deck, report, bundle, summary) import this module too, and scipy.stats would
+cost each of them about a second of start-up.
 """
 
 from __future__ import annotations
@@ -16,8 +20,6 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-from scipy.stats import f as sps_f
-from scipy.stats import t as sps_t
 
 from imgbench.analysis.rounds import round_table
 from imgbench.analysis.stats import (
@@ -134,6 +136,9 @@ def _round_pairs(logs: np.ndarray, residual: tuple[float, int], within: tuple) -
     a cell much noisier than its group is judged on its own noise, not on its quieter
     neighbours' (with Satterthwaite's degrees of freedom).
     """
+    from scipy.stats import f as sps_f
+    from scipy.stats import t as sps_t
+
     var, df = residual
     w_var, w_df, w_reps = within
     diff = logs[:, None, :] - logs[None, :, :]

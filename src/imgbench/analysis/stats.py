@@ -4,6 +4,10 @@ Medians, their CIs and the Mann-Whitney test are distribution-free (no normality
 With several rounds per cell the comparisons use the round model (``round_residual``,
 ``round_contrast``): a t-test on log times averaged per round, which assumes roughly normal
 round means on the log scale; its error rates are measured by tests/analysis/test_decisions.py.
+
+scipy is imported inside the functions that compute with it: the stages that only read the
+tables (figures, deck, report, bundle, summary) import this module too, and scipy.stats would
+cost each of them about a second of start-up.
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ import functools
 import math
 
 import numpy as np
-from scipy import stats as sps
-from scipy.optimize import nnls
 
 
 @functools.lru_cache(maxsize=256)
@@ -23,6 +25,8 @@ def _median_ci_ranks(n: int, level: float) -> tuple[int, int] | None:
     The ranks depend only on n (the binomial distribution of how many values fall below
     the median), so they are computed once per n with ``scipy.stats.quantile_test``.
     """
+    from scipy import stats as sps
+
     ranks = np.arange(n, dtype=float)
     ci = sps.quantile_test(ranks, q=float(np.median(ranks)), p=0.5).confidence_interval(level)
     if math.isnan(ci.low) or math.isnan(ci.high):
@@ -73,6 +77,8 @@ def speedup_cis(
     batched ``scipy.stats.bootstrap`` call with a fixed seed: the same table of timings
     always gives the same intervals.
     """
+    from scipy import stats as sps
+
     base = np.atleast_2d(np.asarray(baseline, dtype=float))
     this = np.atleast_2d(np.asarray(cells, dtype=float))
     rows = base.shape[0]
@@ -117,6 +123,8 @@ def amdahl_fit(workers, times) -> tuple[float, float, float]:
 
     R^2 is NaN with two points or fewer: two points fit any such curve exactly.
     """
+    from scipy.optimize import nnls
+
     p = np.asarray(workers, dtype=float)
     t = np.asarray(times, dtype=float)
     design = np.column_stack([np.ones_like(p), 1.0 / p])
@@ -129,6 +137,8 @@ def amdahl_fit(workers, times) -> tuple[float, float, float]:
 
 def mann_whitney_ps(a, b) -> np.ndarray:
     """Two-sided Mann-Whitney U p-values row by row for 2-D (rows x repetitions) inputs."""
+    from scipy import stats as sps
+
     a = np.atleast_2d(np.asarray(a, dtype=float))
     b = np.atleast_2d(np.asarray(b, dtype=float))
     rows = a.shape[0]
@@ -300,6 +310,8 @@ def round_contrast(
     cells x rounds table (``round_residual``) with its ``df``. Two-sided t p-value; the ratio
     a / b and its CI at ``level`` are exp of the estimate and of its t interval.
     """
+    from scipy import stats as sps
+
     a, b = np.asarray(log_a, dtype=float), np.asarray(log_b, dtype=float)
     if len(a) == 0 or df < 1 or not math.isfinite(residual_var):
         return math.nan, math.nan, math.nan, math.nan

@@ -91,8 +91,10 @@ def synthesize_image(
 
 
 def pixel_sha256(array: np.ndarray) -> str:
-    """Checksum of an array's pixels (C order), used to verify decoded and saved images."""
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    """Checksum of an array's pixels (C order), used to verify decoded and saved images.
+
+    Hashed through the buffer itself, not a ``tobytes()`` copy; the same digest."""
+    return hashlib.sha256(np.ascontiguousarray(array).data).hexdigest()
 
 
 def file_name(index: int, fmt: str) -> str:

@@ -28,7 +28,6 @@ past the limit, or on a stop signal, the process ends at once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import shutil
@@ -160,6 +159,8 @@ def _prime(task: Task, spec: CellSpec, source, opts: dict, service, directory: P
         if spec.strategy == "vectorized" and task.batch is not None:
             task.batch([item])
         if spec.strategy == "asyncio":
+            import asyncio  # only asyncio cells pay its import (tasks/images.py says why)
+
             if output is not None:
                 Path(output).unlink(missing_ok=True)
             asyncio.run(_prime_async(task, item))
@@ -205,6 +206,8 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
         contextlib.ExitStack() as stack,
     ):
         warnings.simplefilter("always")
+        # Launched first, waited for last (_start_helpers): its start-up overlaps the set-up.
+        sampler = stack.enter_context(measure.TreeMemorySampler())
         opts = {**task.options, **options.task_options}
         work = _prepare_inputs(spec, options, manifest, opts, area)
         service = stack.enter_context(
@@ -213,7 +216,7 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
         _make_items(work, opts, service)
         # The storage a task works on: where it reads its inputs, or where it writes.
         machine = collect_machine_info(work.inputs[0].parent if work.inputs else area)
-        mp_method, meters = _start_helpers(work, options, opts, service, area, stack)
+        mp_method, meters = _start_helpers(work, options, opts, service, area, stack, sampler)
         phases["setup_s"] = time.perf_counter() - t_start
         warm_ups = [
             run_repetition(work, meters, index, True, phases) for index in range(options.warmup)
@@ -322,9 +325,10 @@ def _start_helpers(
     service: Any,
     area: Path,
     stack: contextlib.ExitStack,
+    sampler: measure.TreeMemorySampler,
 ) -> tuple[str, Meters]:
-    """Prime the work, pin the pools' start method, start the memory sampler (all untimed);
-    return the start method and the meters."""
+    """Prime the work, pin the pools' start method, wait for the memory sampler (all
+    untimed); return the start method and the meters."""
     try:
         primed = _prime(work.task, work.spec, work.sources[0], opts, service, area / "prime")
     except TaskError as exc:
@@ -332,10 +336,9 @@ def _start_helpers(
     mp_method = stack.enter_context(strategies.pinned_start_method(options.start_method, primed))
     # Started once per cell, untimed; its CPU and the service's are the cell's own, not
     # interference. The service (a server) is not part of the strategy's memory.
-    sampler = stack.enter_context(measure.TreeMemorySampler())
     service_pid = getattr(service, "pid", None)
     helpers = []
-    for pid in (sampler.pid, service_pid):
+    for pid in (sampler.ready(), service_pid):
         if isinstance(pid, int):  # psutil.Process(None) would be this very process
             with contextlib.suppress(psutil.Error):
                 helpers.append(psutil.Process(pid))

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import math
 import os
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -33,11 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-import aiofiles
-
 from imgbench.errors import TaskError, VerificationError
-from imgbench.measure import file_server
-from imgbench.measure.file_server import HOST
 from imgbench.measure.tasks.task import Task, VerifyContext, check_count, check_output_files
 
 #: Seconds the server may take to start and report its port (it imports the standard
@@ -66,11 +61,16 @@ class Server:
     root: Path
 
 
+#: The server's module, named rather than imported here: it loads ``http.server`` (16 ms), and
+#: every cell job imports this module (the task registry), download cells or not.
+SERVER_MODULE = "imgbench.measure.file_server"
+
+
 def server_command(root: Path, latency_ms: float, bandwidth_mb_s: float) -> list[str]:
     return [
         sys.executable,
         "-m",
-        file_server.__name__,
+        SERVER_MODULE,
         "serve",
         "--root",
         str(root),
@@ -105,7 +105,7 @@ def _option(options: dict[str, Any], name: str) -> float:
 def _child_env() -> dict[str, str]:
     # The child must run this very code, also from a checkout that is not installed: the
     # directory that holds the imgbench package goes first on its path.
-    src = str(Path(file_server.__file__).resolve().parents[2])
+    src = str(Path(__file__).resolve().parents[3])  # src/imgbench/measure/tasks/download.py
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env
@@ -158,6 +158,8 @@ def _read_port(proc: subprocess.Popen, command: list[str], stderr: IO[bytes]) ->
 @contextlib.contextmanager
 def serve(paths: Sequence[Path], options: dict[str, Any]) -> Iterator[Server]:
     """Start the server for the inputs' directory in a child process; stop it on exit."""
+    from imgbench.measure.file_server import HOST
+
     root = _root_of(paths)
     command = server_command(
         root, _option(options, "latency_ms"), _option(options, "bandwidth_mb_s")
@@ -189,20 +191,21 @@ def serve(paths: Sequence[Path], options: dict[str, Any]) -> Iterator[Server]:
 #
 # What must not be paid per image is httpx building and loading a CA bundle for every client
 # (about 20 ms of CPU, most of it holding the GIL) for TLS that plain HTTP never uses: one
-# bare context, made at import, is shared. trust_env=False, because a proxy in the
-# environment would otherwise carry loopback requests elsewhere.
-_TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+# bare context, made once with the client options, is shared. trust_env=False, because a
+# proxy in the environment would otherwise carry loopback requests elsewhere.
 
 
 @functools.cache
 def _httpx() -> tuple[Any, dict[str, Any]]:
     """httpx and the clients' options, imported on first use: every cell job imports this
     module (the task registry), and only download cells need httpx (50 ms to import). A
-    download cell's untimed priming run imports it before any pool forks."""
+    download cell's untimed priming run imports it before any pool forks. ssl too (10 ms)."""
+    import ssl
+
     import httpx
 
     return httpx, {
-        "verify": _TLS,
+        "verify": ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
         "trust_env": False,
         "timeout": httpx.Timeout(REQUEST_TIMEOUT_S),
     }
@@ -242,6 +245,8 @@ def download(item: tuple[str, str]) -> str:
 
 
 async def download_async(item: tuple[str, str]) -> str:
+    import aiofiles
+
     url, output = item
     httpx, options = _httpx()
     try:

@@ -9,7 +9,6 @@ work: what "written to disk" means).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
@@ -17,14 +16,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import aiofiles
 import numpy as np
 from PIL import Image, ImageFilter
 
 from imgbench.errors import TaskError, VerificationError
 from imgbench.measure.datasets import JPEG_QUALITY, native_array, pixel_sha256
-from imgbench.measure.tasks.task import Task, VerifyContext, check_count, check_output_files
+from imgbench.measure.tasks.task import (
+    Task,
+    VerifyContext,
+    check_count,
+    check_output_files,
+    on_every_core,
+)
 from imgbench.vocabulary import parse_size
+
+# asyncio and aiofiles are imported where they are used: every cell job imports this module
+# (the task registry), only asyncio cells need them, and they cost about 30 ms of start-up
+# per job. The untimed priming run of an asyncio cell imports them before the timer.
 
 #: Mean absolute pixel error above which a lossy save is taken as corrupt, not as codec loss.
 LOSSY_TOLERANCE = 12.0
@@ -44,6 +52,8 @@ def read_bytes(path: str) -> bytes:
 
 
 async def read_bytes_async(path: str) -> bytes:
+    import aiofiles
+
     try:
         async with aiofiles.open(path, "rb") as f:
             return await f.read()
@@ -68,6 +78,8 @@ def decode_image(path: str) -> np.ndarray:
 
 
 async def decode_image_async(path: str) -> np.ndarray:
+    import asyncio
+
     data = await read_bytes_async(path)
     return await asyncio.to_thread(_decode, data, path)
 
@@ -106,6 +118,10 @@ def _save(item: tuple, fmt: str) -> str:
 
 
 async def _save_async(item: tuple, fmt: str) -> str:
+    import asyncio
+
+    import aiofiles
+
     array, path = item[:2]
     data = await asyncio.to_thread(_encode, array, fmt, path)
     try:
@@ -144,19 +160,26 @@ async def save_jpeg_async(item: tuple) -> str:
 
 def verify_bytes(ctx: VerifyContext, results: Sequence[Any]) -> None:
     check_count(ctx, results)
-    for path, expected, data in zip(ctx.input_paths, ctx.input_sha256, results, strict=True):
-        if not isinstance(data, bytes) or hashlib.sha256(data).hexdigest() != expected:
+    digests = on_every_core(
+        lambda data: hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else None,
+        results,
+    )
+    for path, expected, digest in zip(ctx.input_paths, ctx.input_sha256, digests, strict=True):
+        if digest != expected:
             raise VerificationError(f"{path}: bytes returned differ from the manifest's checksum")
 
 
 def verify_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
     check_count(ctx, results)
     shape = ctx.shape
-    for path, expected, array in zip(ctx.input_paths, ctx.input_pixel_sha256, results, strict=True):
+    for path, array in zip(ctx.input_paths, results, strict=True):
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
             got = getattr(array, "shape", type(array).__name__)
             raise VerificationError(f"{path}: decoded to {got}, expected uint8 {shape}")
-        if pixel_sha256(array) != expected:
+    digests = on_every_core(pixel_sha256, results)
+    expected = ctx.input_pixel_sha256
+    for path, want, digest in zip(ctx.input_paths, expected, digests, strict=True):
+        if digest != want:
             raise VerificationError(f"{path}: decoded pixels differ from the manifest's checksum")
 
 
@@ -166,36 +189,46 @@ def _verify_saved(ctx: VerifyContext, results: Sequence[Any], lossless: bool) ->
     A file byte for byte identical to one that already passed that check in an earlier
     repetition of the cell passes without being decoded again (a digest, untimed, kept in
     the memo): Pillow's encoders are deterministic, and decoding every output of every
-    repetition was a tenth of a default run. Any other file is decoded and checked.
+    repetition was a tenth of a default run. Any other file is decoded and checked. The
+    files are checked on every core (``on_every_core``): hashing and decoding release the GIL.
     """
     check_count(ctx, results)
     assert ctx.source_arrays is not None
     check_output_files(ctx)
     verified: dict[str, str] = ctx.memo.setdefault("saved", {})
-    for path, source in zip(ctx.output_paths, ctx.source_arrays, strict=True):
+
+    def check(pair: tuple[Path, np.ndarray]) -> str:
+        path, source = pair
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if verified.get(path.name) == digest:
-            continue
-        try:
-            with Image.open(path) as im:
-                size = im.size
-                decoded = native_array(im)
-        except Exception as exc:
-            raise VerificationError(f"{path}: saved file does not decode ({exc})") from exc
-        if size != (ctx.width, ctx.height):
-            raise VerificationError(
-                f"{path}: saved as {size[0]}x{size[1]}, expected {ctx.width}x{ctx.height}"
-            )
-        if lossless:
-            if pixel_sha256(decoded) != pixel_sha256(source):
-                raise VerificationError(f"{path}: lossless save changed the pixels")
-        else:
-            error = float(np.abs(decoded.astype(np.int16) - source.astype(np.int16)).mean())
-            if error > LOSSY_TOLERANCE:
-                raise VerificationError(
-                    f"{path}: mean pixel error {error:.1f} exceeds {LOSSY_TOLERANCE}; corrupt save"
-                )
+        if verified.get(path.name) != digest:
+            _check_saved_file(ctx, path, source, lossless)
+        return digest
+
+    pairs = list(zip(ctx.output_paths, ctx.source_arrays, strict=True))
+    for (path, _), digest in zip(pairs, on_every_core(check, pairs), strict=True):
         verified[path.name] = digest
+
+
+def _check_saved_file(ctx: VerifyContext, path: Path, source: np.ndarray, lossless: bool) -> None:
+    try:
+        with Image.open(path) as im:
+            size = im.size
+            decoded = native_array(im)
+    except Exception as exc:
+        raise VerificationError(f"{path}: saved file does not decode ({exc})") from exc
+    if size != (ctx.width, ctx.height):
+        raise VerificationError(
+            f"{path}: saved as {size[0]}x{size[1]}, expected {ctx.width}x{ctx.height}"
+        )
+    if lossless:
+        if pixel_sha256(decoded) != pixel_sha256(source):
+            raise VerificationError(f"{path}: lossless save changed the pixels")
+    else:
+        error = float(np.abs(decoded.astype(np.int16) - source.astype(np.int16)).mean())
+        if error > LOSSY_TOLERANCE:
+            raise VerificationError(
+                f"{path}: mean pixel error {error:.1f} exceeds {LOSSY_TOLERANCE}; corrupt save"
+            )
 
 
 def verify_saved_lossless(ctx: VerifyContext, results: Sequence[Any]) -> None:
@@ -225,6 +258,8 @@ def grayscale(path: str) -> np.ndarray:
 
 
 async def grayscale_async(path: str) -> np.ndarray:
+    import asyncio
+
     data = await read_bytes_async(path)
     return await asyncio.to_thread(lambda: grey_of(_decode(data, path)))
 
@@ -249,6 +284,8 @@ def grayscale_loop(path: str) -> np.ndarray:
 
 
 async def grayscale_loop_async(path: str) -> np.ndarray:
+    import asyncio
+
     data = await read_bytes_async(path)
     return await asyncio.to_thread(lambda: grey_loop(_decode(data, path)))
 
@@ -304,6 +341,8 @@ def blur_thumbnail(item: tuple) -> str:
 
 
 async def blur_thumbnail_async(item: tuple) -> str:
+    import asyncio
+
     return await asyncio.to_thread(blur_thumbnail, item)
 
 
