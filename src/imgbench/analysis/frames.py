@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from imgbench.measure.strategies import STRATEGIES
 from imgbench.vocabulary import BASELINE, HOST_CELL, HOST_GROUP
 
-#: The strategies in the order every table and figure lists them (the strategy registry's);
-#: an unknown one comes after them, alphabetically.
-STRATEGY_ORDER = (
-    "serial",
-    "threads",
-    "processes",
-    "processes_chunked",
-    "threads_chunked",
-    "vectorized",
-    "asyncio",
-)
+#: The strategies in the order every table and figure lists them: the strategy registry's
+#: (adding a strategy stays one entry there); an unknown one comes after them, alphabetically.
+STRATEGY_ORDER = tuple(STRATEGIES)
 
 #: A group is one workload on one host; a cell is a group run by one strategy with one
 #: worker count. A table without a ``host`` column (one host) gets an empty one.
