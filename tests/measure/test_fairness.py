@@ -65,7 +65,7 @@ def _cell(task, strategy="processes", workers=2, n=4, cache_state=None, size=(48
 
 
 @pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="")
-@pytest.mark.parametrize("strategy", ["processes", "processes_chunked"])
+@pytest.mark.parametrize("strategy", ["processes", "processes_chunked", "processes_shm"])
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_forked_workers_import_nothing_inside_the_timer(datasets, tmp_path, task, strategy):
     # No warm-up: the very first timed repetition must not pay for a first use either.

@@ -22,6 +22,7 @@ from imgbench.errors import DatasetError, ImgbenchError, TaskError, Verification
 from imgbench.measure.datasets import make_dataset
 from imgbench.measure.guard import TIMEOUT_STATUS
 from imgbench.measure.runner import RunOptions, run_cell
+from imgbench.measure.shared_memory import NAME_PREFIX, segment_names
 from imgbench.vocabulary import CellSpec
 from tests.helpers import ROOT, job_stats, snakemake
 
@@ -193,11 +194,14 @@ def test_a_bad_time_limit_is_refused(tmp_path, jpegs, value):
 # -- a worker process killed, the cell signalled ----------------------------------------------
 
 
-def _is_sampler(process) -> bool:
+def _is_helper(process) -> bool:
     # The memory sampler of the warm-ups (measure/usage.py, run as a script) is a child for
-    # a moment before it detaches: it is not a pool worker.
+    # a moment before it detaches, and on Python 3.11 and 3.12 processes_shm's segments are
+    # registered with multiprocessing's resource tracker, a child too: neither is a worker.
     try:
-        return any(arg.endswith("usage.py") for arg in process.cmdline())
+        return any(
+            arg.endswith("usage.py") or "resource_tracker" in arg for arg in process.cmdline()
+        )
     except psutil.Error:
         return True
 
@@ -213,7 +217,7 @@ def _workers_of(proc):
             workers = [
                 w
                 for w in psutil.Process(proc.pid).children()
-                if _alive(w.pid) and not _is_sampler(w)
+                if _alive(w.pid) and not _is_helper(w)
             ]
             if workers:
                 return workers
@@ -221,7 +225,7 @@ def _workers_of(proc):
     raise AssertionError("the cell started no worker processes")
 
 
-@pytest.mark.parametrize("strategy", ["processes", "processes_chunked"])
+@pytest.mark.parametrize("strategy", ["processes", "processes_chunked", "processes_shm"])
 def test_a_killed_worker_fails_the_cell_promptly(tmp_path, jpegs, strategy):
     out, scratch = tmp_path / "out" / "cell.json", tmp_path / "scratch"
     args = _cell_args(
@@ -240,6 +244,10 @@ def test_a_killed_worker_fails_the_cell_promptly(tmp_path, jpegs, strategy):
         "during repetition " in stderr
     )
     _assert_clean(out, scratch, [w.pid for w in workers])
+    # processes_shm: the cell's segments (named after its pid) are gone, its workers' too,
+    # and released by the cell itself, not by the resource tracker (which would warn).
+    assert segment_names(f"{NAME_PREFIX}{proc.pid}-") == []
+    assert "leaked" not in stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -375,7 +383,7 @@ def big_images(tmp_path_factory):
     return {"raw": raw, "bmp": make_dataset(root / "bmp", "bmp", 256, 256, 8, seed=5)}
 
 
-@pytest.mark.parametrize("strategy", ["serial", "threads", "processes", "asyncio"])
+@pytest.mark.parametrize("strategy", ["serial", "threads", "processes", "processes_shm", "asyncio"])
 def test_a_full_tmpfs_fails_a_save_naming_the_file(tmp_path, small_tmpfs, big_images, strategy):
     workers = 1 if strategy == "serial" else 2
     spec = CellSpec("e", "save_png", "shm", "warm", 256, 256, 16, strategy, workers)

@@ -86,7 +86,9 @@ def test_every_strategy_reports_each_items_span_and_no_imports(datasets, name):
     assert outcome.imported == []
 
 
-@pytest.mark.parametrize("name", ["threads", "threads_chunked", "processes", "asyncio"])
+@pytest.mark.parametrize(
+    "name", ["threads", "threads_chunked", "processes", "processes_shm", "asyncio"]
+)
 def test_the_runners_instruments_see_every_worker_start(datasets, name):
     items = [str(p) for p in datasets["jpeg"].paths(6)]
     instruments = strategies.begin_repetition()

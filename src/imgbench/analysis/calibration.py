@@ -24,7 +24,7 @@ TOLERANCE = 0.10
 #: Strategies that run the work in the parent's interpreter (bound by the GIL for
 #: pure-Python work) and those that run it in worker processes.
 IN_PROCESS = {"threads", "threads_chunked", "asyncio"}
-OTHER_PROCESSES = {"processes", "processes_chunked"}
+OTHER_PROCESSES = {"processes", "processes_chunked", "processes_shm"}
 KEYS = ["task", "storage", "cache", "width", "height", "n_images", "strategy", "workers", "host"]
 COLUMNS = [
     *KEYS,

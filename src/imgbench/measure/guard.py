@@ -2,9 +2,10 @@
 
 A cell given a time limit (``RunOptions.timeout_s``, as ``imgbench run-cell`` always is) has
 its process to itself: past the limit, or on SIGINT, SIGTERM or SIGHUP, the process kills
-its children, removes its scratch area and exits at once, because a hung worker thread
-cannot be stopped any other way (and would block the interpreter's exit, which joins the
-executors' threads). A cell stopped so writes no result.
+its children, removes its scratch area and the shared-memory segments of a batch under way
+(``processes_shm``), and exits at once, because a hung worker thread cannot be stopped any
+other way (and would block the interpreter's exit, which joins the executors' threads). A
+cell stopped so writes no result.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import psutil
 
 from imgbench.errors import ImgbenchError
+from imgbench.measure.shared_memory import release_active_batches
 from imgbench.measure.storage import remove_active_areas
 
 #: Exit status of a cell stopped at its time limit (the convention of timeout(1)).
@@ -70,9 +72,9 @@ class CellGuard:
 
     A watchdog thread waits for the deadline or a stop signal. Then the main thread is
     frozen where it is (so that it starts no new worker processes), the child processes
-    are killed, the scratch areas removed, one line printed naming the cell and the cause,
-    and ``os._exit`` called: no ``finally`` block or atexit join can hang it. The result is
-    written only if the cell reaches ``finishing()`` first.
+    are killed, the scratch areas and shared-memory segments removed, one line printed naming
+    the cell and the cause, and ``os._exit`` called: no ``finally`` block or atexit join can
+    hang it. The result is written only if the cell reaches ``finishing()`` first.
     """
 
     def __init__(self, name: str, timeout_s: float) -> None:
@@ -186,6 +188,8 @@ class CellGuard:
             self._frozen.wait(FREEZE_WAIT_S if self._previous else 0)
             kill_children()
             remove_active_areas()
+            # After the workers are dead: none of them can make a segment any more.
+            release_active_batches()
         finally:
             try:
                 print(f"imgbench: error: {message}", file=sys.stderr, flush=True)

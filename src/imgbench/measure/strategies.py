@@ -21,6 +21,10 @@ the timer and read only after it:
 
 Process pools use the start method pinned with ``pinned_start_method`` (default: the
 platform's); a forkserver preloads the engine and whatever the priming run imported.
+
+``processes_shm`` is ``processes`` with its arrays through shared memory
+(``imgbench.measure.shared_memory``): the pipe carries a small handle per array instead of
+the pickled pixels, in both directions.
 """
 
 from __future__ import annotations
@@ -30,13 +34,23 @@ import multiprocessing
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from imgbench.errors import ImgbenchError, TaskError
+from imgbench.measure import shared_memory
 from imgbench.measure.tasks import Task
 
 #: ``RunOptions.start_method`` values: "default" (or None) is the platform's.
@@ -304,6 +318,52 @@ def _run_on_pool(
     return results, first, last
 
 
+def _run_on_pool_paced(
+    executor: Executor,
+    calls: Iterable[tuple[Callable[..., Any], tuple[Any, ...]]],
+    count: int,
+    ahead: int,
+    receive: Callable[[int, Any], Any],
+) -> tuple[list[Any], float, float]:
+    """``_run_on_pool`` for ``count`` calls made one at a time from ``calls``, at most
+    ``ahead`` of them submitted and not yet collected; each result is ``receive(index, it)``.
+
+    Making a call may cost (``processes_shm`` fills an item's input segment), and what it
+    makes lives until its result is back: pacing the submissions bounds how much of it
+    exists at once (segments in ``/dev/shm``), while ``ahead`` above the workers keeps every
+    worker fed.
+    """
+    results: list[Any] = [None] * count
+    first = last = None
+    made = enumerate(calls)
+    pending: dict[Future, int] = {}
+
+    def submit(n: int) -> None:
+        for index, (fn, args) in islice(made, n):
+            pending[executor.submit(fn, *args)] = index
+
+    try:
+        submit(ahead)
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = pending.pop(future)
+                results[index] = receive(index, future.result())
+                last = time.perf_counter()
+                if first is None:
+                    first = last
+            submit(len(finished))
+    except BrokenProcessPool as exc:
+        workers = _worker_processes(executor)
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise WorkerDiedError(_death_cause(workers)) from exc
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    if last is None:
+        first = last = time.perf_counter()
+    return results, first, last
+
+
 def _worker_processes(executor: Executor) -> dict:
     """The pool's worker processes by pid (a private attribute: {} where it is missing)."""
     return dict(getattr(executor, "_processes", None) or {})
@@ -362,6 +422,50 @@ def run_threads(task: Task, items: Sequence[Any], workers: int) -> Outcome:
 
 def run_processes(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     return _run_per_item(_process_pool(workers), task, items)
+
+
+#: ``processes_shm`` keeps at most this many items per worker submitted and not yet collected.
+SHM_AHEAD_PER_WORKER = 2
+
+
+def _traced_shared(
+    work: Callable[[Any], Any], item: Any, result_name: str
+) -> tuple[Any, float, float, list[str]]:
+    """``_traced`` in a worker of ``processes_shm``: the item's arrays are mapped from their
+    segments, an array result goes into segment ``result_name`` and its handle is returned.
+
+    The modules listed are those first imported anywhere in the call, the sharing included.
+    """
+    known = len(sys.modules)
+
+    def traced_and_shared(local: Any) -> tuple[Any, float, float]:
+        result, start, end, _ = _traced(work, local)
+        # Shared before the input mappings close: a result may be a view of an input.
+        return shared_memory.share_result(result, result_name), start, end
+
+    result, start, end = shared_memory.call_with_arrays(traced_and_shared, item)
+    new = list(sys.modules)[known:] if len(sys.modules) > known else []
+    return result, start, end, new
+
+
+def run_processes_shm(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    # The pool is created first, as in run_processes; the tracker must run before it forks.
+    shared_memory.prepare_parent()
+    executor = _process_pool(workers)
+    with shared_memory.Batch(len(items)) as batch:
+        # A generator: each item's input segment is made and filled only when it is submitted.
+        calls = (
+            (_traced_shared, (task.work, batch.send(i, item), batch.result_name(i)))
+            for i, item in enumerate(items)
+        )
+        traced, first, last = _run_on_pool_paced(
+            executor,
+            calls,
+            len(items),
+            SHM_AHEAD_PER_WORKER * workers,
+            lambda i, t: (batch.receive(i, t[0]), *t[1:]),
+        )
+    return _untrace(traced, first, last)
 
 
 def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
@@ -441,6 +545,13 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("serial", "a plain for loop", False, run_serial),
         Strategy("threads", "ThreadPoolExecutor, one submit per image", True, run_threads),
         Strategy("processes", "ProcessPoolExecutor, one submit per image", True, run_processes),
+        Strategy(
+            "processes_shm",
+            "ProcessPoolExecutor, one submit per image, arrays through shared memory both ways "
+            "(the pipe carries a small handle, not the pixels)",
+            True,
+            run_processes_shm,
+        ),
         Strategy(
             "processes_chunked",
             "ProcessPoolExecutor, one contiguous chunk per worker",
