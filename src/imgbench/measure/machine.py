@@ -153,6 +153,16 @@ def process_started(pid: int | None = None) -> tuple[float, float | None]:
     return psutil.Process(pid).create_time(), None
 
 
+def pillow_feature(name: str) -> str | None:
+    """The version of a library Pillow was built with (``PIL.features``), None if unknown."""
+    from PIL import features
+
+    try:
+        return features.version(name)
+    except ValueError:  # a feature this Pillow does not know
+        return None
+
+
 def collect_machine_info(storage_path: Path) -> MachineInfo:
     """Everything about the host that can change a timing; cheap enough for every cell."""
     import numpy
@@ -182,8 +192,12 @@ def collect_machine_info(storage_path: Path) -> MachineInfo:
         "python_implementation": platform.python_implementation(),
         "pillow_version": Image.__version__,
         "pillow_libjpeg_turbo": bool(features.check_feature("libjpeg_turbo")),
+        # The API levels the codecs present ("6.2", "1.2.13" under libjpeg-turbo and zlib-ng),
+        # then the libraries actually doing the work, which set the speed.
         "libjpeg_version": features.version("jpg"),
         "zlib_version": features.version("zlib"),
+        "libjpeg_turbo_version": pillow_feature("libjpeg_turbo"),
+        "zlib_ng_version": pillow_feature("zlib_ng"),
         "numpy_version": numpy.__version__,
         "snakemake_version": snakemake_version(),
         "imgbench_version": imgbench.__version__,

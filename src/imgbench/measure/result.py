@@ -106,8 +106,13 @@ class MachineInfo(TypedDict):
     python_implementation: NotRequired[str]
     pillow_version: NotRequired[str]
     pillow_libjpeg_turbo: NotRequired[bool]
+    #: The JPEG and zlib API levels Pillow reports ("6.2" and "1.2.13" with libjpeg-turbo and
+    #: zlib-ng, which emulate them) ...
     libjpeg_version: NotRequired[str | None]
     zlib_version: NotRequired[str | None]
+    #: ... and the libraries behind them, None where Pillow uses plain libjpeg or zlib.
+    libjpeg_turbo_version: NotRequired[str | None]
+    zlib_ng_version: NotRequired[str | None]
     numpy_version: NotRequired[str]
     snakemake_version: NotRequired[str | None]
     imgbench_version: NotRequired[str | None]

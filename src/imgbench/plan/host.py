@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgbench.measure.machine import pillow_feature
 from imgbench.words import count, gib
 
 #: Distributions whose versions can change a timing, in the order ``info`` lists them.
@@ -130,21 +131,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _pillow_feature(name: str) -> str | None:
-    from PIL import features
-
-    try:
-        return features.version(name)
-    except ValueError:  # a feature this Pillow does not know
-        return None
-
-
 def pillow_codecs() -> list[str]:
     """The JPEG and zlib libraries Pillow was built with, as far as it reports them."""
-    turbo = _pillow_feature("libjpeg_turbo")
-    jpeg = f"libjpeg-turbo {turbo}" if turbo else f"libjpeg {_pillow_feature('jpg') or 'n/a'}"
-    zlib_ng = _pillow_feature("zlib_ng")
-    zlib = f"zlib-ng {zlib_ng}" if zlib_ng else f"zlib {_pillow_feature('zlib') or 'n/a'}"
+    turbo = pillow_feature("libjpeg_turbo")
+    jpeg = f"libjpeg-turbo {turbo}" if turbo else f"libjpeg {pillow_feature('jpg') or 'n/a'}"
+    zlib_ng = pillow_feature("zlib_ng")
+    zlib = f"zlib-ng {zlib_ng}" if zlib_ng else f"zlib {pillow_feature('zlib') or 'n/a'}"
     return [jpeg, zlib]
 
 
