@@ -16,8 +16,10 @@ RECORDED = ROOT / "tests/data/golden/recorded"
 
 
 @pytest.fixture(scope="module")
-def golden_plan():
-    return plan_report(load_yaml(GOLDEN), previous=RECORDED)
+def golden_plan(tmp_path_factory):
+    # An empty results directory: nothing is done yet, whatever lies in the checkout's.
+    config = {**load_yaml(GOLDEN), "results_dir": str(tmp_path_factory.mktemp("results"))}
+    return plan_report(config, previous=RECORDED)
 
 
 def _span(directory: Path) -> float:
@@ -87,3 +89,21 @@ def test_extrapolated_cell_is_named():
     assert all(t.cell.n_images == 32 for t in plan.estimate.extrapolated)
     text = format_plan(plan)
     assert "extrapolated" in text and label in text
+
+
+def test_rounds_already_done_are_counted_and_left_out_of_the_estimate(tmp_path):
+    config = load_yaml(GOLDEN)
+    config["results_dir"] = str(tmp_path)
+    before = plan_report(config, previous=RECORDED)
+    assert before.done_jobs == 0
+    # Two rounds' result files already in this run's results directory.
+    for path in sorted(RECORDED.glob("golden/cells/**/*-r*.json"))[:2]:
+        target = tmp_path / path.relative_to(RECORDED)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    after = plan_report(config, previous=RECORDED)
+    assert (after.jobs, after.done_jobs) == (before.jobs, 2)
+    assert {e.name: e.done_jobs for e in after.experiments} == {"golden": 2, "tiny_images": 0}
+    assert after.estimate.cells_s < before.estimate.cells_s
+    assert after.estimate.gaps_s < before.estimate.gaps_s
+    assert "(2 done, 92 to run" in format_plan(after)

@@ -23,7 +23,7 @@ An estimate above ``limit_s`` adds a warning.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imgbench.measure.datasets import MANIFEST
@@ -62,7 +62,9 @@ class ExperimentPlan:
     #: Repetitions per cell: rounds x (warmup + repeats), and those timed: rounds x repeats.
     repetitions: int
     timed_repetitions: int
+    #: The jobs still to run: the estimate is theirs.
     estimate_s: float
+    done_jobs: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,13 @@ class CellTime:
     job_s: float
     #: "measured", "scaled from <cell>", "per-image cost of ...", "calibration", "unknown".
     how: str
+    #: Rounds whose result file is already in the run's results directory: Snakemake will not
+    #: run them again unless the cell changed (its rerun triggers).
+    done: int = 0
+
+    @property
+    def to_run(self) -> int:
+        return self.jobs - self.done
 
     @property
     def extrapolated(self) -> bool:
@@ -124,6 +133,10 @@ class Plan:
     @property
     def jobs(self) -> int:
         return sum(e.jobs for e in self.experiments)
+
+    @property
+    def done_jobs(self) -> int:
+        return sum(e.done_jobs for e in self.experiments)
 
 
 # ----- the duration of one cell --------------------------------------------------------------
@@ -223,6 +236,13 @@ def _cell_time(cell: CellSpec, ctx: _Context) -> CellTime:
     return CellTime(cell, rounds, overhead + reps * wall, how)
 
 
+def _with_done(time: CellTime, config: dict) -> CellTime:
+    """``time`` with the rounds whose result file exists under the config's results_dir."""
+    results = Path(config.get("results_dir", "results"))
+    done = sum((results / time.cell.result_path(r)).is_file() for r in range(1, time.jobs + 1))
+    return replace(time, done=done)
+
+
 # ----- the plan --------------------------------------------------------------------------------
 
 
@@ -297,13 +317,13 @@ def plan_report(config: dict, previous: Path | None = None, limit_s: float | Non
     ctx = _Context(config, datasets, read_previous(previous) if previous else None, {}, 0)
     ctx.cores = cal.usable_cores()
     ctx.costs = cal.calibrate(_unmeasured_keys(ctx, cells))
-    times = [_cell_time(cell, ctx) for cell in cells]
+    times = [_with_done(_cell_time(cell, ctx), config) for cell in cells]
     gap = (ctx.previous.gap_s if ctx.previous is not None else None) or GAP_S
     dataset_plans = _dataset_plans(config, list(datasets.values()), ctx.cores)
     stages, stages_how = _stages_s(ctx.previous, len(config["experiments"]))
     estimate = Estimate(
-        cells_s=sum(t.jobs * t.job_s for t in times),
-        gaps_s=gap * len(runs),
+        cells_s=sum(t.to_run * t.job_s for t in times),
+        gaps_s=gap * (len(runs) - sum(t.done for t in times)),
         datasets_s=sum(d.generate_s for d in dataset_plans),
         stages_s=stages,
         method=_method(ctx, times, stages_how),
@@ -323,7 +343,8 @@ def plan_report(config: dict, previous: Path | None = None, limit_s: float | Non
                 sum(t.jobs for t in mine),
                 rounds * reps,
                 rounds * exp["repeats"],
-                sum(t.jobs * (t.job_s + gap) for t in mine),
+                sum(t.to_run * (t.job_s + gap) for t in mine),
+                sum(t.done for t in mine),
             )  # fmt: skip
         )
     warnings = []
@@ -355,13 +376,17 @@ def _bytes(n: float) -> str:
 
 def format_plan(plan: Plan) -> str:
     """The plan as lines for a terminal: the grid, the disk, the estimate and how."""
-    lines = [f"imgbench plan: {count(plan.cells, 'cell')}, {count(plan.jobs, 'cell job')}"]
+    head = f"imgbench plan: {count(plan.cells, 'cell')}, {count(plan.jobs, 'cell job')}"
+    if plan.done_jobs:
+        head += f" ({plan.done_jobs} done, {plan.jobs - plan.done_jobs} to run: estimated below)"
+    lines = [head]
     for e in plan.experiments:
+        done = f"{e.done_jobs} done, " if e.done_jobs else ""
         lines.append(
             f"  {e.name}: {count(e.cells, 'cell')} x {count(e.rounds, 'round')} = "
             f"{count(e.jobs, 'job')}; per cell {e.repetitions} repetitions "
             f"({e.timed_repetitions} timed, {e.warmup} warm-up per round); "
-            f"about {_long(e.estimate_s)}"
+            f"{done}about {_long(e.estimate_s)}"
         )
     total = sum(d.bytes for d in plan.datasets)
     lines.append(f"datasets: {count(len(plan.datasets), 'dataset')}, about {_bytes(total)}")
