@@ -206,6 +206,11 @@ def _is_helper(process) -> bool:
         return True
 
 
+def _non_helpers(proc) -> list:
+    children = psutil.Process(proc.pid).children()
+    return [w for w in children if _alive(w.pid) and not _is_helper(w)]
+
+
 def _workers_of(proc):
     """The pool workers of a running cell, once a repetition has been under way a moment."""
     deadline = time.monotonic() + 60
@@ -214,12 +219,11 @@ def _workers_of(proc):
         workers = psutil.Process(proc.pid).children()
         if workers:
             time.sleep(0.2)  # into the repetition's work, not its pool start-up
-            workers = [
-                w
-                for w in psutil.Process(proc.pid).children()
-                if _alive(w.pid) and not _is_helper(w)
-            ]
-            if workers:
+            workers = _non_helpers(proc)
+            # A helper caught between its fork and its exec still shows the cell's command
+            # line: only a list that holds still for a moment is the pool's.
+            time.sleep(0.1)
+            if workers and workers == _non_helpers(proc):
                 return workers
         time.sleep(0.02)
     raise AssertionError("the cell started no worker processes")

@@ -289,22 +289,12 @@ def run_serial(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     return _untrace(traced, first if first is not None else last, last)
 
 
-def _run_on_pool(
-    executor: Executor, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
-) -> tuple[list[Any], float, float]:
-    """Submit every call, collect the results in submission order, shut the pool down.
-
-    Returns the results and the times the first and the last one arrived.
-    """
-    results: list[Any] = [None] * len(calls)
-    first = last = None
+@contextlib.contextmanager
+def _shut_down_after(executor: Executor) -> Iterator[None]:
+    """Shut the pool down when the block ends; a broken pool raises ``WorkerDiedError``
+    saying how its worker died."""
     try:
-        futures = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(calls)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            last = time.perf_counter()
-            if first is None:
-                first = last
+        yield
     except BrokenProcessPool as exc:
         # The shutdown forgets the workers but joins them: their exit codes are then known.
         workers = _worker_processes(executor)
@@ -313,9 +303,42 @@ def _run_on_pool(
     finally:
         # On a failure, queued work is cancelled so that the cell ends promptly.
         executor.shutdown(wait=True, cancel_futures=True)
-    if last is None:
-        first = last = time.perf_counter()
-    return results, first, last
+
+
+class _Arrivals:
+    """When the first and the last result reached the caller (``perf_counter``)."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def note(self) -> None:
+        self.last = time.perf_counter()
+        if self.first is None:
+            self.first = self.last
+
+    def span(self) -> tuple[float, float]:
+        if self.first is None or self.last is None:  # no result at all
+            now = time.perf_counter()
+            return now, now
+        return self.first, self.last
+
+
+def _run_on_pool(
+    executor: Executor, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> tuple[list[Any], float, float]:
+    """Submit every call, collect the results in submission order, shut the pool down.
+
+    Returns the results and the times the first and the last one arrived.
+    """
+    results: list[Any] = [None] * len(calls)
+    arrivals = _Arrivals()
+    with _shut_down_after(executor):
+        futures = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(calls)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            arrivals.note()
+    return results, *arrivals.span()
 
 
 def _run_on_pool_paced(
@@ -334,7 +357,7 @@ def _run_on_pool_paced(
     worker fed.
     """
     results: list[Any] = [None] * count
-    first = last = None
+    arrivals = _Arrivals()
     made = enumerate(calls)
     pending: dict[Future, int] = {}
 
@@ -342,26 +365,16 @@ def _run_on_pool_paced(
         for index, (fn, args) in islice(made, n):
             pending[executor.submit(fn, *args)] = index
 
-    try:
+    with _shut_down_after(executor):
         submit(ahead)
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = pending.pop(future)
                 results[index] = receive(index, future.result())
-                last = time.perf_counter()
-                if first is None:
-                    first = last
+                arrivals.note()
             submit(len(finished))
-    except BrokenProcessPool as exc:
-        workers = _worker_processes(executor)
-        executor.shutdown(wait=True, cancel_futures=True)
-        raise WorkerDiedError(_death_cause(workers)) from exc
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-    if last is None:
-        first = last = time.perf_counter()
-    return results, first, last
+    return results, *arrivals.span()
 
 
 def _worker_processes(executor: Executor) -> dict:
