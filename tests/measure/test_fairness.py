@@ -268,6 +268,7 @@ def test_the_tree_peak_counts_every_worker_and_the_parent_peak_only_itself(
     monkeypatch.setitem(HOG_MEETING, "parent", os.getpid())  # its priming run meets nobody
     spec = CellSpec("t", "hog", "disk", "warm", 48, 32, 2, "processes", 2)
     options = RunOptions(1, 1, datasets["jpeg"].directory, tmp_path / "s", start_method="fork")
+    rss_before = psutil.Process().memory_info().rss
     result = run_cell(spec, options)
     rep, timed = result["repetitions"]
     # Sampled in the warm-up (untimed), never in a timed repetition, and kept for the cell.
@@ -276,10 +277,11 @@ def test_the_tree_peak_counts_every_worker_and_the_parent_peak_only_itself(
     assert result["memory"]["sampled_in"] == "warm-up repetitions"
     assert rep["tree_peak_uss_bytes"] >= 2 * HOG_BYTES, rep
     assert rep["tree_peak_pss_bytes"] >= 2 * HOG_BYTES, rep
-    # The parent's own peak leaves the workers' blocks out (pytest's process may itself be
-    # large by now, so the test compares it with the tree rather than with a fixed size).
+    # The parent's own peak leaves the workers' blocks out: it stays near what the parent
+    # held before the cell (pytest's process may itself be large by now, whatever ran before
+    # it, so the test compares it with the parent's own size, not with the tree's).
     assert rep["peak_rss_reset"], rep
-    assert rep["tree_peak_uss_bytes"] - rep["peak_rss_bytes"] >= 1.5 * HOG_BYTES, rep
+    assert rep["peak_rss_bytes"] < rss_before + HOG_BYTES / 2, (rss_before, rep)
 
 
 @linux

@@ -2,6 +2,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
@@ -113,3 +114,42 @@ def test_a_forkserver_preloads_the_engine():
         engine = {"imgbench.measure.tasks", "numpy", "PIL.Image", "PIL.PngImagePlugin"}
         assert engine <= set(preload)
     assert strategies._context().get_start_method() == multiprocessing.get_start_method()
+
+
+@pytest.mark.parametrize("name", ["threads", "processes", "processes_shm", "processes_chunked"])
+def test_a_persistent_strategy_keeps_one_warm_pool_for_every_run(datasets, name):
+    task = TASKS["decode"]
+    items = [str(p) for p in datasets["jpeg"].paths(6)]
+    kept = STRATEGIES[name + strategies.PERSISTENT_SUFFIX]
+    assert kept.persistent and kept.base == name and kept.pool == STRATEGIES[name].pool
+    with strategies.kept_pool(kept, task, 2) as started_s:
+        assert started_s > 0
+        pids = strategies.kept_worker_pids()
+        assert len(pids) == (2 if kept.pool == "processes" else 0)
+        outcomes = []
+        for _ in range(2):
+            instruments = strategies.begin_repetition()
+            outcomes.append(kept.run(task, items, 2))
+            # Every worker started before the runs: none starts inside them.
+            assert instruments.drain() == []
+            assert strategies.kept_worker_pids() == pids
+        for outcome in outcomes:
+            assert [r.shape for r in outcome.results] == [(32, 48, 3)] * 6
+            assert outcome.imported == []
+    assert strategies.kept_worker_pids() == []
+    assert all(
+        not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie" for pid in pids
+    )
+    # Per batch, the same strategy starts its workers inside every run.
+    instruments = strategies.begin_repetition()
+    STRATEGIES[name].run(task, items, 2)
+    assert len(instruments.drain()) == 2
+
+
+def test_strategies_without_a_pool_have_no_persistent_form():
+    assert {s.base for s in STRATEGIES.values() if s.persistent} == {
+        name for name, s in STRATEGIES.items() if s.pool is not None and not s.persistent
+    }
+    assert not {"serial", "vectorized", "asyncio"} & {
+        s.base for s in STRATEGIES.values() if s.persistent
+    }

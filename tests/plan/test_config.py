@@ -526,6 +526,30 @@ def test_more_workers_than_cores_are_warned_for_cpu_work_only():
     assert config_warnings(resolve_config(serial), cores=2) == []
 
 
+def test_persistent_pools_add_a_kept_form_of_each_pool_strategy():
+    def strategies(**experiment) -> set[str]:
+        config = resolve_config(_config(workers=[2], **experiment))
+        return {c.strategy for c in expand_cells(config)}
+
+    listed = ["serial", "threads", "processes_shm", "asyncio"]
+    assert strategies(strategies=listed) == set(listed)  # per batch by default
+    assert strategies(strategies=listed, pool=["per_batch", "persistent"]) == {
+        *listed,
+        "threads_persistent",
+        "processes_shm_persistent",
+    }
+    # Persistent only: the pool strategies run kept; those without a pool run as they are.
+    assert strategies(strategies=listed, pool=["persistent"]) == {
+        "serial",
+        "threads_persistent",
+        "processes_shm_persistent",
+        "asyncio",
+    }
+    warned = config_warnings(resolve_config(_config(strategies=listed, pool=["persistent"])))
+    assert any("pool: asyncio has no pool to keep" in w for w in warned), warned
+    assert not [w for w in config_warnings(resolve_config(_config())) if "pool" in w]
+
+
 def test_the_workflow_gets_the_same_problems_and_warnings():
     # WorkflowPlan calls check_config: it raises with the problems validate-config lists and
     # returns its warnings, for the workflow to print.

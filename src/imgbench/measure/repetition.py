@@ -55,6 +55,8 @@ class Workload:
     #: strategy is given (made once the task's service runs).
     sources: list[Any] = field(default_factory=list)
     items: list[Any] = field(default_factory=list)
+    #: Seconds making and warming a persistent strategy's kept pool took (0 otherwise).
+    pool_start_s: float = 0.0
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Meters:
     sampler: measure.TreeMemorySampler
     helpers: list[psutil.Process]
     service_pid: int | None
+    #: The live worker processes of a kept pool (persistent strategies), whose CPU and I/O
+    #: are the cell's work though no repetition reaps them.
+    workers: list[psutil.Process] = field(default_factory=list)
 
 
 def prepare(work: Workload) -> tuple[str, float | None]:
@@ -120,7 +125,7 @@ def run_repetition(
     # process pools by 3-6% when every timed repetition was sampled.
     if warmup:
         meters.sampler.start(exclude=[meters.service_pid] if meters.service_pid else [])
-    before = measure.Snapshot.take(meters.helpers)
+    before = measure.Snapshot.take(meters.helpers, meters.workers)
     t0 = time.perf_counter()
     try:
         outcome = work.strategy.run(work.task, work.items, work.spec.workers)
@@ -128,7 +133,7 @@ def run_repetition(
         during = " (a warm-up)" if warmup else ""
         raise type(exc)(f"{work.name}: {exc} during repetition {index}{during}") from exc
     t1 = time.perf_counter()
-    after = measure.Snapshot.take(meters.helpers)
+    after = measure.Snapshot.take(meters.helpers, meters.workers)
     tree_pss, tree_uss = meters.sampler.stop() if warmup else (None, None)
     peak_self, peak_children = measure.peak_rss_self(), measure.peak_rss_children()
     worker_starts = instruments.drain()

@@ -165,6 +165,9 @@ class Phases(TypedDict):
     """Where the cell job's time went, in seconds."""
 
     setup_s: float
+    #: Making and warming a persistent strategy's pool, before the first repetition (0 for
+    #: every other strategy, whose pool is made inside each repetition's timer).
+    pool_start_s: NotRequired[float]
     prepare_s: float
     timed_s: float
     verify_s: float

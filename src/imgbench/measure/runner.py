@@ -217,7 +217,8 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
         # The storage a task works on: where it reads its inputs, or where it writes.
         machine = collect_machine_info(work.inputs[0].parent if work.inputs else area)
         mp_method, meters = _start_helpers(work, options, opts, service, area, stack, sampler)
-        phases["setup_s"] = time.perf_counter() - t_start
+        phases["pool_start_s"] = work.pool_start_s
+        phases["setup_s"] = time.perf_counter() - t_start - work.pool_start_s
         warm_ups = [
             run_repetition(work, meters, index, True, phases) for index in range(options.warmup)
         ]
@@ -334,6 +335,11 @@ def _start_helpers(
     except TaskError as exc:
         raise type(exc)(f"{work.name}: {exc} during the untimed priming run") from exc
     mp_method = stack.enter_context(strategies.pinned_start_method(options.start_method, primed))
+    # A persistent strategy's pool: made and warmed now, kept for every repetition, shut
+    # down with the cell (after the priming run, so that forked workers inherit its imports).
+    work.pool_start_s = stack.enter_context(
+        strategies.kept_pool(work.strategy, work.task, work.spec.workers)
+    )
     # Started once per cell, untimed; its CPU and the service's are the cell's own, not
     # interference. The service (a server) is not part of the strategy's memory.
     service_pid = getattr(service, "pid", None)
@@ -342,7 +348,11 @@ def _start_helpers(
         if isinstance(pid, int):  # psutil.Process(None) would be this very process
             with contextlib.suppress(psutil.Error):
                 helpers.append(psutil.Process(pid))
-    return mp_method, Meters(sampler, helpers, service_pid)
+    workers = []
+    for pid in strategies.kept_worker_pids():
+        with contextlib.suppress(psutil.Error):
+            workers.append(psutil.Process(pid))
+    return mp_method, Meters(sampler, helpers, service_pid, workers)
 
 
 def _run_parameters(

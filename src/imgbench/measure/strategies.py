@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
@@ -45,7 +47,7 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -94,6 +96,21 @@ class Strategy:
     #: False for the plain loop: it runs once per group, with workers = 1.
     uses_workers: bool
     run: Callable[[Task, Sequence[Any], int], Outcome]
+    #: The executor it runs on ("threads" or "processes"), None without one (the loop,
+    #: vectorized, asyncio, whose loop and executor ``asyncio.run`` makes per batch).
+    pool: str | None = None
+    #: The pool is made and warmed before the timer and kept for every repetition of the
+    #: cell (``kept_pool``): a service's steady state, not a batch's first call.
+    persistent: bool = False
+
+    @property
+    def base(self) -> str:
+        """The per-batch strategy this one keeps the pool of (itself when per batch)."""
+        return self.name.removesuffix(PERSISTENT_SUFFIX) if self.persistent else self.name
+
+
+#: A persistent strategy's name is its per-batch strategy's with this suffix.
+PERSISTENT_SUFFIX = "_persistent"
 
 
 # -- start method --------------------------------------------------------------------------
@@ -301,8 +318,10 @@ def _shut_down_after(executor: Executor) -> Iterator[None]:
         executor.shutdown(wait=True, cancel_futures=True)
         raise WorkerDiedError(_death_cause(workers)) from exc
     finally:
-        # On a failure, queued work is cancelled so that the cell ends promptly.
-        executor.shutdown(wait=True, cancel_futures=True)
+        # On a failure, queued work is cancelled so that the cell ends promptly. A kept pool
+        # (persistent strategies) outlives the batch: ``kept_pool`` shuts it down.
+        if executor not in _kept.values():
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _Arrivals:
@@ -403,7 +422,7 @@ def _death_cause(workers: dict) -> str:
     return f"a worker process (pid {pid}) died ({how})"
 
 
-def _thread_pool(workers: int) -> ThreadPoolExecutor:
+def _new_thread_pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(
         max_workers=workers,
         initializer=_note_thread_start,
@@ -411,13 +430,93 @@ def _thread_pool(workers: int) -> ThreadPoolExecutor:
     )
 
 
-def _process_pool(workers: int) -> ProcessPoolExecutor:
+def _new_process_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=_context(),
         initializer=_note_process_start,
         initargs=(_current().process_starts,),
     )
+
+
+_NEW_POOL: dict[str, Callable[[int], Executor]] = {
+    "threads": _new_thread_pool,
+    "processes": _new_process_pool,
+}
+#: The pool kept for the cell under way (``kept_pool``): its kind, size and executor.
+_kept: dict[tuple[str, int], Executor] = {}
+
+
+def _thread_pool(workers: int) -> Executor:
+    return _kept.get(("threads", workers)) or _new_thread_pool(workers)
+
+
+def _process_pool(workers: int) -> Executor:
+    return _kept.get(("processes", workers)) or _new_process_pool(workers)
+
+
+def _warm_process(work: Callable[[Any], Any], seconds: float) -> int:
+    """Run in a worker process while the pool is warmed: unpickling ``work`` imports its
+    module (spawned and forkserver workers); the nap keeps the worker busy so that the pool
+    starts another for the next call. Returns the worker's pid."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _warm_thread(work: Callable[[Any], Any], seconds: float) -> int:
+    """``_warm_process`` for a thread pool: returns the thread's ident."""
+    time.sleep(seconds)
+    return threading.get_ident()
+
+
+_WARM = {"threads": _warm_thread, "processes": _warm_process}
+
+
+#: How long each warming call naps, and how many rounds of calls a pool gets to start all
+#: of its workers.
+WARM_NAP_S = 0.05
+WARM_ROUNDS = 20
+
+
+def kept_worker_pids() -> list[int]:
+    """The worker processes of the kept pool, if one is kept and runs processes."""
+    return sorted(pid for executor in _kept.values() for pid in _worker_processes(executor))
+
+
+@contextlib.contextmanager
+def kept_pool(strategy: Strategy, task: Task, workers: int) -> Iterator[float]:
+    """Make ``strategy``'s pool and warm it (every worker started, the task's module loaded
+    in each), untimed; every run of a pool strategy inside the block then uses it, and it is
+    shut down when the block ends. Yields the seconds making and warming took.
+
+    A no-op (0 s) for strategies that are not persistent.
+    """
+    if not strategy.persistent or strategy.pool is None:
+        yield 0.0
+        return
+    if strategy.pool == "processes":
+        # processes_shm's resource tracker must run before any worker starts (shared_memory).
+        shared_memory.prepare_parent()
+    start = time.perf_counter()
+    executor = _NEW_POOL[strategy.pool](workers)
+    try:
+        seen: set[int] = set()
+        for _ in range(WARM_ROUNDS):
+            warm = _WARM[strategy.pool]
+            futures = [executor.submit(warm, task.work, WARM_NAP_S) for _ in range(workers)]
+            seen.update(f.result() for f in futures)
+            if len(seen) >= workers:
+                break
+        else:
+            raise ImgbenchError(
+                f"{strategy.name}: the pool started {len(seen)} of {workers} workers"
+            )
+        warmed = time.perf_counter() - start
+        _kept[(strategy.pool, workers)] = executor
+        yield warmed
+    finally:
+        _kept.pop((strategy.pool, workers), None)
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
@@ -552,43 +651,62 @@ def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     return asyncio.run(main())
 
 
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Strategy("serial", "a plain for loop", False, run_serial),
-        Strategy("threads", "ThreadPoolExecutor, one submit per image", True, run_threads),
-        Strategy("processes", "ProcessPoolExecutor, one submit per image", True, run_processes),
-        Strategy(
-            "processes_shm",
-            "ProcessPoolExecutor, one submit per image, arrays through shared memory both ways "
-            "(the pipe carries a small handle, not the pixels)",
-            True,
-            run_processes_shm,
-        ),
-        Strategy(
-            "processes_chunked",
-            "ProcessPoolExecutor, one contiguous chunk per worker",
-            True,
-            run_processes_chunked,
-        ),
-        Strategy(
-            "threads_chunked",
-            "ThreadPoolExecutor, one contiguous chunk per worker",
-            True,
-            run_threads_chunked,
-        ),
-        Strategy(
-            "vectorized",
-            "one numpy operation over the whole batch (only tasks that have a batch form)",
-            False,
-            run_vectorized,
-        ),
-        Strategy(
-            "asyncio",
-            "event loop: aiofiles for file I/O, asyncio.to_thread for blocking calls, "
-            "a semaphore and a default executor of size workers",
-            True,
-            run_asyncio,
-        ),
+_PER_BATCH = (
+    Strategy("serial", "a plain for loop", False, run_serial),
+    Strategy("threads", "ThreadPoolExecutor, one submit per image", True, run_threads, "threads"),
+    Strategy(
+        "processes", "ProcessPoolExecutor, one submit per image", True, run_processes, "processes"
+    ),
+    Strategy(
+        "processes_shm",
+        "ProcessPoolExecutor, one submit per image, arrays through shared memory both ways "
+        "(the pipe carries a small handle, not the pixels)",
+        True,
+        run_processes_shm,
+        "processes",
+    ),
+    Strategy(
+        "processes_chunked",
+        "ProcessPoolExecutor, one contiguous chunk per worker",
+        True,
+        run_processes_chunked,
+        "processes",
+    ),
+    Strategy(
+        "threads_chunked",
+        "ThreadPoolExecutor, one contiguous chunk per worker",
+        True,
+        run_threads_chunked,
+        "threads",
+    ),
+    Strategy(
+        "vectorized",
+        "one numpy operation over the whole batch (only tasks that have a batch form)",
+        False,
+        run_vectorized,
+    ),
+    Strategy(
+        "asyncio",
+        "event loop: aiofiles for file I/O, asyncio.to_thread for blocking calls, "
+        "a semaphore and a default executor of size workers",
+        True,
+        run_asyncio,
+    ),
+)
+
+
+def _persistent(strategy: Strategy) -> Strategy:
+    return replace(
+        strategy,
+        name=strategy.name + PERSISTENT_SUFFIX,
+        summary=f"{strategy.summary}; the pool made and warmed before the timer and kept for "
+        "every repetition (steady state)",
+        persistent=True,
     )
+
+
+#: Every strategy by name: the per-batch ones (a pool made and shut down inside the timer, as
+#: the studies did), then the persistent form of each that has a pool (config ``pool``).
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s for s in (*_PER_BATCH, *(_persistent(s) for s in _PER_BATCH if s.pool is not None))
 }

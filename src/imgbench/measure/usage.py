@@ -124,26 +124,51 @@ class Snapshot:
     machine_steal: float
     #: CPU seconds so far of each live helper process, by pid.
     helpers: dict[int, float] = field(default_factory=dict)
+    #: (user, system, read_chars, write_chars, read_bytes, write_bytes) so far of each live
+    #: worker of a kept pool (persistent strategies), by pid: the cell's own work, which no
+    #: reaping hands to this process's counts.
+    workers: dict[int, tuple] = field(default_factory=dict)
 
     @classmethod
-    def take(cls, helpers: Iterable[psutil.Process] = ()) -> Snapshot:
+    def take(
+        cls, helpers: Iterable[psutil.Process] = (), workers: Iterable[psutil.Process] = ()
+    ) -> Snapshot:
         t = os.times()
-        io = None
-        with contextlib.suppress(AttributeError, psutil.Error):  # macOS has no io_counters
-            io = psutil.Process().io_counters()
+        io = _io_counters(psutil.Process()) if psutil is not None else None
         helper_cpu = {p.pid: cpu for p in helpers if (cpu := _process_cpu(p)) is not None}
         return cls(
             t.user,
             t.system,
             t.children_user,
             t.children_system,
-            getattr(io, "read_chars", None),
-            getattr(io, "write_chars", None),
-            getattr(io, "read_bytes", None),
-            getattr(io, "write_bytes", None),
+            *_io_fields(io),
             *machine_busy_seconds(usable_cpus()),
             helper_cpu,
+            {p.pid: counts for p in workers if (counts := _worker_counts(p)) is not None},
         )
+
+
+def _io_counters(process: psutil.Process):
+    with contextlib.suppress(AttributeError, psutil.Error):  # macOS has no io_counters
+        return process.io_counters()
+    return None
+
+
+def _io_fields(io) -> tuple[int | None, int | None, int | None, int | None]:
+    return (
+        getattr(io, "read_chars", None),
+        getattr(io, "write_chars", None),
+        getattr(io, "read_bytes", None),
+        getattr(io, "write_bytes", None),
+    )
+
+
+def _worker_counts(process: psutil.Process) -> tuple | None:
+    try:
+        t = process.cpu_times()
+    except psutil.Error:
+        return None
+    return (t.user, t.system, *_io_fields(_io_counters(process)))
 
 
 def _delta(after: int | None, before: int | None) -> int | None:
@@ -163,6 +188,22 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
     """
     user = (after.user - before.user) + (after.children_user - before.children_user)
     system = (after.system - before.system) + (after.children_system - before.children_system)
+    # A kept pool's workers (seen at both snapshots) did the cell's work: theirs is its own.
+    kept = [(b, after.workers[pid]) for pid, b in before.workers.items() if pid in after.workers]
+    user += sum(a[0] - b[0] for b, a in kept)
+    system += sum(a[1] - b[1] for b, a in kept)
+    io = [
+        None if total is None else total + sum((a[i] or 0) - (b[i] or 0) for b, a in kept)
+        for i, total in enumerate(
+            (
+                _delta(after.read_chars, before.read_chars),
+                _delta(after.write_chars, before.write_chars),
+                _delta(after.read_bytes, before.read_bytes),
+                _delta(after.write_bytes, before.write_bytes),
+            ),
+            start=2,
+        )
+    ]
     helpers = sum(
         max(0.0, after.helpers[pid] - cpu)
         for pid, cpu in before.helpers.items()
@@ -175,10 +216,10 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
         "helper_cpu_s": helpers,
         "other_cpu_s": (after.machine_busy - before.machine_busy) - (user + system) - helpers,
         "steal_s": after.machine_steal - before.machine_steal,
-        "io_read_chars": _delta(after.read_chars, before.read_chars),
-        "io_write_chars": _delta(after.write_chars, before.write_chars),
-        "io_read_bytes": _delta(after.read_bytes, before.read_bytes),
-        "io_write_bytes": _delta(after.write_bytes, before.write_bytes),
+        "io_read_chars": io[0],
+        "io_write_chars": io[1],
+        "io_read_bytes": io[2],
+        "io_write_bytes": io[3],
     }
 
 

@@ -207,10 +207,29 @@ def _worker_warning(name: str, exp: dict, cores: int, tasks: dict, strategies: d
     ]
 
 
+def _pool_warning(name: str, exp: dict, strategies: dict) -> list[str]:
+    if "persistent" not in _names(exp, "pool"):
+        return []
+    poolless = [
+        s
+        for s in _names(exp, "strategies")
+        if isinstance(s, str) and s in strategies and strategies[s].uses_workers
+        if strategies[s].pool is None
+    ]
+    if not poolless:
+        return []
+    return [
+        f"config key experiments.{name}.pool: {', '.join(poolless)} "
+        f"{'has' if len(poolless) == 1 else 'have'} no pool to keep (asyncio.run makes its loop "
+        "and executor per batch): it runs per batch only"
+    ]
+
+
 def config_warnings(config: dict, cores: int | None = None) -> list[str]:
     """What a valid config may do but probably should not: fewer timed repetitions per cell
     than a 95% CI of the median needs, more workers for CPU-bound work than ``cores`` (by
-    default: the cores usable here, ``imgbench.measure.machine.usable_cores``)."""
+    default: the cores usable here, ``imgbench.measure.machine.usable_cores``), persistent
+    pools asked of a strategy that has none."""
     from imgbench.measure.machine import usable_cores
     from imgbench.measure.strategies import STRATEGIES
     from imgbench.measure.tasks import TASKS
@@ -222,6 +241,7 @@ def config_warnings(config: dict, cores: int | None = None) -> list[str]:
     for name, exp in _experiments(config):
         warnings += _repetition_warning(name, exp)
         warnings += _worker_warning(name, exp, cores, TASKS, STRATEGIES)
+        warnings += _pool_warning(name, exp, STRATEGIES)
     return warnings
 
 

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from imgbench.measure.datasets import RAW, dataset_name
-from imgbench.measure.strategies import STRATEGIES
+from imgbench.measure.strategies import PERSISTENT_SUFFIX, STRATEGIES
 from imgbench.measure.tasks import TASKS
 from imgbench.vocabulary import CellSpec, parse_size
 
@@ -19,6 +19,21 @@ def cache_states(exp: dict, task: str, storage: str) -> list[str]:
     return sorted(set(states))
 
 
+def experiment_strategies(exp: dict) -> list[str]:
+    """The strategies an experiment runs: those it lists, per batch and/or persistent
+    (``pool``); a strategy without a pool runs once whatever ``pool`` says."""
+    modes = exp.get("pool", ["per_batch"])
+    names: list[str] = []
+    for name in exp["strategies"]:
+        strategy = STRATEGIES[name]
+        if "per_batch" in modes or strategy.pool is None or strategy.persistent:
+            names.append(name)
+        persistent = name + PERSISTENT_SUFFIX
+        if "persistent" in modes and persistent in STRATEGIES:
+            names.append(persistent)
+    return list(dict.fromkeys(names))
+
+
 def expand_cells(config: dict) -> list[CellSpec]:
     """Every cell of every experiment, sorted and without duplicates.
 
@@ -29,13 +44,14 @@ def expand_cells(config: dict) -> list[CellSpec]:
     """
     cells = set()
     for name, exp in config["experiments"].items():
+        strategies = experiment_strategies(exp)
         for task in exp["tasks"]:
             for storage in exp["storage"]:
                 for cache in cache_states(exp, task, storage):
                     for size in exp["sizes"]:
                         width, height = parse_size(size)
                         for n in exp["n_images"]:
-                            for strategy in exp["strategies"]:
+                            for strategy in strategies:
                                 workers = (
                                     exp["workers"] if STRATEGIES[strategy].uses_workers else [1]
                                 )
