@@ -84,6 +84,23 @@ def milliseconds(value) -> str:
     return "<0.01" if abs(value) < 0.01 else seconds(value)
 
 
+#: The units a time is written in, each with its factor from seconds.
+TIME_UNITS = {"ms": 1e3, "s": 1.0}
+
+
+def time_unit(values: Iterable) -> str:
+    """The unit that a set of times (in seconds) read best in, one choice for all of them
+    (an axis, a table column): "s" when any is a second or more, else "ms"."""
+    finite = [abs(v) for v in map(number, values) if math.isfinite(v)]
+    return "s" if finite and max(finite) >= 1 else "ms"
+
+
+def in_unit(unit: str) -> Callable[[object], str]:
+    """The formatter of times (in seconds) written in ``unit``: ``seconds`` for "s",
+    ``milliseconds`` for "ms"."""
+    return seconds if unit == "s" else milliseconds
+
+
 def duration(value) -> str:
     """A time with its unit, three significant digits, trailing zeros dropped: "12.3 ms"
     below a second, "1.23 s" from one up (the sentences and the comparison's labels)."""

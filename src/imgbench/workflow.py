@@ -7,6 +7,10 @@ attributes), so it is tested without Snakemake (``tests/workflow/test_glue.py``)
 
 Paths are spelled once: the cell result pattern is ``vocabulary.RESULT_PATTERN``, whose
 fields are the rule's wildcard names; the tables and figures are the package's registries.
+The figures drawn once per task and size are one folder of the figures rule
+(``WORKLOAD_DIR``): which files it holds depends on the experiment's tasks and sizes, and
+the outputs of a rule cannot, so the rule declares the folder and the Snakemake report
+takes each of its PNGs by ``WORKLOAD_PATTERNS``.
 Every path a rule writes is under the config's ``results_dir`` (one run's directory: the
 presets each name their own, so runs of different presets keep their results apart), except
 the datasets, which are under ``datasets_dir`` and shared between runs (see ``WorkflowPlan``).
@@ -36,11 +40,29 @@ from imgbench.plan.grid import (
 )
 from imgbench.plan.timings import result_files
 from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
-from imgbench.report.figures import FORMATS
+from imgbench.report.figures import FIGURES as FIGURE_REGISTRY
+from imgbench.report.figures import FORMATS, PER_WORKLOAD, WORKLOAD_CAPTION, WORKLOAD_DIR
 from imgbench.vocabulary import CACHES, COLORS, RAW, RESULT_PATTERN, STORAGES, CellSpec
 from imgbench.vocabulary import FORMATS as DATASET_FORMATS
 
-__all__ = ["FIGURES", "FORMATS", "TABLES", "WorkflowPlan", "python_command"]
+__all__ = [
+    "FIGURES",
+    "FORMATS",
+    "TABLES",
+    "WORKLOAD_CAPTION",
+    "WORKLOAD_DIR",
+    "WORKLOAD_PATTERNS",
+    "WorkflowPlan",
+    "python_command",
+]
+
+#: The PNGs of the per-workload figures in their folder, as the Snakemake report finds
+#: them: ``{task}`` and ``{size}`` are its wildcards (a size is WIDTHxHEIGHT, so that a task
+#: name with an underscore, save_png, is not split).
+WORKLOAD_PATTERNS = [
+    FIGURE_REGISTRY[stem].per_workload.format(task="{task}", size="{size,[0-9]+x[0-9]+}") + ".png"
+    for stem in PER_WORKLOAD
+]
 
 #: Where a run's outputs go when the config names no ``results_dir`` (the schema's default),
 #: relative to the working directory.

@@ -10,6 +10,9 @@
   counts, CIs as fixed shares). ``legacy_tables`` drops the columns that older tables lack.
 - ``analysis_results``: cell results built with ``tests.helpers.cell_result`` (two rounds
   each, with the fair-measurement fields), for the tests that go through the real analysis.
+- ``model``: a cost model of cells (``model_cells``) turned into cell results through the
+  result model (``model_results``) and into the real analysis's tables (``write_tables``),
+  for the figure tests: every table and figure as a real run of that grid would give them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
+from imgbench.analysis.tables import build_tables as analysis_tables
+from imgbench.measure.result import CellResult, build_result
+from imgbench.report.figures import MIN_FONT_KEY, WORKLOAD_DIR
 from imgbench.vocabulary import CELL, GROUP
 from tests.helpers import cell_result
 
@@ -424,31 +431,43 @@ def metadata(**overrides) -> dict:
     return meta
 
 
-ALL_FIGURES = (
-    "speedup",
-    "efficiency",
-    "faster_than_serial",
-    "time_vs_n",
-    "best_strategy",
-    "repetitions",
-    "overhead",
-)
+#: Every figure file ``plot_all`` writes for the crafted tables (relative to ``figures/``,
+#: without the suffix), each with the colour ``write_results`` fills it with: the sheets,
+#: the overview figures, and one per workload (each task at 1280x960).
+FIGURE_COLOURS = {
+    "speedup": "#004f86",
+    "efficiency": "#7f7f7f",
+    "faster_than_serial": "#d55e00",
+    "time_vs_n": "#009e73",
+    "best_strategy": "#e69f00",
+    "repetitions": "#cc79a7",
+    "overhead": "#56b4e9",
+    "tasks/speedup_decode_1280x960": "#0072b2",
+    "tasks/speedup_save_png_1280x960": "#f0e442",
+}
+ALL_FIGURES = tuple(FIGURE_COLOURS)
+#: The figures the deck shows (the sheets of every panel are in the bundle only).
+SLIDE_FIGURES = tuple(stem for stem in ALL_FIGURES if stem not in ("speedup", "efficiency"))
+#: The smallest text the stand-in PNGs record, in their pixels (as ``save_figure`` does).
+MIN_FONT_PX = "15.00"
 
 
 def write_results(
     directory: Path, meta: dict | None = None, tables=None, figures=ALL_FIGURES
 ) -> Path:
-    """An experiment's results directory: every table, metadata.json and PNG figures."""
+    """An experiment's results directory: every table, metadata.json and PNG figures
+    (stand-ins: a frame of the figure's colour, recording its smallest text)."""
     directory.mkdir(parents=True)
     for name, frame in (tables or build_tables()).items():
         frame.to_csv(directory / f"{name}.csv", index=False)
     (directory / "metadata.json").write_text(json.dumps(meta or metadata()))
-    (directory / "figures").mkdir()
-    colours = ["#004f86", "#d55e00", "#009e73", "#e69f00", "#cc79a7", "#56b4e9", "#7f7f7f"]
-    for stem, colour in zip(figures, colours * 2, strict=False):
+    (directory / "figures" / WORKLOAD_DIR).mkdir(parents=True)
+    info = PngInfo()
+    info.add_text(MIN_FONT_KEY, MIN_FONT_PX)
+    for stem in figures:
         image = Image.new("RGB", (640, 400), "white")
-        image.paste(colour, (40, 40, 600, 360))
-        image.save(directory / "figures" / f"{stem}.png")
+        image.paste(FIGURE_COLOURS.get(stem, "#000000"), (40, 40, 600, 360))
+        image.save(directory / "figures" / f"{stem}.png", pnginfo=info)
     return directory
 
 
@@ -459,12 +478,11 @@ EXPECTED_HEADINGS = [
     "Method: how each cell is measured",
     "Method: how cells are compared",
     "Task: decode",
-    "decode: speedup over the serial loop",
+    "decode at 1280x960: speedup over the serial loop",
     "decode · 1280x960 · disk, warm cache · 64 images",
     "Task: save_png",
-    "save_png: speedup over the serial loop",
+    "save_png at 1280x960: speedup over the serial loop",
     "save_png · 1280x960 · disk, warm cache · 128 images",
-    "Parallel efficiency",
     "× faster than the serial loop",
     "Absolute time against the number of images",
     "The fastest strategy",
@@ -530,12 +548,148 @@ def write_calibration(directory: Path, summary: bool = True) -> None:
         )
 
 
+# ----- a cost model's cell results, and the real analysis's tables of them ------------------
+
+#: The parallel strategies of the cost model's cells.
+MODEL_PARALLEL = ("threads", "processes", "processes_chunked", "asyncio")
+
+
+def model_cells(
+    tasks=("save_png", "decode"),
+    sizes=((64, 48),),
+    conditions=(("disk", "warm"),),
+    n_values=(4, 16, 64),
+    workers=(1, 2, 4),
+    strategies=MODEL_PARALLEL,
+    cores=4,
+    experiment="tiny",
+) -> pd.DataFrame:
+    """Cells with a plausible cost model: true median, start-up, shutdown and busy share.
+
+    Threads pay little start-up but keep part of the work serial (the GIL); processes pay a
+    start-up per worker and a cost per image sent; the chunked pool sends fewer messages.
+    """
+    rows = []
+    for t_index, task in enumerate(tasks):
+        serial_part = 0.15 + 0.25 * t_index
+        for width, height in sizes:
+            per_image = 2e-4 * width * height / 3072 * (1 + t_index)
+            for storage, cache in conditions:
+                for n in n_values:
+                    work = n * per_image
+                    rows.append(
+                        (experiment, task, storage, cache, width, height, n, "serial", 1)
+                        + (work, 2e-5, 1e-5, 0.98, cores)
+                    )
+                    for strategy in strategies:
+                        for w in workers:
+                            p = min(w, cores)
+                            if strategy in ("threads", "asyncio"):
+                                s = serial_part * (1.6 if strategy == "asyncio" else 1.0)
+                                startup, ipc = 2e-4 * w, 0.0
+                                busy = 0.9 / (1 + s * (p - 1))
+                            else:
+                                s = 0.02
+                                startup = 0.012 * w
+                                ipc = (3e-5 if strategy == "processes" else 8e-6) * n
+                                busy = 0.85 if p <= cores else 0.5
+                            t = startup + work * (s + (1 - s) / p) + ipc + 1e-3 * max(0, w - p)
+                            rows.append(
+                                (experiment, task, storage, cache, width, height, n, strategy, w)
+                                + (t, startup, 0.3 * startup, busy, cores)
+                            )
+    return pd.DataFrame(
+        rows, columns=[*CELL, "true_s", "startup_s", "shutdown_true_s", "busy", "usable_cores"]
+    )
+
+
+def model_results(
+    cells: pd.DataFrame, reps: int = 5, seed: int = 0, pool_ready: bool = False
+) -> list[CellResult]:
+    """One cell result per model cell (host "box"), built by the result model: a warm-up
+    that the analysis must ignore, then ``reps`` timed repetitions with lognormal noise and
+    an occasional slow one. ``pool_ready``: pooled strategies record their pool's start-up
+    (``pool_ready_s``), as the runner does since issue 9."""
+    rng = np.random.default_rng(seed)
+    out = cells.loc[cells.index.repeat(reps)].reset_index(drop=True)
+    noise = rng.lognormal(0.0, 0.04, len(out))
+    noise[rng.random(len(out)) < 0.03] *= 1.4  # an occasional slow repetition
+    out["wall_s"] = out["true_s"] * noise
+    out["first_result_s"] = out["startup_s"] + out["wall_s"] / out["n_images"] * 0.9
+    out["shutdown_s"] = out["shutdown_true_s"] * noise
+    out["work_s"] = (out["wall_s"] - out["first_result_s"] - out["shutdown_s"]).clip(lower=0)
+    out["cpu_s"] = out["wall_s"] * np.minimum(out["workers"], out["usable_cores"]) * out["busy"]
+    out["payload_bytes"] = out["n_images"] * out["width"] * out["height"] * 3
+    results = []
+    # Records hold Python scalars, as a result read from JSON does.
+    timed_reps = out.to_dict("records")
+    for i, cell in enumerate(cells.to_dict("records")):
+        repetitions = [{"index": 0, "warmup": True, "wall_s": 99.0}]  # must be ignored
+        for index, rep in enumerate(timed_reps[i * reps : (i + 1) * reps], start=1):
+            repetitions.append(
+                {
+                    "index": index,
+                    "warmup": False,
+                    "wall_s": rep["wall_s"],
+                    "first_result_s": rep["first_result_s"],
+                    "work_s": rep["work_s"],
+                    "shutdown_s": rep["shutdown_s"],
+                    "cpu_user_s": rep["cpu_s"] * 0.9,
+                    "cpu_sys_s": rep["cpu_s"] * 0.1,
+                    "cpu_s": rep["cpu_s"],
+                    "other_cpu_s": 0.0,
+                    "steal_s": 0.0,
+                    "peak_rss_bytes": 10**8,
+                    "payload_bytes": rep["payload_bytes"],
+                    "images_per_s": rep["n_images"] / rep["wall_s"],
+                    "mb_per_s": rep["payload_bytes"] / rep["wall_s"] / 1e6,
+                    "cache_method": "none",
+                    "resident_fraction": None,
+                    "verified": True,
+                }
+            )
+            if pool_ready and cell["strategy"] != "serial":
+                repetitions[-1]["pool_ready_s"] = rep["first_result_s"] * 0.6
+        results.append(
+            build_result(
+                {c: cell[c] for c in CELL},
+                {
+                    "repeats": reps,
+                    "warmup": 1,
+                    "dataset_format": "raw",
+                    "mp_start_method": "forkserver",
+                },
+                {"hostname": "box", "cpu_model": "cpu", "usable_cores": cell["usable_cores"]},
+                repetitions,
+                started_unix=0.0,
+                finished_unix=1.0,
+                warnings=[],
+            )
+        )
+    return results
+
+
+def write_tables(
+    directory: Path, cells: pd.DataFrame, reps: int = 5, pool_ready: bool = False
+) -> Path:
+    """Every table of the real analysis of ``model_results(cells)``, written as
+    ``imgbench aggregate`` writes them (``NAME.csv``) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tables = analysis_tables(model_results(cells, reps, pool_ready=pool_ready))
+    for name, frame in tables.items():
+        frame.to_csv(directory / f"{name}.csv", index=False)
+    return directory
+
+
 @pytest.fixture
 def crafted() -> SimpleNamespace:
     """The crafted-table builder: its functions and constants as attributes."""
     return SimpleNamespace(
         CELLS=CELLS,
         ALL_FIGURES=ALL_FIGURES,
+        SLIDE_FIGURES=SLIDE_FIGURES,
+        FIGURE_COLOURS=FIGURE_COLOURS,
+        MIN_FONT_PX=MIN_FONT_PX,
         EXPECTED_HEADINGS=EXPECTED_HEADINGS,
         build_summary=build_summary,
         build_tables=build_tables,
@@ -548,6 +702,14 @@ def crafted() -> SimpleNamespace:
         flagged_tables=flagged_tables,
         write_calibration=write_calibration,
     )
+
+
+@pytest.fixture
+def model() -> SimpleNamespace:
+    """The cost model: ``cells`` (``model_cells``), ``results`` (``model_results``) and
+    ``write_tables`` (the real analysis's tables of them, written as ``imgbench aggregate``
+    writes them)."""
+    return SimpleNamespace(cells=model_cells, results=model_results, write_tables=write_tables)
 
 
 @pytest.fixture

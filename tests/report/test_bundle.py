@@ -9,7 +9,14 @@ import PIL
 import pytest
 
 from imgbench.errors import ImgbenchError
-from imgbench.report.bundle import EXPERIMENT_FILES, OPTIONAL_FILES, REFERENCE_FILES, make_bundle
+from imgbench.report.bundle import (
+    EXPERIMENT_FILES,
+    OPTIONAL_FILES,
+    REFERENCE_FILES,
+    WORKLOAD_FILES,
+    make_bundle,
+)
+from imgbench.report.figures import WORKLOAD_DIR
 
 
 def write_experiment(root: Path, name: str) -> None:
@@ -115,3 +122,30 @@ def test_a_runs_bundle_holds_that_run_alone_and_names_it(tmp_path, inputs):
         "software.txt",
     }
     assert not (root / "b/bundle.zip").exists()
+
+
+def test_the_figures_of_each_task_and_size_are_bundled_and_named(tmp_path, inputs):
+    root, config = inputs
+    tasks = root / "demo" / "figures" / WORKLOAD_DIR
+    tasks.mkdir()
+    for name in ("speedup_decode_64x48.png", "speedup_decode_64x48.svg", "speedup_read_8x8.png"):
+        (tasks / name).write_text(name)
+    # Snakemake's mark in a folder output is not a figure
+    (tasks / ".snakemake_timestamp").write_text("")
+    output = tmp_path / "bundle.zip"
+    make_bundle(output, root, ["demo", "big"], config)
+    with zipfile.ZipFile(output) as archive:
+        names = set(archive.namelist())
+        readme = archive.read("README.txt").decode()
+    assert {n for n in names if "/tasks/" in n} == {
+        "demo/figures/tasks/speedup_decode_64x48.png",
+        "demo/figures/tasks/speedup_decode_64x48.svg",
+        "demo/figures/tasks/speedup_read_8x8.png",
+    }
+    assert "E/figures/tasks/speedup_<task>_<WxH>.png" in readme
+    assert "one per task and image size (PNG)" in readme
+    assert "further figure" not in readme  # named by their pattern, not one by one
+    assert set(WORKLOAD_FILES) == {
+        "figures/tasks/speedup_<task>_<WxH>.png",
+        "figures/tasks/speedup_<task>_<WxH>.svg",
+    }

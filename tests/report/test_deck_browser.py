@@ -1,5 +1,6 @@
 """The deck in a real browser: headless Chromium shows every slide, moves with the keyboard,
-prints one slide per page, and no request leaves the page.
+prints one slide per page, no request leaves the page, and at 1280x720 every figure's text
+shows at 10 CSS px or more and every HTML text at 12 px or more.
 
 Chromium is driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``: JSON
 messages ending in NUL on file descriptors 3 and 4), so no client library is needed. The
@@ -15,6 +16,7 @@ import fcntl
 import http.server
 import io
 import json
+import math
 import os
 import re
 import select
@@ -204,6 +206,32 @@ OVERFLOW = """(() => {
     ? slide.querySelector("h1, h2").textContent : null;
 })()"""
 
+#: The smallest text, in CSS px, of the shown slide's figures (their recorded smallest text
+#: times the scale at which the browser draws them) and of its HTML text (figures left
+#: out), and the heading and the text where the latter is.
+LEGIBILITY = """(() => {
+  const slide = [...document.querySelectorAll("section.slide")].find(
+    s => getComputedStyle(s).display !== "none");
+  const figures = [...slide.querySelectorAll(".imgbox svg")].map(svg => {
+    const box = svg.getBoundingClientRect(), natural = svg.viewBox.baseVal;
+    const scale = Math.min(box.width / natural.width, box.height / natural.height);
+    const recorded = parseFloat(svg.dataset.minFontPx);
+    return {id: svg.querySelector("use").getAttribute("href"), recorded, px: recorded * scale};
+  });
+  let text = Infinity, where = "";
+  const walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode, element = node.parentElement;
+    if (!node.textContent.trim() || element.closest("svg")) continue;
+    const size = parseFloat(getComputedStyle(element).fontSize);
+    if (size < text) { text = size; where = node.textContent.trim().slice(0, 40); }
+  }
+  return {heading: slide.querySelector("h1, h2").textContent, figures, text, where,
+          counter: parseFloat(getComputedStyle(document.getElementById("counter")).fontSize)};
+})()"""
+#: The slide of crafted.EXPECTED_HEADINGS that shows an overview figure.
+FIGURE_SLIDE = 11
+
 RIGHT = ("ArrowRight", "ArrowRight", 39)
 LEFT = ("ArrowLeft", "ArrowLeft", 37)
 HOME = ("Home", "Home", 36)
@@ -265,7 +293,7 @@ def test_deck_in_headless_chromium(crafted, tmp_path):
             assert state["headingInView"], state
             assert state["counter"] == f"{i + 1} / {n}" and state["hash"] == f"#{i + 1}"
             assert all(h > HEIGHT / 3 for h in state["figures"]), state
-            if i in (0, 7, 11):  # title, a task's table, a figure
+            if i in (0, 7, FIGURE_SLIDE):  # title, a task's table, a figure
                 shot = browser.call("Page.captureScreenshot", format="png")["data"]
                 screenshots[i] = _not_blank(base64.b64decode(shot))
         browser.press(*RIGHT)  # past the end: stays on the last slide
@@ -278,9 +306,10 @@ def test_deck_in_headless_chromium(crafted, tmp_path):
         assert browser.evaluate(ACTIVE_SLIDE)["index"] == n - 1
 
         # The figure slide shows the figure's pixels (write_results fills it with a colour).
-        efficiency_fill = (0xD5, 0x5E, 0x00)
+        fill = crafted.FIGURE_COLOURS["faster_than_serial"]
+        fill = tuple(int(fill[i : i + 2], 16) for i in (1, 3, 5))
         figure_pixels = sum(
-            c for c, rgb in screenshots[11].getcolors(1 << 20) if rgb == efficiency_fill
+            c for c, rgb in screenshots[FIGURE_SLIDE].getcolors(1 << 20) if rgb == fill
         )
         assert figure_pixels > WIDTH * HEIGHT / 10
 
@@ -355,3 +384,78 @@ def test_flagged_deck_with_known_answers_prints_one_page_per_slide(crafted, tmp_
         assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == n
     finally:
         browser.close()
+
+
+def _slide_kind(index: int, state: dict) -> str:
+    """What a slide shows, for the report of the smallest text per kind of slide."""
+    heading = state["heading"]
+    if index == 0:
+        return "title"
+    if any(f["id"].startswith("#fig-tasks-") for f in state["figures"]):
+        return "task figure"
+    if state["figures"]:
+        return "overview figure"
+    if heading.startswith("Threats"):
+        return "threats"
+    if heading.startswith("Appendix"):
+        return "appendix table"
+    if " · " in heading or heading.startswith(("Recommendations", "Overhead")):
+        return "table"
+    return "text"
+
+
+def test_every_figure_and_text_is_legible_at_1280x720(crafted, model, tmp_path):
+    """A deck of real figures, of a grid the size of the default config's (2 tasks, 2
+    sizes, 2 values of n, 5 strategies, 3 worker counts), in Chromium at 1280x720: on every
+    slide each figure's smallest text shows at 10 CSS px or more (its recorded size times
+    the scale it is drawn at) and no HTML text is below 12 px."""
+    from imgbench.report.deck.figures import MIN_FIGURE_TEXT_PX, MIN_HTML_TEXT_PX
+    from imgbench.report.figures.plot import plot_all
+
+    results = tmp_path / "e"
+    cells = model.cells(tasks=("read", "decode"), sizes=((64, 48), (256, 192)), n_values=(16, 64))
+    model.write_tables(results, cells)
+    (results / "metadata.json").write_text(json.dumps(crafted.metadata()))
+    plot_all(results, results / "figures")
+    render_deck(results, tmp_path / "slides.html")
+
+    browser = DevTools(CHROMIUM, tmp_path / "profile")
+    smallest: dict[str, dict[str, float]] = {}
+    try:
+        browser.open_page()
+        browser.call("Page.enable")
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WIDTH,
+            height=HEIGHT,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        browser.call("Page.navigate", url=(tmp_path / "slides.html").as_uri())
+        browser.wait_for("Page.loadEventFired")
+        n = browser.evaluate('document.querySelectorAll("section.slide").length')
+        browser.press(*HOME)
+        figures_seen = 0
+        for i in range(n):
+            if i:
+                browser.press(*RIGHT)
+            state = browser.evaluate(LEGIBILITY)
+            kind = smallest.setdefault(_slide_kind(i, state), {"html": math.inf})
+            kind["html"] = min(kind["html"], state["text"])
+            assert state["text"] >= MIN_HTML_TEXT_PX, (state["heading"], state["where"])
+            assert state["counter"] >= MIN_HTML_TEXT_PX
+            for figure in state["figures"]:
+                figures_seen += 1
+                assert figure["recorded"] > 0, figure
+                assert figure["px"] >= MIN_FIGURE_TEXT_PX, (state["heading"], figure)
+                kind["figure"] = min(kind.get("figure", math.inf), figure["px"])
+    finally:
+        browser.close()
+    assert figures_seen == 4 + 5  # a figure per task and size, the overview and overhead
+    print(
+        "smallest text at 1280x720, CSS px: "
+        + "; ".join(
+            f"{kind}: " + ", ".join(f"{what} {px:.1f}" for what, px in sorted(sizes.items()))
+            for kind, sizes in sorted(smallest.items())
+        )
+    )

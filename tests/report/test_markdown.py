@@ -48,6 +48,27 @@ def _section(text: str, title: str) -> str:
     return body.split("\n## ", 1)[0]
 
 
+#: Each golden experiment's workloads: every task at its one image size.
+WORKLOADS = {
+    "golden": [("decode", "64x64"), ("read", "64x64"), ("sleep", "64x64")],
+    "tiny_images": [("save_jpeg", "50x50")],
+}
+
+
+def _figures(name: str) -> list[tuple[str, str]]:
+    """The figures the report links, in registry order: (file stem under figures/,
+    title); a per-workload figure once per workload, no hosts figure (one host)."""
+    out = []
+    for stem, figure in FIGURES.items():
+        if stem == "hosts":
+            continue
+        if figure.per_workload:
+            out += [(figure.workload_file(*w), figure.workload_title(*w)) for w in WORKLOADS[name]]
+        else:
+            out.append((stem, figure.title))
+    return out
+
+
 def _tables(text: str) -> list[list[str]]:
     """Every block of consecutive lines that start with "|"."""
     blocks, block = [], []
@@ -149,7 +170,7 @@ def test_tables_parse_as_markdown_tables(reports):
             for child in token.children or []
             if child.type == "image"
         ]
-        assert images == [f"figures/{stem}.png" for stem in FIGURES if stem != "hosts"]
+        assert images == [f"figures/{stem}.png" for stem, _ in _figures(name)]
 
 
 def test_links_point_at_figures_and_files_that_exist(reports):
@@ -161,12 +182,10 @@ def test_links_point_at_figures_and_files_that_exist(reports):
         for _, target in links:
             assert (results / name / target).is_file(), target
         figures = _section(text, "Figures")
-        for stem, figure in FIGURES.items():
-            if stem == "hosts":  # one host: not drawn, not linked
-                assert "figures/hosts" not in text
-                continue
-            image = f"![{markdown.escape(figure.title)}](figures/{stem}.png)"
-            assert f"### {markdown.escape(figure.title)}\n\n{image}\n" in figures
+        assert "figures/hosts" not in text  # one host: not drawn, not linked
+        for stem, title in _figures(name):
+            image = f"![{markdown.escape(title)}](figures/{stem}.png)"
+            assert f"### {markdown.escape(title)}\n\n{image}\n" in figures
             assert f"([SVG](figures/{stem}.svg))" in figures
         assert "[recommendations.csv](recommendations.csv)" in _section(text, "Tables")
 

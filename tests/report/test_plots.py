@@ -14,17 +14,20 @@ tested on small crafted frames (``crafted_summary``, ``_speedup_rows``) with kno
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
 
-import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from PIL import Image
 
+import imgbench
 from imgbench.analysis.figure_data import (
     NoData,
+    Workload,
     best_strategy_data,
     faster_data,
     hosts_data,
@@ -32,9 +35,11 @@ from imgbench.analysis.figure_data import (
     repetitions_data,
     scaling_data,
     time_vs_n_data,
+    workload_speedup_data,
+    workloads,
 )
 from imgbench.analysis.frames import STRATEGY_ORDER
-from imgbench.analysis.tables import COLUMNS, build_tables, read_tables
+from imgbench.analysis.tables import COLUMNS, read_tables
 from imgbench.analysis.verdicts import cell_verdicts, payoff_n
 from imgbench.analysis.views import (
     amdahl_speedup,
@@ -45,153 +50,52 @@ from imgbench.analysis.views import (
     overhead_segments,
 )
 from imgbench.errors import ImgbenchError
-from imgbench.measure.result import CellResult, build_result
 from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
 from imgbench.report.figures import FIGURES as REGISTRY
-from imgbench.report.figures import FORMATS, HOSTS_FIGURE, report_caption_rst
+from imgbench.report.figures import (
+    FORMATS,
+    HOSTS_FIGURE,
+    MIN_FONT_KEY,
+    PER_WORKLOAD,
+    WORKLOAD_CAPTION,
+    WORKLOAD_DIR,
+    report_caption_rst,
+    workload_caption_rst,
+)
+from imgbench.report.figures.layout import time_unit
 from imgbench.report.figures.plot import plot_all
-from imgbench.report.figures.style import STRATEGY_COLORS, strategy_color
+from imgbench.report.figures.style import SLIDE_FIGURE_IN, STRATEGY_COLORS, strategy_color
+from imgbench.report.figures.workload import workload_speedup_figure
 from tests.helpers import ROOT
 
 GROUP = ["experiment", "task", "storage", "cache", "width", "height", "n_images"]
 CELL = [*GROUP, "strategy", "workers"]
 EXPECTED = {f"{stem}.{fmt}" for stem in FIGURES for fmt in ("png", "svg")}
+#: The cost model's parallel strategies (``model.cells``).
 PARALLEL = ("threads", "processes", "processes_chunked", "asyncio")
 
-# --- cell results of a cost model, and the real analysis's tables of them ----------------
+
+def expected_files(cells: pd.DataFrame | None = None) -> set[str]:
+    """Every file ``plot_all`` writes for ``cells``: the experiment's figures and one
+    speedup figure per task and size (in ``tasks/``)."""
+    workloads = set()
+    if cells is not None:
+        sizes = zip(cells["task"], cells["width"], cells["height"], strict=True)
+        workloads = {(task, f"{w}x{h}") for task, w, h in sizes}
+    per_workload = {
+        f"{WORKLOAD_DIR}/speedup_{task}_{size}.{fmt}"
+        for task, size in workloads
+        for fmt in ("png", "svg")
+    }
+    return EXPECTED | per_workload
 
 
-def model_cells(
-    tasks=("save_png", "decode"),
-    sizes=((64, 48),),
-    conditions=(("disk", "warm"),),
-    n_values=(4, 16, 64),
-    workers=(1, 2, 4),
-    strategies=PARALLEL,
-    cores=4,
-    experiment="tiny",
-) -> pd.DataFrame:
-    """Cells with a plausible cost model: true median, start-up, shutdown and busy share.
-
-    Threads pay little start-up but keep part of the work serial (the GIL); processes pay a
-    start-up per worker and a cost per image sent; the chunked pool sends fewer messages.
-    """
-    rows = []
-    for t_index, task in enumerate(tasks):
-        serial_part = 0.15 + 0.25 * t_index
-        for width, height in sizes:
-            per_image = 2e-4 * width * height / 3072 * (1 + t_index)
-            for storage, cache in conditions:
-                for n in n_values:
-                    work = n * per_image
-                    rows.append(
-                        (experiment, task, storage, cache, width, height, n, "serial", 1)
-                        + (work, 2e-5, 1e-5, 0.98, cores)
-                    )
-                    for strategy in strategies:
-                        for w in workers:
-                            p = min(w, cores)
-                            if strategy in ("threads", "asyncio"):
-                                s = serial_part * (1.6 if strategy == "asyncio" else 1.0)
-                                startup, ipc = 2e-4 * w, 0.0
-                                busy = 0.9 / (1 + s * (p - 1))
-                            else:
-                                s = 0.02
-                                startup = 0.012 * w
-                                ipc = (3e-5 if strategy == "processes" else 8e-6) * n
-                                busy = 0.85 if p <= cores else 0.5
-                            t = startup + work * (s + (1 - s) / p) + ipc + 1e-3 * max(0, w - p)
-                            rows.append(
-                                (experiment, task, storage, cache, width, height, n, strategy, w)
-                                + (t, startup, 0.3 * startup, busy, cores)
-                            )
-    return pd.DataFrame(
-        rows, columns=[*CELL, "true_s", "startup_s", "shutdown_true_s", "busy", "usable_cores"]
-    )
-
-
-def model_results(
-    cells: pd.DataFrame, reps: int = 5, seed: int = 0, pool_ready: bool = False
-) -> list[CellResult]:
-    """One cell result per model cell (host "box"), built by the result model: a warm-up
-    that the analysis must ignore, then ``reps`` timed repetitions with lognormal noise and
-    an occasional slow one. ``pool_ready``: pooled strategies record their pool's start-up
-    (``pool_ready_s``), as the runner does since issue 9."""
-    rng = np.random.default_rng(seed)
-    out = cells.loc[cells.index.repeat(reps)].reset_index(drop=True)
-    noise = rng.lognormal(0.0, 0.04, len(out))
-    noise[rng.random(len(out)) < 0.03] *= 1.4  # an occasional slow repetition
-    out["wall_s"] = out["true_s"] * noise
-    out["first_result_s"] = out["startup_s"] + out["wall_s"] / out["n_images"] * 0.9
-    out["shutdown_s"] = out["shutdown_true_s"] * noise
-    out["work_s"] = (out["wall_s"] - out["first_result_s"] - out["shutdown_s"]).clip(lower=0)
-    out["cpu_s"] = out["wall_s"] * np.minimum(out["workers"], out["usable_cores"]) * out["busy"]
-    out["payload_bytes"] = out["n_images"] * out["width"] * out["height"] * 3
-    results = []
-    # Records hold Python scalars, as a result read from JSON does.
-    timed_reps = out.to_dict("records")
-    for i, cell in enumerate(cells.to_dict("records")):
-        repetitions = [{"index": 0, "warmup": True, "wall_s": 99.0}]  # must be ignored
-        for index, rep in enumerate(timed_reps[i * reps : (i + 1) * reps], start=1):
-            repetitions.append(
-                {
-                    "index": index,
-                    "warmup": False,
-                    "wall_s": rep["wall_s"],
-                    "first_result_s": rep["first_result_s"],
-                    "work_s": rep["work_s"],
-                    "shutdown_s": rep["shutdown_s"],
-                    "cpu_user_s": rep["cpu_s"] * 0.9,
-                    "cpu_sys_s": rep["cpu_s"] * 0.1,
-                    "cpu_s": rep["cpu_s"],
-                    "other_cpu_s": 0.0,
-                    "steal_s": 0.0,
-                    "peak_rss_bytes": 10**8,
-                    "payload_bytes": rep["payload_bytes"],
-                    "images_per_s": rep["n_images"] / rep["wall_s"],
-                    "mb_per_s": rep["payload_bytes"] / rep["wall_s"] / 1e6,
-                    "cache_method": "none",
-                    "resident_fraction": None,
-                    "verified": True,
-                }
-            )
-            if pool_ready and cell["strategy"] != "serial":
-                repetitions[-1]["pool_ready_s"] = rep["first_result_s"] * 0.6
-        results.append(
-            build_result(
-                {c: cell[c] for c in CELL},
-                {
-                    "repeats": reps,
-                    "warmup": 1,
-                    "dataset_format": "raw",
-                    "mp_start_method": "forkserver",
-                },
-                {"hostname": "box", "cpu_model": "cpu", "usable_cores": cell["usable_cores"]},
-                repetitions,
-                started_unix=0.0,
-                finished_unix=1.0,
-                warnings=[],
-            )
-        )
-    return results
-
-
-def write_tables(
-    directory: Path, cells: pd.DataFrame, reps: int = 5, pool_ready: bool = False
-) -> Path:
-    """Every table of the real analysis of ``model_results(cells)``, written as
-    ``imgbench aggregate`` writes them (``NAME.csv``) in ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tables = build_tables(model_results(cells, reps, pool_ready=pool_ready))
-    for name, frame in tables.items():
-        frame.to_csv(directory / f"{name}.csv", index=False)
-    return directory
-
-
-def assert_all_written(written: list[Path], out: Path) -> None:
-    assert {p.name for p in written} == EXPECTED
-    assert {p.name for p in out.iterdir()} == EXPECTED
-    for name in EXPECTED:
+def assert_all_written(written: list[Path], out: Path, cells: pd.DataFrame | None = None) -> None:
+    expected = expected_files(cells)
+    assert {p.relative_to(out).as_posix() for p in written} == expected
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert on_disk == expected
+    for name in expected:
         path = out / name
         assert path.stat().st_size > 0
         if name.endswith(".png"):
@@ -217,33 +121,34 @@ def test_figures_are_the_seven_declared_ones():
     )
 
 
-def test_plot_all_writes_every_valid_file(tmp_path):
-    cells = model_cells(
+def test_plot_all_writes_every_valid_file(model, tmp_path):
+    cells = model.cells(
         tasks=("decode",),
         sizes=((64, 48), (32, 24)),
         conditions=(("disk", "warm"), ("disk", "cold")),
         n_values=(4, 16),
     )
-    results = write_tables(tmp_path / "res", cells)
+    results = model.write_tables(tmp_path / "res", cells)
     out = tmp_path / "figures"
-    assert_all_written(plot_all(results, out), out)
-    for stem in FIGURES:
-        assert (out / f"{stem}.png").stat().st_size < 400_000, stem
+    assert_all_written(plot_all(results, out), out, cells)
+    for name in expected_files(cells):
+        if name.endswith(".png"):
+            assert (out / name).stat().st_size < 400_000, name
 
 
-def test_plot_all_is_deterministic(tmp_path):
-    cells = model_cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
-    results = write_tables(tmp_path / "res", cells)
+def test_plot_all_is_deterministic(model, tmp_path):
+    cells = model.cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
+    results = model.write_tables(tmp_path / "res", cells)
     plot_all(results, tmp_path / "a")
     plot_all(results, tmp_path / "b")
-    for name in EXPECTED:
+    for name in expected_files(cells):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_plot_all_with_a_group_without_serial_and_an_infinite_ci(tmp_path):
-    cells = model_cells(tasks=("save_png", "read"), n_values=(4, 16), workers=(1, 2))
+def test_plot_all_with_a_group_without_serial_and_an_infinite_ci(model, tmp_path):
+    cells = model.cells(tasks=("save_png", "read"), n_values=(4, 16), workers=(1, 2))
     cells = cells[~((cells["task"] == "read") & (cells["strategy"] == "serial"))]
-    results = write_tables(tmp_path / "res", cells)
+    results = model.write_tables(tmp_path / "res", cells)
     speedup = pd.read_csv(results / "speedup.csv")
     assert speedup["speedup"].isna().any()
     # An edit of the real table: no model cell takes zero time.
@@ -251,20 +156,20 @@ def test_plot_all_with_a_group_without_serial_and_an_infinite_ci(tmp_path):
     speedup.loc[finite.index[-1], "speedup_ci_high"] = math.inf  # a zero time somewhere
     speedup.to_csv(results / "speedup.csv", index=False)
     out = tmp_path / "figures"
-    assert_all_written(plot_all(results, out), out)
+    assert_all_written(plot_all(results, out), out, cells)
 
 
-def test_plot_all_with_only_nan_speedups(tmp_path):
-    cells = model_cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
-    results = write_tables(tmp_path / "res", cells[cells["strategy"] != "serial"])
+def test_plot_all_with_only_nan_speedups(model, tmp_path):
+    cells = model.cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
+    results = model.write_tables(tmp_path / "res", cells[cells["strategy"] != "serial"])
     speedup = pd.read_csv(results / "speedup.csv")
     assert speedup.loc[speedup["baseline"] == "serial", "speedup"].isna().all()
     out = tmp_path / "figures"
-    assert_all_written(plot_all(results, out), out)
+    assert_all_written(plot_all(results, out), out, cells)
 
 
-def test_plot_all_with_empty_tables(tmp_path):
-    full = write_tables(tmp_path / "full", model_cells(tasks=("read",), n_values=(4,)))
+def test_plot_all_with_empty_tables(model, tmp_path):
+    full = model.write_tables(tmp_path / "full", model.cells(tasks=("read",), n_values=(4,)))
     empty = tmp_path / "empty"
     empty.mkdir()
     # The real tables with their rows removed: every header, no data.
@@ -274,9 +179,9 @@ def test_plot_all_with_empty_tables(tmp_path):
     assert_all_written(plot_all(empty, out), out)
 
 
-def test_plot_all_with_headerless_tables_and_no_overhead_fields(tmp_path):
-    cells = model_cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
-    results = write_tables(tmp_path / "res", cells)
+def test_plot_all_with_headerless_tables_and_no_overhead_fields(model, tmp_path):
+    cells = model.cells(tasks=("read",), n_values=(4, 16), workers=(1, 2))
+    results = model.write_tables(tmp_path / "res", cells)
     # Edits of the real tables: an amdahl.csv without a header, and a summary of results
     # that predate the breakdown of the wall time.
     (results / "amdahl.csv").write_text("")
@@ -285,7 +190,7 @@ def test_plot_all_with_headerless_tables_and_no_overhead_fields(tmp_path):
     summary["median_shutdown_s"] = math.nan
     summary.to_csv(results / "summary.csv", index=False)
     out = tmp_path / "figures"
-    assert_all_written(plot_all(results, out), out)
+    assert_all_written(plot_all(results, out), out, cells)
 
 
 def test_plot_all_names_a_missing_table(tmp_path):
@@ -293,12 +198,12 @@ def test_plot_all_names_a_missing_table(tmp_path):
         plot_all(tmp_path, tmp_path / "figures")
 
 
-def test_plot_all_on_a_large_grid(tmp_path):
+def test_plot_all_on_a_large_grid(model, tmp_path):
     """2,000 cells and 12,000 repetitions: every figure is drawn and every PNG stays small.
 
     (The time target, 50,000 rows, is measured by benchmarks/aggregate_scale.py.)
     """
-    cells = model_cells(
+    cells = model.cells(
         tasks=("save_png", "save_jpeg", "read", "decode"),
         sizes=((64, 48), (256, 192)),
         conditions=(("disk", "warm"), ("disk", "cold")),
@@ -306,11 +211,12 @@ def test_plot_all_on_a_large_grid(tmp_path):
         workers=(1, 2, 4, 8, 16, 32),
     )
     assert len(cells) == 2000
-    results = write_tables(tmp_path / "res", cells, reps=6)
+    results = model.write_tables(tmp_path / "res", cells, reps=6)
     out = tmp_path / "figures"
-    assert_all_written(plot_all(results, out), out)
-    for stem in FIGURES:
-        assert (out / f"{stem}.png").stat().st_size < 400_000, stem
+    assert_all_written(plot_all(results, out), out, cells)
+    for name in expected_files(cells):
+        if name.endswith(".png"):
+            assert (out / name).stat().st_size < 400_000, name
 
 
 # --- the pure helpers ---------------------------------------------------------------------
@@ -416,11 +322,11 @@ def test_headline_and_overhead_cells():
 # --- what each figure shows: the data before the drawing ----------------------------------
 
 
-def model_tables(**cells) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Timings, summary and speedup tables of the real analysis of ``model_cells(**cells)``,
+def model_tables(model, **cells) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Timings, summary and speedup tables of the real analysis of ``model.cells(**cells)``,
     written and read back as ``plot_all`` reads them (typed, the one host's name blanked)."""
     with tempfile.TemporaryDirectory() as tmp:
-        results = write_tables(Path(tmp), model_cells(**cells))
+        results = model.write_tables(Path(tmp), model.cells(**cells))
         tables = read_tables(
             results,
             ("timings", "summary", "speedup"),
@@ -445,9 +351,9 @@ def test_every_figure_s_data_says_why_there_is_none():
         assert isinstance(data, NoData) and data.reason
 
 
-def test_scaling_data_thins_n_and_groups_the_lines():
+def test_scaling_data_thins_n_and_groups_the_lines(model):
     _, _, speedup = model_tables(
-        tasks=("decode",), sizes=((64, 48), (32, 24)), n_values=(4, 16, 64, 256, 1024)
+        model, tasks=("decode",), sizes=((64, 48), (32, 24)), n_values=(4, 16, 64, 256, 1024)
     )
     data = scaling_data(speedup, "speedup", max_shades=6, max_lines=8)
     assert data.n_count == 5 and data.n_values == [4, 16, 256, 1024]  # 8 lines / 2 sizes
@@ -460,8 +366,8 @@ def test_scaling_data_thins_n_and_groups_the_lines():
     assert (data.rows["strategy"] != "serial").all()
 
 
-def test_faster_data_is_one_bar_per_cell_at_the_largest_size_and_n():
-    _, _, speedup = model_tables(sizes=((64, 48), (32, 24)))
+def test_faster_data_is_one_bar_per_cell_at_the_largest_size_and_n(model):
+    _, _, speedup = model_tables(model, sizes=((64, 48), (32, 24)))
     data = faster_data(speedup)
     # The analysis gives every row its physical bound; a table without one (older) has none.
     assert data.dropped_size and data.has_ci and data.has_bound
@@ -472,8 +378,8 @@ def test_faster_data_is_one_bar_per_cell_at_the_largest_size_and_n():
     assert bars["strategy"].iloc[0] == "serial" and bars["speedup"].iloc[0] == pytest.approx(1)
 
 
-def test_time_vs_n_data_marks_where_each_strategy_pays_off():
-    _, summary, _ = model_tables(tasks=("decode",), n_values=(4, 16, 64))
+def test_time_vs_n_data_marks_where_each_strategy_pays_off(model):
+    _, summary, _ = model_tables(model, tasks=("decode",), n_values=(4, 16, 64))
     data = time_vs_n_data(summary)
     assert data.n_values == [4, 16, 64] and data.has_ci and not data.judged
     payoffs = {p.strategy: p for p in data.payoffs["decode"]}
@@ -488,8 +394,8 @@ def test_time_vs_n_data_marks_where_each_strategy_pays_off():
             assert payoff.median_s == line.loc[line["n_images"] == payoff.n, "median_s"].iloc[0]
 
 
-def test_best_strategy_and_overhead_data_group_by_panel():
-    timings, summary, speedup = model_tables(tasks=("decode",))
+def test_best_strategy_and_overhead_data_group_by_panel(model):
+    timings, summary, speedup = model_tables(model, tasks=("decode",))
     heatmap = best_strategy_data(summary, speedup)
     assert heatmap.workers == [1, 2, 4] and heatmap.n_values == [4, 16, 64]
     assert not heatmap.incomplete and not heatmap.any("recommended")
@@ -503,8 +409,8 @@ def test_best_strategy_and_overhead_data_group_by_panel():
     assert list(reps.boxes[reps.panels[0]]["strategy"])[0] == "serial"
 
 
-def test_hosts_data_names_each_host_s_cpu_and_cores():
-    timings, _, speedup = model_tables(tasks=("decode",))
+def test_hosts_data_names_each_host_s_cpu_and_cores(model):
+    timings, _, speedup = model_tables(model, tasks=("decode",))
     data = hosts_data(speedup.assign(host="box"), timings.assign(host="box"))
     assert data.cpu_of == {"box": "cpu"} and data.cores_of == {"box": 4}
     assert data.workloads == ["decode · 64x48 · n=64"]
@@ -649,12 +555,12 @@ def test_overhead_segments_split_pool_start_up_from_the_first_result():
     assert list(older["until_first_s"]) == pytest.approx([0.02] * 11)
 
 
-def test_plot_all_with_the_new_columns_and_verdict_tables(tmp_path):
-    cells = model_cells(tasks=("decode",), n_values=(4, 16), workers=(1, 2, 4), cores=2)
+def test_plot_all_with_the_new_columns_and_verdict_tables(model, tmp_path):
+    cells = model.cells(tasks=("decode",), n_values=(4, 16), workers=(1, 2, 4), cores=2)
     # pool ready times come from the results; the bound and the withheld claim are edits
-    results = verdict_tables(write_tables(tmp_path / "res", cells, pool_ready=True))
+    results = verdict_tables(model.write_tables(tmp_path / "res", cells, pool_ready=True))
     out = tmp_path / "figures"
-    assert_all_written(plot_all(results, out), out)
+    assert_all_written(plot_all(results, out), out, cells)
     svg = (out / "best_strategy.svg").read_text()
     assert "above the" in svg and "the recommendation" in svg and "withheld" in svg
     assert "hollow: above the physical" in (out / "speedup.svg").read_text()
@@ -677,11 +583,35 @@ def test_cell_verdicts_prefer_the_analysis_faster_than_loop():
 
 def test_every_figure_is_registered_once_with_a_title_and_captions():
     assert list(REGISTRY) == [figure.stem for figure in REGISTRY.values()]
-    assert tuple(s for s in REGISTRY if s != HOSTS_FIGURE) == FIGURES
+    assert tuple(s for s in REGISTRY if s != HOSTS_FIGURE and s not in PER_WORKLOAD) == FIGURES
     assert REGISTRY[HOSTS_FIGURE].several_hosts
     assert FORMATS == ("png", "svg")
     for figure in REGISTRY.values():
         assert figure.title and figure.caption and figure.report_caption, figure.stem
+        # short titles: no experiment, no paragraph (the method is in the caption)
+        assert len(figure.title) <= 50 and ";" not in figure.title, figure.stem
+
+
+def test_the_registry_says_where_each_figure_is_shown():
+    slides = {stem: figure.slide for stem, figure in REGISTRY.items()}
+    assert slides == {
+        "task_speedup": "task",
+        # the sheets of every panel at once are too dense for a slide: bundle and report only
+        "speedup": "",
+        "efficiency": "",
+        "faster_than_serial": "overview",
+        "time_vs_n": "overview",
+        "best_strategy": "overview",
+        "repetitions": "overview",
+        "overhead": "overhead",
+        "hosts": "hosts",
+    }
+    assert PER_WORKLOAD == ("task_speedup",)
+    task = REGISTRY["task_speedup"]
+    assert task.workload_file("save_png", "64x48") == "tasks/speedup_save_png_64x48"
+    assert task.workload_title("decode", "64x48") == (
+        "decode at 64x48: speedup over the serial loop"
+    )
 
 
 def test_the_strategy_colours_follow_the_strategy_order():
@@ -697,6 +627,189 @@ def test_the_report_captions_are_the_registry_s():
     )
     report = ROOT / "workflow/report"
     on_disk = {p.name for p in report.glob("figure_*.rst")}
-    assert on_disk == {f"figure_{stem}.rst" for stem in FIGURES}, fix
+    assert on_disk == {f"figure_{stem}.rst" for stem in FIGURES} | {WORKLOAD_CAPTION}, fix
     for stem in FIGURES:
         assert (report / f"figure_{stem}.rst").read_text() == report_caption_rst(stem), fix
+    # the per-workload figures share their folder's caption, which names task and size
+    caption = (report / WORKLOAD_CAPTION).read_text()
+    assert caption == workload_caption_rst(), fix
+    assert "{{ snakemake.wildcards.task }}" in caption and "wildcards.size" in caption
+
+
+# --- one figure per workload, fit to publish ------------------------------------------------
+
+
+def _png_text(path: Path) -> dict:
+    with Image.open(path) as image:
+        return dict(image.text)
+
+
+def test_workload_data_has_a_panel_per_n_and_a_line_per_strategy(model):
+    _, _, speedup = model_tables(model, tasks=("decode", "read"), n_values=(4, 16))
+    data = workload_speedup_data(speedup, Workload("decode", "64x48"))
+    assert data.panels == ["4 images", "16 images"]
+    assert data.strategies == [s for s in STRATEGY_ORDER if s in PARALLEL]
+    assert data.workers == [1, 2, 4] and data.has_band
+    line = data.lines[("16 images", "threads")]
+    assert list(line["workers"]) == [1, 2, 4] and set(line["task"]) == {"decode"}
+    assert data.panel_cores == {"4 images": 4.0, "16 images": 4.0}
+
+
+def test_workload_data_keeps_to_a_handful_of_panels(model):
+    many_n = (4, 16, 64, 256, 1024)
+    _, _, speedup = model_tables(model, tasks=("decode",), n_values=many_n)
+    data = workload_speedup_data(speedup, Workload("decode", "64x48"))
+    assert data.n_values == [4, 16, 256, 1024] and data.n_count == 5  # smallest, largest kept
+    assert len(data.panels) == 4
+    # several storages and caches: each has its panels, fewer values of n each
+    _, _, speedup = model_tables(
+        model, tasks=("decode",), n_values=many_n, conditions=(("disk", "warm"), ("disk", "cold"))
+    )
+    data = workload_speedup_data(speedup, Workload("decode", "64x48"))
+    assert data.panels == [
+        "disk, cold cache · 4 images",
+        "disk, cold cache · 1024 images",
+        "disk, warm cache · 4 images",
+        "disk, warm cache · 1024 images",
+    ]
+
+
+def test_workload_without_results_says_so(model):
+    _, _, speedup = model_tables(model, tasks=("decode",))
+    assert workload_speedup_data(speedup, Workload("read", "64x48")) == NoData(
+        "no results for read at 64x48"
+    )
+    only_loop = speedup[speedup["strategy"] == "serial"]
+    reason = workload_speedup_data(only_loop, Workload("decode", "64x48")).reason
+    assert reason == "no parallel cell of decode at 64x48 has a serial loop to compare with"
+
+
+def test_workloads_are_the_cells_and_the_missing_cells():
+    summary = pd.DataFrame(
+        {"task": ["decode", "decode", "read"], "width": [640, 64, 64], "height": [480, 48, 48]}
+    )
+    missing = ["e/cells/save_png/disk-warm/32x24/n4/threads-w2-r1.json", "not a cell path"]
+    assert workloads(summary, missing) == [
+        Workload("decode", "64x48"),
+        Workload("decode", "640x480"),
+        Workload("read", "64x48"),
+        Workload("save_png", "32x24"),
+    ]
+    assert workloads(pd.DataFrame()) == []
+
+
+def test_one_worker_count_gives_points_with_whiskers(model):
+    _, _, speedup = model_tables(model, tasks=("decode",), n_values=(16,), workers=(4,))
+    data = workload_speedup_data(speedup, Workload("decode", "64x48"))
+    assert data.workers == [4] and data.panels == ["16 images"]  # one n: one panel
+    fig = workload_speedup_figure(speedup, Workload("decode", "64x48"), "a title")
+    try:
+        (ax,) = [ax for ax in fig.axes if ax.get_visible()]
+        colours = {strategy_color(s) for s in data.strategies}
+        # no line to nowhere: the strategies are points, side by side, with CI whiskers
+        assert not [line for line in ax.get_lines() if line.get_color() in colours]
+        points = [c for c in ax.collections if type(c).__name__ == "PathCollection"]
+        xs = sorted(float(c.get_offsets()[0][0]) for c in points)
+        assert len(xs) == len(data.strategies) and len(set(xs)) == len(xs)
+        whiskers = [c for c in ax.collections if type(c).__name__ == "LineCollection"]
+        assert len(whiskers) >= len(data.strategies)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["4"]
+    finally:
+        plt.close(fig)
+
+
+def test_one_strategy_besides_the_loop_gives_a_readable_figure(model, tmp_path):
+    cells = model.cells(tasks=("decode",), strategies=("threads",), n_values=(8,))
+    results = model.write_tables(tmp_path / "res", cells)
+    out = tmp_path / "figures"
+    plot_all(results, out)
+    svg = (out / WORKLOAD_DIR / "speedup_decode_64x48.svg").read_text()
+    assert "threads" in svg and "ideal: speedup = workers" in svg and "8 images" in svg
+
+
+def test_a_workload_whose_cells_are_all_missing_gets_a_figure_that_says_so(model, tmp_path):
+    cells = model.cells(tasks=("decode",), n_values=(8,))
+    results = model.write_tables(tmp_path / "res", cells)
+    meta = {"missing_cells": ["tiny/cells/read/disk-warm/64x48/n8/serial-w1-r1.json"]}
+    (results / "metadata.json").write_text(json.dumps(meta))
+    out = tmp_path / "figures"
+    written = {p.relative_to(out).as_posix() for p in plot_all(results, out)}
+    assert f"{WORKLOAD_DIR}/speedup_read_64x48.png" in written
+    svg = (out / WORKLOAD_DIR / "speedup_read_64x48.svg").read_text()
+    assert "no results for read at 64x48" in svg
+
+
+def test_a_workload_figure_left_from_an_earlier_grid_is_removed(model, tmp_path):
+    results = model.write_tables(tmp_path / "res", model.cells(tasks=("decode",), n_values=(8,)))
+    out = tmp_path / "figures"
+    stale = out / WORKLOAD_DIR / "speedup_read_64x48.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    plot_all(results, out)
+    assert not stale.exists()
+    assert (out / WORKLOAD_DIR / "speedup_decode_64x48.png").is_file()
+
+
+def test_every_figure_has_a_short_title_a_footer_and_its_smallest_text(model, tmp_path):
+    cells = model.cells(tasks=("decode",), n_values=(4, 16), workers=(1, 2))
+    results = model.write_tables(tmp_path / "res", cells)
+    out = tmp_path / "figures"
+    # without metadata.json: the machine and the date from the timings (the model's cells
+    # finished at Unix time 1.0; the tables name no host where there is one)
+    for path in plot_all(results, out):
+        if path.suffix == ".svg":
+            svg = path.read_text()
+            assert "cpu, 4 usable cores · run of 1970-01-01 00:00 UTC · imgbench" in svg
+            assert f"imgbench {imgbench.__version__}" in svg
+            assert "tiny:" not in svg, path.name  # no experiment prefix
+        else:
+            # 9 pt (the footer) at the PNG's dpi, recorded for the deck
+            min_font_px = float(_png_text(path)[MIN_FONT_KEY])
+            assert 9 * 72 / 72 <= min_font_px <= 9 * 120 / 72, path.name
+    # the title is the registry's, alone
+    title = ">Absolute time against the number of images</text>"
+    assert title in (out / "time_vs_n.svg").read_text()
+    # with metadata.json: its hosts and the end of the run, as the deck says them
+    meta = {"hosts": [{"hostname": "vm", "cpu_model": "AMD EPYC", "usable_cores": 2}]}
+    meta["finished_unix"] = 1_700_000_000.0
+    (results / "metadata.json").write_text(json.dumps(meta))
+    plot_all(results, out)
+    svg = (out / "overhead.svg").read_text()
+    assert "vm: AMD EPYC, 2 usable cores · run of 2023-11-14 22:13 UTC" in svg
+
+
+def test_time_axes_are_in_the_unit_their_values_read_best_in(model, tmp_path):
+    # the model's decode cells take milliseconds at 4 images and seconds at 4096
+    cells = model.cells(tasks=("decode",), sizes=((640, 480),), n_values=(4, 4096))
+    results = model.write_tables(tmp_path / "res", cells)
+    out = tmp_path / "figures"
+    plot_all(results, out)
+    overhead = (out / "overhead.svg").read_text()
+    assert "median time (ms)" in overhead and "median time (s)" in overhead
+    assert "median seconds" not in overhead
+    assert "median time (s, log)" in (out / "time_vs_n.svg").read_text()
+    summary = pd.read_csv(results / "summary.csv")
+    assert summary["median_s"].min() < 1 < summary["median_s"].max()
+    assert time_unit(summary["median_s"].iloc[:1]) == ("ms", 1e3)
+    assert time_unit([0.2, 1.5]) == ("s", 1.0) and time_unit([]) == ("ms", 1e3)
+
+
+def test_figures_meant_for_a_slide_fit_it_on_a_default_sized_grid(model, tmp_path):
+    """The default config's grid (2 tasks, 2 sizes, 2 values of n, 4 strategies, 3 worker
+    counts): every figure the deck shows stays within the size at which its 9 pt text is
+    legible on a slide."""
+    cells = model.cells(tasks=("read", "decode"), sizes=((64, 48), (256, 192)), n_values=(16, 64))
+    results = model.write_tables(tmp_path / "res", cells)
+    out = tmp_path / "figures"
+    plot_all(results, out)
+    shown = [f"{s}.png" for s, f in REGISTRY.items() if f.slide and not f.per_workload]
+    shown += [p.relative_to(out).as_posix() for p in (out / WORKLOAD_DIR).glob("*.png")]
+    assert len(shown) == 6 + 4
+    for name in shown:
+        if name.startswith("hosts"):
+            continue
+        with Image.open(out / name) as image:
+            width, height = image.size
+            dpi = float(image.text[MIN_FONT_KEY]) * 72 / 9
+        assert width / dpi <= SLIDE_FIGURE_IN[0] + 0.05, name
+        assert height / dpi <= SLIDE_FIGURE_IN[1] + 0.05, name

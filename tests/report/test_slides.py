@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from imgbench.analysis.threats import OK, WARN, Fact
 from imgbench.errors import ImgbenchError
 from imgbench.report.deck.cells import cell_frame
 from imgbench.report.deck.render import render_deck
 from imgbench.report.deck.tasks import group_table, task_verdicts
-from imgbench.report.deck.threats import threats
+from imgbench.report.deck.threats import FOUND, NEUTRAL, PASSED, mark, threats
 
 XSS = "<script>alert(1)</script>"
 ESCAPED_XSS = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -63,18 +64,27 @@ def test_deck_prints_one_slide_per_page(deck):
 
 
 def test_each_figure_is_embedded_once_and_shown_where_needed(crafted, deck):
-    assert deck.count('href="data:image/png;base64,') == len(crafted.ALL_FIGURES)
-    # the speedup figure in each task's section; every other figure once
-    assert deck.count('<use href="#fig-speedup"/>') == 2
-    for stem in crafted.ALL_FIGURES[1:]:
-        assert deck.count(f'<use href="#fig-{stem}"/>') == 1
+    assert deck.count('href="data:image/png;base64,') == len(crafted.SLIDE_FIGURES)
+    # each workload's figure on its slide in its task's section; every other figure once;
+    # the sheets of every panel are not on a slide
+    for stem in crafted.SLIDE_FIGURES:
+        assert deck.count(f'<use href="#fig-{stem.replace("/", "-")}"/>') == 1, stem
+    assert '#fig-speedup"' not in deck and "#fig-efficiency" not in deck
+    task = deck.split("<h2>Task: save_png</h2>")[1].split("<h2>× faster")[0]
+    assert task.index("#fig-tasks-speedup_save_png_1280x960") < task.index(
+        "<h2>save_png · 1280x960 · disk, warm cache · 128 images</h2>"
+    )
+    # every figure carries its smallest text, for the legibility rule
+    assert deck.count(f'data-min-font-px="{crafted.MIN_FONT_PX}"') == len(crafted.SLIDE_FIGURES)
 
 
 def test_a_missing_figure_becomes_a_note(crafted, tmp_path):
-    html = render(crafted, tmp_path, figures=("speedup", "efficiency"))
-    assert html.count('href="data:image/png;base64,') == 2
+    html = render(crafted, tmp_path, figures=("speedup", "tasks/speedup_decode_1280x960"))
+    assert html.count('href="data:image/png;base64,') == 1
     assert "Figure not available: faster_than_serial.png was not found" in html
     assert "Figure not available: overhead.png was not found" in html
+    missing = "tasks/speedup_save_png_1280x960.png was not found"
+    assert f"Figure not available: {missing}" in html
     assert headings(html) == crafted.EXPECTED_HEADINGS
 
 
@@ -135,7 +145,9 @@ def test_recommendations_slide_names_best_ci_and_runner_up(deck):
     assert "<td>threads ×2</td>" in slide
     assert "1.83×" in slide and "1.65–2.01" in slide  # 0.366 / 0.200 and its crafted CI
     # decode at 64 images: the loop wins; threads x1 is within 10%, so it is the runner-up
-    assert '<td>the serial loop</td><td class="num">0.0107</td>' in slide
+    # medians in ms, the column's unit by magnitude (every best median is below 1 s)
+    assert '<th class="num">median ms</th>' in slide
+    assert '<td>the serial loop</td><td class="num">10.7</td>' in slide
     # not significantly slower, not equivalent (3% CI around 8% slower): can't tell apart
     assert '<td>threads ×1</td><td class="num">0.93×</td><td>—</td><td>threads x1</td>' in slide
     # save_png at 16 images: nothing is equivalent to threads x2 or can't be told apart
@@ -194,9 +206,10 @@ def test_group_table_has_both_speedups_significance_and_amdahl(crafted):
     ]
     fastest = [c.text for c in rows[("threads", "2")].cells]
     assert rows[("threads", "2")].css == "fastest"
+    assert table.groups[1] == ("time, ms", 2)  # the table's unit, by magnitude
     assert fastest[2:9] == [
-        "0.200",
-        "0.190–0.210",
+        "200",
+        "190–210",
         "1.83× (1.65–2.01)",
         "91%",
         "1.90×",
@@ -447,4 +460,46 @@ def test_deck_and_figures_from_the_real_analysis(crafted, analysis_results, tmp_
     assert "decode 8x8 n=10 processes ×2 (PIL.JpegImagePlugin)" in html
     overhead = html.split("<h2>Overhead: pool start-up, first result, work and shutdown</h2>")[1]
     assert '<td class="num">50.0</td>' in overhead.split("</section>")[0]  # pool ready: 50 ms
-    assert html.count('href="data:image/png;base64,') == len(crafted.ALL_FIGURES)
+    # the overview figures, the overhead figure and the one workload's (decode at 8x8)
+    shown = re.findall(r'<image id="(fig-[^"]+)"', html)
+    assert shown == [
+        "fig-tasks-speedup_decode_8x8",
+        "fig-faster_than_serial",
+        "fig-time_vs_n",
+        "fig-best_strategy",
+        "fig-repetitions",
+        "fig-overhead",
+    ]
+    assert 'data-min-font-px="0.00"' not in html  # real figures record their smallest text
+
+
+def test_only_a_check_measured_and_passed_gets_a_tick(crafted, tmp_path):
+    # No cold cells: the cache check has nothing to judge (the analysis says "ok"); no
+    # cells at all for the counting checks; interference not measured.
+    summary = crafted.build_summary()
+    meta = crafted.metadata(other_cpu_per_wall_max=None, cold_resident_fraction_max=None)
+    found = {t["topic"]: t for t in threats(summary, meta)}
+    assert found["Cache"]["status"] == "ok"  # the analysis's verdict: nothing found
+    assert (found["Cache"]["mark"], found["Cache"]["css"]) == ("–", "info")
+    assert found["Interference"]["mark"] == "–"
+    assert found["Rounds"]["mark"] == "✓" and found["Start method"]["mark"] == "✓"
+    assert found["Memory"]["mark"] == "–"  # a stated fact
+    for fact in (
+        Fact("Extra reads", OK, checked=0),
+        Fact("Cache", OK, details={"cold": True, "not_evicted": False}),
+        Fact("Virtual machine", OK),
+        Fact("Something new", "unknown status"),
+    ):
+        assert mark(fact) == NEUTRAL, fact
+    assert mark(Fact("Extra reads", OK, checked=3)) == PASSED
+    assert mark(Fact("Cache", OK, 0.0, details={"cold": True, "not_evicted": False})) == PASSED
+    assert mark(Fact("Extra reads", WARN, checked=3)) == FOUND
+    # on the slide: every tick is a measured pass, and the legend says what each mark means
+    html = render(crafted, tmp_path, meta=meta)
+    slides = "".join(
+        part.split("</section>")[0] for part in html.split("<h2>Threats to validity")[1:]
+    )
+    ticked = re.findall(r'<li class="ok"><span class="status">✓</span><b>([^<]+)</b>', slides)
+    assert "Cache" not in ticked and "Interference" not in ticked and "Rounds" in ticked
+    assert '<li class="info"><span class="status">–</span><b>Cache</b>' in slides
+    assert "never ticked" in slides

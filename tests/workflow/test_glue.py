@@ -155,3 +155,37 @@ def test_only_experiments_with_a_known_answer_task_are_calibrated(plan):
 def test_the_result_pattern_names_exactly_the_cell_rule_wildcards():
     names = {f for _, f, _, _ in string.Formatter().parse(RESULT_PATTERN) if f}
     assert names == {f.name for f in fields(CellSpec)} | {"round"}
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A Snakemake file pattern ("{name}" or "{name,regex}") as the regex it matches."""
+    parts = re.split(r"\{([^{}]+)\}", pattern)
+    regex = ""
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            regex += re.escape(part)
+        else:
+            name, _, constraint = part.partition(",")
+            regex += f"(?P<{name}>{constraint or '.+'})"
+    return re.compile(regex + "$")
+
+
+def test_the_report_finds_each_task_and_size_figure_of_the_grid_as_itself(plan):
+    # The figures rule declares the per-workload folder; the report takes each PNG in it
+    # by WORKLOAD_PATTERNS: every task and size of the grid must come back as itself,
+    # save_png's underscore included.
+    from imgbench.report.figures import FIGURES, PER_WORKLOAD
+    from imgbench.workflow import WORKLOAD_DIR, WORKLOAD_PATTERNS
+
+    workloads = {(c.task, f"{c.width}x{c.height}") for c in plan.cells}
+    workloads |= {("save_png", "640x480")}
+    assert len(WORKLOAD_PATTERNS) == len(PER_WORKLOAD) == 1
+    regex = _pattern_regex(WORKLOAD_PATTERNS[0])
+    for task, size in sorted(workloads):
+        folder, name = FIGURES[PER_WORKLOAD[0]].workload_file(task, size).split("/")
+        assert folder == WORKLOAD_DIR
+        match = regex.match(f"{name}.png")
+        assert match and match.groupdict() == {"task": task, "size": size}, name
+    rules = (ROOT / "workflow/rules/figures.smk").read_text()
+    assert 'directory(f"{RESULTS}/{{experiment}}/figures/{WORKLOAD_DIR}")' in rules
+    assert "patterns=WORKLOAD_PATTERNS" in rules

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from imgbench.errors import ImgbenchError
 from imgbench.files import write_atomic
-from imgbench.report.figures import ALWAYS_WRITTEN, FORMATS
+from imgbench.report.figures import ALWAYS_WRITTEN, FIGURES, FORMATS, PER_WORKLOAD, WORKLOAD_DIR
 
 #: Files every experiment must provide, relative to its results directory, and what they are.
 EXPERIMENT_FILES = {
@@ -34,6 +34,16 @@ EXPERIMENT_FILES = {
         for stem in ALWAYS_WRITTEN
         for fmt in FORMATS
     },
+}
+#: The figures drawn once per task and image size: every file of ``figures/tasks/`` is
+#: bundled, and the README names them by pattern.
+WORKLOAD_FILES = {
+    f"figures/{FIGURES[stem].workload_file('<task>', '<WxH>')}.{fmt}": (
+        f"figure: {FIGURES[stem].title[:1].lower()}{FIGURES[stem].title[1:]}, one per task "
+        f"and image size ({fmt.upper()})"
+    )
+    for stem in PER_WORKLOAD
+    for fmt in FORMATS
 }
 #: Files an experiment may have: bundled when present (the verdict tables, and the
 #: known-answer calibration of the calibrate preset).
@@ -66,6 +76,7 @@ def _readme(
         "For each experiment E (" + ", ".join(experiments) + "):",
     ]
     lines += [f"E/{name:<32} {what}" for name, what in EXPERIMENT_FILES.items()]
+    lines += [f"E/{name:<32} {what}" for name, what in WORKLOAD_FILES.items()]
     lines += [f"E/{name:<32} {what} (when present)" for name, what in OPTIONAL_FILES.items()]
     for experiment, names in extra_figures.items():
         lines += [f"{experiment}/{name:<32} further figure" for name in names]
@@ -97,6 +108,9 @@ def _entries(
         for fmt in FORMATS:
             for path in sorted(figures.glob(f"*.{fmt}")):
                 entries.setdefault(f"{experiment}/figures/{path.name}", path)
+            # The per-workload figures: the whole folder the figures job wrote.
+            for path in sorted((figures / WORKLOAD_DIR).glob(f"*.{fmt}")):
+                entries.setdefault(f"{experiment}/figures/{WORKLOAD_DIR}/{path.name}", path)
     missing = [str(path) for path in entries.values() if not path.is_file()]
     if missing:
         raise ImgbenchError("bundle: missing file(s): " + ", ".join(missing))
@@ -143,6 +157,7 @@ def make_bundle(
             name.removeprefix(f"{experiment}/")
             for name in entries
             if name.startswith(f"{experiment}/figures/")
+            and not name.startswith(f"{experiment}/figures/{WORKLOAD_DIR}/")
             and name.removeprefix(f"{experiment}/") not in EXPERIMENT_FILES
         ]
         for experiment in experiments

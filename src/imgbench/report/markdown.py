@@ -28,6 +28,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from imgbench import words
+from imgbench.analysis.figure_data import workloads
 from imgbench.files import write_atomic
 from imgbench.report import summary as verdict
 from imgbench.report.deck.cells import bound_mark, cell_frame, vs_best
@@ -75,12 +76,10 @@ def table(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> str:
 
 
 def time_unit(values: Iterable) -> tuple[str, Callable[[object], str]]:
-    """The unit that a column of times (in seconds) reads best in, and its formatter: "s"
-    when any is a second or more, else "ms"."""
-    finite = [abs(v) for v in map(words.number, values) if math.isfinite(v)]
-    if finite and max(finite) >= 1:
-        return "s", words.seconds
-    return "ms", words.milliseconds
+    """The unit that a column of times (in seconds) reads best in (``words.time_unit``),
+    and its formatter."""
+    unit = words.time_unit(values)
+    return unit, words.in_unit(unit)
 
 
 # ----- the recommendations ------------------------------------------------------------------
@@ -277,25 +276,30 @@ def machine_paragraph(meta: dict, summary: pd.DataFrame) -> str:
     return escape(" ".join(parts))
 
 
-def figure_entries(results_dir: Path, hosts: bool) -> list[dict]:
-    """Every registered figure drawn for this experiment, in the deck's order: its title,
-    caption and files relative to the report (the hosts figure only for several hosts)."""
+def figure_entries(results_dir: Path, hosts: bool, workloads: Sequence = ()) -> list[dict]:
+    """Every registered figure drawn for this experiment, in the registry's order, a
+    per-workload one for each of ``workloads`` ((task, size) pairs): its title, caption and
+    files relative to the report (the hosts figure only for several hosts)."""
     entries = []
     for stem, spec in FIGURES.items():
         if stem == HOSTS_FIGURE and not hosts:
             continue
-        png = f"figures/{stem}.png"
-        if not (results_dir / png).is_file():
-            continue
-        svg = f"figures/{stem}.svg"
-        entries.append(
-            {
-                "title": escape(spec.title),
-                "caption": escape(spec.caption),
-                "png": png,
-                "svg": svg if (results_dir / svg).is_file() else "",
-            }
-        )
+        files = [(stem, spec.title)]
+        if spec.per_workload:
+            files = [(spec.workload_file(*w), spec.workload_title(*w)) for w in workloads]
+        for file_stem, title in files:
+            png = f"figures/{file_stem}.png"
+            if not (results_dir / png).is_file():
+                continue
+            svg = f"figures/{file_stem}.svg"
+            entries.append(
+                {
+                    "title": escape(title),
+                    "caption": escape(spec.caption),
+                    "png": png,
+                    "svg": svg if (results_dir / svg).is_file() else "",
+                }
+            )
     return entries
 
 
@@ -326,7 +330,11 @@ def report_context(results_dir: Path) -> dict:
         "groups": largest_groups(cells),
         "group_note": group_note(tables["comparisons"], meta),
         "machine": machine_paragraph(meta, tables["summary"]),
-        "figures": figure_entries(results_dir, several_hosts(tables["summary"])),
+        "figures": figure_entries(
+            results_dir,
+            several_hosts(tables["summary"]),
+            workloads(tables["summary"], meta.get("missing_cells")),
+        ),
         "files": file_entries(results_dir),
     }
 

@@ -14,8 +14,9 @@ tables), with two more slides that set the hosts side by side; results with miss
 
 ``render.render_deck`` writes the deck; ``render.deck_context`` is what its template shows.
 One module per group of slides: ``method`` (the question, the method slides), ``machine``
-(machine, hosts, missing cells), ``tasks`` (each task's slides), ``overview``
-(recommendations, overhead), ``threats``, ``calibration`` (known answers), ``appendix``;
-``model`` is a table as the template shows it, ``cells`` one row per cell, ``figures`` the
-embedded PNGs.
+(machine, hosts, missing cells), ``tasks`` (each task's slides: a figure and a table per
+image size), ``overview`` (recommendations, overhead), ``threats``, ``calibration`` (known
+answers), ``appendix``; ``model`` is a table as the template shows it, ``cells`` one row per
+cell, ``figures`` the embedded PNGs and the layout rule that keeps their text legible at
+1280x720. Which figure goes on which slide is the figure registry's (``Figure.slide``).
 """

@@ -37,20 +37,23 @@ def _vs_loop(rec) -> str:
 
 
 def recommendations_table(recommendations: pd.DataFrame) -> Table:
-    """Per task, size and number of images: the fastest cell, its speedup over the loop with
-    its CI (flagged and withheld above its physical bound), whether it is shown faster than
+    """Per task, size and number of images: the fastest cell and its median (in ms or s, one
+    unit for the column, by magnitude), its speedup over the loop with its CI (flagged and
+    withheld above its physical bound), whether it is shown faster than
     the loop, the runner-up, and the cells that are equivalent to it (TOST) or that the
     repetitions cannot tell apart from it. Tables that predate the equivalence test have one
     column instead: the cells not significantly slower."""
     places = not recommendations.empty and several_places(recommendations)
     hosts = several_hosts(recommendations)
+    unit = words.time_unit(recommendations.get("best_median_s", []))
+    in_unit = words.in_unit(unit)
     tost = "equivalent" in recommendations.columns or "not_told_apart" in recommendations.columns
     verdict = "faster_than_loop" in recommendations.columns or "withheld" in recommendations.columns
     table = Table(
         columns=[
             *group_columns(places, hosts),
             ("fastest", False),
-            ("median s", True),
+            (f"median {unit}", True),
             ("speedup", True),
             ("95% CI", True),
             *([("vs loop", False)] if verdict else []),
@@ -69,7 +72,7 @@ def recommendations_table(recommendations: pd.DataFrame) -> Table:
         values = [
             *group_values(rec, places, hosts),
             (words.who(str(rec["best_strategy"]), rec["best_workers"]), False),
-            (words.seconds(rec.get("best_median_s")), True),
+            (in_unit(rec.get("best_median_s")), True),
             (words.speedup(rec["speedup"]) + bound_mark(rec), True),
             (
                 words.interval(

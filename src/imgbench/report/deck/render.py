@@ -10,12 +10,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from imgbench import words
 from imgbench.analysis import tables as result_tables
+from imgbench.analysis.figure_data import workloads
 from imgbench.errors import ImgbenchError
 from imgbench.files import write_atomic
 from imgbench.report.deck.appendix import amdahl_appendix, speedup_appendix, summary_appendix
 from imgbench.report.deck.calibration import calibration_section
 from imgbench.report.deck.cells import cell_frame
-from imgbench.report.deck.figures import OVERVIEW_FIGURES, TASK_FIGURE, figure
+from imgbench.report.deck.figures import FIGURE_BOX_VH, figure
 from imgbench.report.deck.machine import (
     cpu_warning,
     host_lines,
@@ -39,8 +40,16 @@ from imgbench.report.deck.overview import (
     recommendations_table,
 )
 from imgbench.report.deck.tasks import group_note, task_sections, task_verdicts
+from imgbench.report.deck.threats import LEGEND as THREAT_LEGEND
 from imgbench.report.deck.threats import threats
-from imgbench.report.figures import FIGURES, HOSTS_FIGURE
+from imgbench.report.figures import (
+    FIGURES,
+    HOSTS_FIGURE,
+    HOSTS_SLIDE,
+    OVERHEAD_SLIDE,
+    OVERVIEW_SLIDE,
+    TASK_SLIDE,
+)
 from imgbench.vocabulary import CELL, GROUP
 
 #: Columns the deck reads from each table (docs/results.md); a missing one is an error.
@@ -69,6 +78,28 @@ def _read_metadata(path: Path) -> dict:
         raise ImgbenchError(f"{path}: not valid JSON ({exc})") from None
 
 
+def _slide_figures(results_dir: Path, meta: dict, summary: pd.DataFrame, several: bool) -> dict:
+    """The registry's figures by the slide that shows them (``Figure.slide``): each task's
+    (``TASK_SLIDE``: task -> one per workload and figure, in registry order), and the list
+    of each other slide's. A hosts figure left from an earlier run of several hosts is not
+    shown."""
+    directory = results_dir / "figures"
+    found = workloads(summary, meta.get("missing_cells"))
+    by_slide: dict = {TASK_SLIDE: {}, OVERVIEW_SLIDE: [], OVERHEAD_SLIDE: [], HOSTS_SLIDE: []}
+    for stem, spec in FIGURES.items():
+        if not spec.slide or (stem == HOSTS_FIGURE and not several):
+            continue
+        if spec.per_workload:
+            for task, size in found:
+                shown = figure(
+                    directory, stem, spec.workload_file(task, size), spec.workload_title(task, size)
+                )
+                by_slide[spec.slide].setdefault(task, []).append({**shown, "size": size})
+        else:
+            by_slide[spec.slide].append(figure(directory, stem))
+    return by_slide
+
+
 def deck_context(results_dir: Path) -> dict:
     """Everything the template shows, as plain strings and tables (no formatting left to it)."""
     results_dir = Path(results_dir)
@@ -76,9 +107,13 @@ def deck_context(results_dir: Path) -> dict:
     meta = _read_metadata(results_dir / "metadata.json")
     summary = tables["summary"]
     several = any(several_hosts(frame) for frame in tables.values())
-    # A hosts figure left from an earlier run of several hosts must not be embedded.
-    stems = [stem for stem in FIGURES if stem != HOSTS_FIGURE or several]
-    figures = {stem: figure(results_dir / "figures", stem) for stem in stems}
+    figures = _slide_figures(results_dir, meta, summary, several)
+    shown = [
+        *(f for per_task in figures[TASK_SLIDE].values() for f in per_task),
+        *figures[OVERVIEW_SLIDE],
+        *figures[OVERHEAD_SLIDE],
+        *figures[HOSTS_SLIDE],
+    ]
 
     cells = cell_frame(tables)
     experiments = meta.get("experiments") or sorted(pd.unique(summary["experiment"].dropna()))
@@ -91,7 +126,7 @@ def deck_context(results_dir: Path) -> dict:
     if several:
         table, note = hosts_table(tables["recommendations"])
         host_section = {
-            "figure": figures[HOSTS_FIGURE],
+            "figures": figures[HOSTS_SLIDE],
             "lines": host_lines(meta, summary),
             "table": table,
             "note": note,
@@ -120,10 +155,11 @@ def deck_context(results_dir: Path) -> dict:
         "method_measurement": method_measurement(summary, meta),
         "method_analysis": method_analysis(summary, tables["comparisons"], meta),
         "strategies": sorted(strategy_summaries.items(), key=lambda kv: serial_first(kv[0])),
-        "figure_defs": [f for f in figures.values() if f["src"]],
-        "tasks": task_sections(cells, tables, meta, figures[TASK_FIGURE]),
-        "overview_figures": [figures[stem] for stem in OVERVIEW_FIGURES],
-        "overhead_figure": figures["overhead"],
+        "figure_defs": [f for f in shown if f["src"]],
+        "figure_box_vh": FIGURE_BOX_VH,
+        "tasks": task_sections(cells, tables, meta, figures[TASK_SLIDE]),
+        "overview_figures": figures[OVERVIEW_SLIDE],
+        "overhead_figures": figures[OVERHEAD_SLIDE],
         "overhead_table": overhead_table(summary),
         "overhead_note": OVERHEAD_NOTE,
         "recommendations": recommendations_table(tables["recommendations"]),
@@ -131,6 +167,7 @@ def deck_context(results_dir: Path) -> dict:
         "group_note": group_note(tables["comparisons"], margin),
         "conclusions": sorted(conclusions.items()),
         "threats": found,
+        "threat_legend": THREAT_LEGEND,
         "threat_parts": [
             (title, [t for t in found if t["part"] == part])
             for part, title in (

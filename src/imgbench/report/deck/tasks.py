@@ -1,5 +1,5 @@
-"""The task slides: each task's verdicts, its figure, and a table per group at its largest
-number of images.
+"""The task slides: each task's verdicts, its figures (one slide per workload: the task at
+each image size), and a table per group at its largest number of images.
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ def task_verdicts(recommendations: pd.DataFrame, largest_n_only: bool = False) -
 
 
 def group_table(cells: pd.DataFrame, amdahl: pd.DataFrame) -> Table:
-    """One group's cells: absolute times, both speedups, efficiency, Karp-Flatt, whether
-    each is significantly slower than the fastest, and each strategy's Amdahl fit."""
+    """One group's cells: absolute times (in ms or s, one unit for the table, by
+    magnitude), both speedups, efficiency, Karp-Flatt, whether each is significantly slower
+    than the fastest, and each strategy's Amdahl fit."""
+    unit = words.time_unit(cells["median_s"])
+    in_unit = words.in_unit(unit)
     table = Table(
         columns=[
             ("strategy", False),
@@ -61,7 +64,7 @@ def group_table(cells: pd.DataFrame, amdahl: pd.DataFrame) -> Table:
         ],
         groups=[
             ("", 2),
-            ("time, s", 2),
+            (f"time, {unit}", 2),
             ("vs the serial loop", 2),
             ("vs 1 worker", 2),
             ("", 1),
@@ -75,8 +78,8 @@ def group_table(cells: pd.DataFrame, amdahl: pd.DataFrame) -> Table:
             values = [
                 (str(cell["strategy"]), False),
                 (words.integer(cell["workers"]), True),
-                (words.seconds(cell["median_s"]), True),
-                (words.interval(cell["ci_low_s"], cell["ci_high_s"]), True),
+                (in_unit(cell["median_s"]), True),
+                (words.interval(cell["ci_low_s"], cell["ci_high_s"], in_unit), True),
                 (
                     words.speedup_ci(
                         cell["serial_speedup"], cell["serial_ci_low"], cell["serial_ci_high"]
@@ -127,16 +130,23 @@ def group_note(comparisons: pd.DataFrame, margin: str) -> str:
 
 
 def task_sections(
-    cells: pd.DataFrame, tables: dict[str, pd.DataFrame], meta: dict, figure: dict
+    cells: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    meta: dict,
+    figures: dict[str, list[dict]],
 ) -> list[dict]:
-    """One section per task: its verdicts, its figure and a table per group at the task's
-    largest number of images (every group is in the appendix)."""
+    """One section per task: its verdicts, then its ``slides``: each of its figures
+    (``figures``: task -> one per workload, in slide order, each with its ``size``) followed
+    by a table per group of that size at the task's largest number of images (every group
+    is in the appendix). A task whose every cell is missing still gets its figures, which
+    say so."""
     verdicts = task_verdicts(tables["recommendations"])
     summaries = meta.get("task_summaries", {})
     amdahl = tables["amdahl"]
     hosts = several_hosts(cells)
     sections = []
-    for task, rows in cells.groupby("task", sort=True):
+    for task in sorted({*map(str, cells["task"].unique()), *figures}):
+        rows = cells[cells["task"].astype(str) == task]
         largest = rows[rows["n_images"] == rows["n_images"].max()]
         groups = []
         # The same group on each host one after the other, so that they compare slide by slide.
@@ -146,21 +156,21 @@ def task_sections(
                 {
                     "title": words.group_title(key, hosts),
                     "table": group_table(group, select_rows(amdahl, key)),
+                    "size": words.size(key),
                 }
             )
+        slides: list[dict] = []
+        for fig in figures.get(task, []):
+            slides.append({"figure": fig})
+            slides += [{"figure": None, "group": g} for g in groups if g["size"] == fig.get("size")]
+        shown = {fig.get("size") for fig in figures.get(task, [])}
+        slides += [{"figure": None, "group": g} for g in groups if g["size"] not in shown]
         sections.append(
             {
-                "name": str(task),
+                "name": task,
                 "summary": summaries.get(task, ""),
-                "verdicts": verdicts.get(str(task), []),
-                "figure": figure,
-                "figure_note": (
-                    f"This task's panels are those labelled “{task}”, one per host "
-                    f"(“host: {task}”)."
-                    if hosts
-                    else f"This task's panels are those labelled “{task}”."
-                ),
-                "groups": groups,
+                "verdicts": verdicts.get(task, []),
+                "slides": slides,
             }
         )
     return sections

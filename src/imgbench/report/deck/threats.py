@@ -1,8 +1,10 @@
 """The threats to validity in words: one sentence per fact of ``imgbench.analysis.threats``.
 
-The analysis decides (status, value, threshold, cells); this module only says it. A fact
-whose check found nothing gets a tick on the slide ("ok"), one that found something a
-warning, and a stated fact or something not measured ("info") never a tick.
+The analysis decides (status, value, threshold, cells); this module only says it, and
+gives each fact its mark (``mark``): a tick only for a check that was measured and found
+nothing; a warning for one that found something; a neutral mark for a stated fact, for
+something not measured, and for a check that had nothing to judge (no cold cells, no cells
+of its kind, a value not recorded), so that nothing unmeasured is ever ticked.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pandas as pd
 
 from imgbench import words
 from imgbench.analysis import threats as facts
-from imgbench.analysis.threats import INFO, Fact
+from imgbench.analysis.threats import INFO, OK, WARN, Fact
 from imgbench.report.deck.machine import host_names
 from imgbench.report.deck.model import several_hosts
 
@@ -33,6 +35,46 @@ CLAIM_TOPICS = (
     "Imports inside the timer",
     "Operations in flight",
 )
+
+
+#: The marks of a fact on the slide: (symbol, CSS class) of a check measured and passed, of
+#: a threat found, and of anything else (stated, not measured, nothing to judge).
+PASSED, FOUND, NEUTRAL = ("✓", "ok"), ("!", "warn-item"), ("–", "info")
+#: What the marks mean, under the first threats slide.
+LEGEND = (
+    "✓: checked on these results, nothing found; !: a threat to these results; –: stated, "
+    "not measured, or nothing to check (never ticked)."
+)
+
+
+def _judged_nothing(fact: Fact) -> bool:
+    """Whether an OK fact had nothing to judge: no cold cells (cache), a residency not
+    recorded (cache), or none of the cells its check counts."""
+    if fact.topic == "Cache":
+        return not fact.details.get("cold") or (
+            fact.value is None and not fact.details.get("not_evicted")
+        )
+    if fact.topic in ("Interference", "Virtual machine", "Repetitions"):
+        return fact.value is None
+    counted = fact.topic in (
+        "Repetition spread",
+        "Outliers",
+        "Rounds disagree",
+        "Extra reads",
+        "Imports inside the timer",
+        "Operations in flight",
+    )
+    return counted and fact.checked == 0
+
+
+def mark(fact: Fact) -> tuple[str, str]:
+    """The fact's mark on the slide, (symbol, CSS class): ``PASSED`` only for a check
+    measured and passed, ``FOUND`` for a threat, ``NEUTRAL`` for anything else."""
+    if fact.status == WARN:
+        return FOUND
+    if fact.status == OK and not _judged_nothing(fact):
+        return PASSED
+    return NEUTRAL
 
 
 def _named(rows: Iterable[dict], describe: Callable) -> str:
@@ -407,17 +449,23 @@ def threats(
     speedup: pd.DataFrame | None = None,
     recommendations: pd.DataFrame | None = None,
 ) -> list[dict]:
-    """The threats to validity for the slides, each ``{"topic", "status", "text", "part"}``:
-    status "ok" (checked, nothing found: a tick), "warn" or "info" (a stated fact, or not
-    measured: never a tick); part "claims" for the topics of ``CLAIM_TOPICS``, else
-    "machine". The facts are ``imgbench.analysis.threats.threats``'s, in its order."""
+    """The threats to validity for the slides, each ``{"topic", "status", "text", "part",
+    "mark", "css"}``: status as the analysis gave it ("ok", "warn", "info"), ``mark`` and
+    ``css`` its mark on the slide (``mark``: a tick only for a check measured and passed);
+    part "claims" for the topics of ``CLAIM_TOPICS``, else "machine". The facts are
+    ``imgbench.analysis.threats.threats``'s, in its order."""
     hosted = several_hosts(summary)
-    return [
-        {
-            "topic": fact.topic,
-            "status": fact.status,
-            "text": word(fact, hosted),
-            "part": "claims" if fact.topic in CLAIM_TOPICS else "machine",
-        }
-        for fact in facts.threats(summary, meta, speedup, recommendations)
-    ]
+    out = []
+    for fact in facts.threats(summary, meta, speedup, recommendations):
+        symbol, css = mark(fact)
+        out.append(
+            {
+                "topic": fact.topic,
+                "status": fact.status,
+                "text": word(fact, hosted),
+                "part": "claims" if fact.topic in CLAIM_TOPICS else "machine",
+                "mark": symbol,
+                "css": css,
+            }
+        )
+    return out

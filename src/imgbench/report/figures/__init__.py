@@ -1,10 +1,18 @@
-"""The figures of an experiment, each registered once: its file stem, title and captions.
+"""The figures of an experiment, each registered once: its file stem, title, captions, and
+where the deck shows it.
 
 Every consumer takes the figure list from ``FIGURES``: ``plot_all`` (``figures.plot``) draws
-them, the deck shows each with its ``title`` and ``caption``, the bundle lists them, the
-workflow declares the files of ``ALWAYS_WRITTEN`` as outputs and the Snakemake report
-captions each with its ``report_caption`` (``workflow/report/figure_<stem>.rst``, written by
-``write_report_captions``). Each figure is written as every format of ``FORMATS``.
+them, the deck shows each with its ``title`` and ``caption`` where its ``slide`` says, the
+bundle and the Markdown report list them, the workflow declares their files as outputs and
+the Snakemake report captions each with its ``report_caption``
+(``workflow/report/figure_<stem>.rst``, written by ``write_report_captions``). Each figure
+is written as every format of ``FORMATS``.
+
+Two kinds: a figure of the whole experiment (``figures/<stem>.png``), and a figure drawn
+once per workload, each task at each image size (``per_workload``: its file name pattern,
+``figures/tasks/speedup_<task>_<WxH>.png``; ``workload_files`` names them). The workflow
+declares the experiment's figures one by one and the folder of the per-workload ones
+(``WORKLOAD_DIR``), whose files depend on the experiment's tasks and sizes.
 
 This module draws nothing and imports no plotting library, so that the deck, the bundle and
 the workflow read the registry without loading matplotlib.
@@ -19,20 +27,46 @@ from imgbench.files import write_atomic
 
 #: Every figure is written in each of these formats (``STEM.png`` and ``STEM.svg``).
 FORMATS = ("png", "svg")
+#: The folder, under an experiment's ``figures/``, of the figures drawn once per workload.
+WORKLOAD_DIR = "tasks"
+#: The PNG text chunk in which every figure records the height of its smallest text, in
+#: pixels of the PNG (points x dpi / 72): the deck keeps that text legible on a slide.
+MIN_FONT_KEY = "imgbench:min-font-px"
+
+#: Where the deck shows a figure: in each task's section, one slide per workload; once,
+#: after the task sections; on the overhead slide; on the hosts slide. A figure with no
+#: slide is in the bundle, the Markdown report and the Snakemake report only (a sheet of
+#: every panel at once, too dense for a slide: open the PNG or the SVG and zoom).
+TASK_SLIDE, OVERVIEW_SLIDE, OVERHEAD_SLIDE, HOSTS_SLIDE = "task", "overview", "overhead", "hosts"
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure: ``stem`` names its files, ``title`` and ``caption`` are the deck's (plain
-    text), ``report_caption`` the Snakemake report's (reStructuredText, without the common
-    footer of ``REPORT_FOOTER``). ``several_hosts``: drawn only for results of several hosts
-    (not declared by the workflow; the deck and the bundle take it when it is there)."""
+    """One figure: ``stem`` names its files, ``title`` (short: the figure's own title) and
+    ``caption`` (how to read it) are the deck's and the Markdown report's (plain text),
+    ``report_caption`` the Snakemake report's (reStructuredText, without the common footer
+    of ``REPORT_FOOTER``). ``slide``: where the deck shows it (``TASK_SLIDE``, ...; "" for
+    nowhere). ``several_hosts``: drawn only for results of several hosts (not declared by
+    the workflow; the deck and the bundle take it when it is there). ``per_workload``: drawn
+    once per task and image size, its files named by this pattern (``{task}``, ``{size}``)
+    in ``WORKLOAD_DIR``; its ``report_caption`` may use those wildcards too."""
 
     stem: str
     title: str
     caption: str
     report_caption: str = ""
+    slide: str = ""
     several_hosts: bool = False
+    per_workload: str = ""
+
+    def workload_file(self, task: str, size: str) -> str:
+        """The stem of one workload's files, relative to ``figures/``:
+        ``tasks/speedup_decode_64x64``."""
+        return f"{WORKLOAD_DIR}/{self.per_workload.format(task=task, size=size)}"
+
+    def workload_title(self, task: str, size: str) -> str:
+        """One workload's figure title: "decode at 64x64: speedup over the serial loop"."""
+        return f"{task} at {size}: {self.title[:1].lower()}{self.title[1:]}"
 
 
 #: The Snakemake report's last paragraph of every figure caption (a Jinja2 template, rendered
@@ -44,8 +78,30 @@ REPORT_FOOTER = (
 
 _FIGURES = (
     Figure(
-        "speedup",
+        "task_speedup",
         "Speedup over the serial loop",
+        "Speedup = median time of the serial loop / median time of the cell, same task, "
+        "size, storage, cache and number of images, against the worker count; band or "
+        "whisker: 95% bootstrap CI of that ratio; dashed: ideal (speedup = workers); "
+        "dotted: the usable cores. Hollow markers: above the physical bound (min(workers, "
+        "usable cores) for CPU work), flagged in speedup.csv, not a finding.",
+        """\
+Speedup over the serial loop of one task at one image size, against the worker count: one
+panel per number of images (and storage and cache where there are several), one line per
+strategy (ratio of medians, same task, size, storage, cache and number of images), with
+its 95% bootstrap CI as a band (a whisker where there is one worker count); dashed: ideal
+(speedup = workers); dotted: the usable cores. A hollow marker is a speedup above its
+physical bound (min(workers, usable cores) for CPU work, the workers for waiting work):
+flagged in ``speedup.csv`` (``exceeds_bound``), never a finding.
+
+Task **{{ snakemake.wildcards.task }}** at **{{ snakemake.wildcards.size }}**.
+""",
+        slide=TASK_SLIDE,
+        per_workload="speedup_{task}_{size}",
+    ),
+    Figure(
+        "speedup",
+        "Speedup over the serial loop, all tasks",
         "Speedup = median time of the serial loop / median time of the cell, same task, "
         "size, storage, cache and number of images; ideal = the worker count. Hollow "
         "markers: above the physical bound (min(workers, usable cores) for CPU work), "
@@ -56,12 +112,13 @@ Speedup over the serial loop of the same task, size, storage, cache and number o
 worker count, dotted = the usable cores. A hollow marker is a speedup above its physical
 bound (min(workers, usable cores) for CPU work, the workers for waiting work): flagged in
 ``speedup.csv`` (``exceeds_bound``), never a finding. Amdahl fits are drawn only where the
-table has one (at least three worker counts within the usable cores).
+table has one (at least three worker counts within the usable cores). The deck shows one
+figure per task and size instead (``tasks/speedup_<task>_<size>.png``).
 """,
     ),
     Figure(
         "efficiency",
-        "Parallel efficiency",
+        "Parallel efficiency, all tasks",
         "Efficiency = speedup over the serial loop / workers: 100% means every worker fully used.",
         """\
 Parallel efficiency, speedup over the serial loop / workers, against the worker count: 100%
@@ -81,20 +138,23 @@ How many times faster than the serial loop each strategy is at the largest numbe
 bound (``bound`` of ``speedup.csv``: min(workers, usable cores) for CPU work, the workers for
 waiting work); a hatched bar marked "!" is above it, flagged and not a finding.
 """,
+        slide=OVERVIEW_SLIDE,
     ),
     Figure(
         "time_vs_n",
         "Absolute time against the number of images",
-        "Median wall time in seconds, pool start-up and shutdown included. “Faster from "
-        "n = …”: the tables' verdict (faster than the loop, Holm-corrected, within the "
-        "physical bound, not withheld), not a comparison of medians.",
+        "Median wall time (ms or s, as the axis says), pool start-up and shutdown "
+        "included. “Faster from n = …”: the tables' verdict (faster than the loop, "
+        "Holm-corrected, within the physical bound, not withheld), not a comparison of "
+        "medians.",
         """\
-Absolute median wall time, in seconds, against the number of images per cell, pool start-up
-and shutdown included; each strategy at its fastest worker count for that n. "Faster from
-n = ..." is the tables' verdict, not a comparison of medians: from that n on, some cell of
-the strategy is ``faster_than_loop`` in ``comparisons.csv`` (Holm-corrected), within its
-physical bound and not withheld.
+Absolute median wall time (in ms or s, as the axis says) against the number of images per
+cell, pool start-up and shutdown included; each strategy at its fastest worker count for
+that n. "Faster from n = ..." is the tables' verdict, not a comparison of medians: from
+that n on, some cell of the strategy is ``faster_than_loop`` in ``comparisons.csv``
+(Holm-corrected), within its physical bound and not withheld.
 """,
+        slide=OVERVIEW_SLIDE,
     ),
     Figure(
         "best_strategy",
@@ -111,6 +171,7 @@ cells); a hatched cell marked "!" is a speedup above its physical bound (``excee
 of ``speedup.csv``), a flagged measurement and not a finding; a frame marks the group's
 recommendation in ``recommendations.csv`` (dashed: withheld).
 """,
+        slide=OVERVIEW_SLIDE,
     ),
     Figure(
         "repetitions",
@@ -120,6 +181,7 @@ recommendation in ``recommendations.csv`` (dashed: withheld).
 The timed repetitions behind the medians, so that spread and outliers show; outliers are
 reported, never removed.
 """,
+        slide=OVERVIEW_SLIDE,
     ),
     Figure(
         "overhead",
@@ -135,10 +197,11 @@ pools), work (first to last result) and shutdown (last result to the strategy's 
 Tables without ``median_pool_ready_s`` show one start-up segment, timer start to the first
 result; a pool whose last worker started after the first result is marked.
 """,
+        slide=OVERHEAD_SLIDE,
     ),
     Figure(
         "hosts",
-        "Hosts side by side: speedup over each host's own serial loop",
+        "Hosts side by side",
         "One column per host, one row per workload (each task's largest size and number "
         "of images); every speedup is over the serial loop measured on the same host. "
         "Band: 95% bootstrap CI; dashed: ideal; dotted: the host's usable cores.",
@@ -147,6 +210,7 @@ Each host's speedup curves side by side, one column per host and one row per wor
 task's largest size and number of images); every speedup is over the serial loop measured
 on the same host, with its 95% bootstrap CI; dashed: ideal; dotted: the host's usable cores.
 """,
+        slide=HOSTS_SLIDE,
         several_hosts=True,
     ),
 )
@@ -155,7 +219,22 @@ FIGURES: dict[str, Figure] = {figure.stem: figure for figure in _FIGURES}
 #: The figure drawn only for results of several hosts.
 HOSTS_FIGURE = "hosts"
 #: The stems written for every experiment, whatever its results (the workflow's outputs).
-ALWAYS_WRITTEN = tuple(stem for stem, figure in FIGURES.items() if not figure.several_hosts)
+ALWAYS_WRITTEN = tuple(
+    stem for stem, figure in FIGURES.items() if not figure.several_hosts and not figure.per_workload
+)
+#: The figures drawn once per workload (task and image size), into ``WORKLOAD_DIR``.
+PER_WORKLOAD = tuple(stem for stem, figure in FIGURES.items() if figure.per_workload)
+
+
+def workload_files(stem: str, workloads) -> list[str]:
+    """The file stems, relative to ``figures/``, of a per-workload figure for each
+    ``(task, size)`` of ``workloads``, in their order."""
+    return [FIGURES[stem].workload_file(task, size) for task, size in workloads]
+
+
+#: The Snakemake report's caption file of the per-workload figures, which share one folder
+#: (one caption for its files: every per-workload figure's caption, in registry order).
+WORKLOAD_CAPTION = "figure_workloads.rst"
 
 
 def report_caption_rst(stem: str) -> str:
@@ -164,12 +243,26 @@ def report_caption_rst(stem: str) -> str:
     return FIGURES[stem].report_caption + "\n" + REPORT_FOOTER
 
 
+def workload_caption_rst() -> str:
+    """The caption file of the per-workload figures' folder: each one's ``report_caption``
+    (under its title when there are several), then the footer."""
+    parts = [FIGURES[stem].report_caption for stem in PER_WORKLOAD]
+    if len(parts) > 1:
+        parts = [
+            f"**{FIGURES[stem].title}**: {FIGURES[stem].report_caption}" for stem in PER_WORKLOAD
+        ]
+    return "\n".join(parts) + "\n" + REPORT_FOOTER
+
+
 def write_report_captions(directory: Path) -> list[Path]:
-    """Write ``figure_<stem>.rst`` for each figure of ``ALWAYS_WRITTEN`` into ``directory``
+    """Write ``figure_<stem>.rst`` for each figure of ``ALWAYS_WRITTEN``, and
+    ``WORKLOAD_CAPTION`` for the per-workload ones, into ``directory``
     (``workflow/report``): the caption files the figures rule points the report at."""
     written = []
     for stem in ALWAYS_WRITTEN:
         path = Path(directory) / f"figure_{stem}.rst"
         write_atomic(path, report_caption_rst(stem).encode())
         written.append(path)
-    return written
+    path = Path(directory) / WORKLOAD_CAPTION
+    write_atomic(path, workload_caption_rst().encode())
+    return [*written, path]

@@ -61,22 +61,17 @@ def _times(value: float) -> str:
 def best_strategy_figure(
     summary: pd.DataFrame,
     speedup: pd.DataFrame,
-    experiment: str,
+    title: str,
     comparisons: pd.DataFrame | None = None,
     recommendations: pd.DataFrame | None = None,
 ) -> plt.Figure:
-    title = (
-        f"{experiment}: fastest strategy per (n images, workers) by median time; text: the "
-        "winner and its speedup over the serial loop (the loop competes in every column as "
-        "its one-worker run)"
-    )
+    """The fastest strategy per (n images, workers) of each task at its largest size (each
+    panel's title names it), with its speedup over the loop; ``title``: the registry's."""
     data = best_strategy_data(summary, speedup, comparisons, recommendations)
     if isinstance(data, NoData):
         return no_data_figure(title, data.reason)
-    if data.dropped_size:
-        title += "; largest image size of each task only"
     panel_w, panel_h = _heatmap_panel_size(data)
-    fig, axes = panel_figure(len(data.panels), panel_w, panel_h, extra_w=3.0)
+    fig, axes, panel_w = panel_figure(len(data.panels), panel_w, panel_h, extra_w=3.0)
     for ax, panel in zip(axes.flat, data.panels, strict=False):
         _draw_heatmap_panel(ax, data, data.by_panel[panel])
         panel_title(ax, panel, panel_w)
@@ -84,7 +79,9 @@ def best_strategy_figure(
         handles=_heatmap_legend(data), loc="outside right center", frameon=False, title="winner"
     )
     suptitle(fig, title)
-    note(fig, _VERDICT_NOTE)
+    note(
+        fig, _VERDICT_NOTE + (" Largest image size of each task only." if data.dropped_size else "")
+    )
     return fig
 
 

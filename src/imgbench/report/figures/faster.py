@@ -19,7 +19,6 @@ import pandas as pd  # noqa: E402
 
 from imgbench.analysis.figure_data import FasterData, NoData, faster_data  # noqa: E402
 from imgbench.report.figures.layout import (  # noqa: E402
-    BASE_CASE,
     no_data_figure,
     note,
     panel_figure,
@@ -34,17 +33,16 @@ from imgbench.report.figures.style import (  # noqa: E402
 from imgbench.vocabulary import BASELINE  # noqa: E402
 
 
-def faster_than_serial_figure(speedup: pd.DataFrame, experiment: str) -> plt.Figure:
-    title = f"{experiment}: × faster than the serial loop at the largest n ({BASE_CASE})"
+def faster_than_serial_figure(speedup: pd.DataFrame, title: str) -> plt.Figure:
+    """Each cell's speedup over the loop at each task's largest size and n (each panel's
+    title names them), as bars; ``title``: the registry's short title."""
     data = faster_data(speedup)
     if isinstance(data, NoData):
         return no_data_figure(title, data.reason)
-    if data.dropped_size:
-        title = title.replace("at the largest n", "at the largest size and n of each task")
     # Many bars: narrower, with their values written upwards so that neighbours never touch.
     upright = data.most_bars > 12
     panel_w = max(6.0, (0.42 if upright else 0.55) * data.most_bars + 1.5)
-    fig, axes = panel_figure(len(data.panels), panel_w, 4.0, extra_w=0.0)
+    fig, axes, panel_w = panel_figure(len(data.panels), panel_w, 4.0, extra_w=0.0)
     for ax, panel in zip(axes.flat, data.panels, strict=False):
         panel_title(ax, panel, panel_w)
         _draw_bar_panel(ax, data.by_panel[panel], data.has_ci, upright)

@@ -46,14 +46,11 @@ from imgbench.vocabulary import BASELINE  # noqa: E402
 
 
 def hosts_figure(
-    speedup: pd.DataFrame, timings: pd.DataFrame, hosts: list[str], experiment: str
+    speedup: pd.DataFrame, timings: pd.DataFrame, hosts: list[str], title: str
 ) -> plt.Figure:
     """Each host's speedup curves in its own column, one row per workload, on shared axes,
-    so that hosts compare at a glance (each against its own serial loop)."""
-    title = (
-        f"{experiment}: speedup over the serial loop of the same host, host by host (columns), "
-        "at the largest size and n of each task; band: 95% bootstrap CI of the ratio of medians"
-    )
+    so that hosts compare at a glance (each against its own serial loop); ``title``: the
+    registry's short title."""
     data = hosts_data(speedup, timings)
     if isinstance(data, NoData):
         return no_data_figure(title, data.reason)

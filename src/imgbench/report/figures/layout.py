@@ -1,7 +1,9 @@
-"""Laying out a figure: a grid of panels near 16:9, wrapped titles and notes, the "no data"
-stand-in, and the axes the figures share (log axes ticked at measured values, power-of-two
-speedup axes and ticks, grid lines as one collection). The panels and their labels are the
-figures' data (``imgbench.analysis.views``, ``imgbench.analysis.figure_data``).
+"""Laying out a figure: a grid of panels shaped like a slide's figure box, short titles,
+wrapped notes, the footer every figure carries (machine, date of the run, imgbench
+version), the "no data" stand-in, and the axes the figures share (log axes ticked at
+measured values, time axes in the unit their values read best in, power-of-two speedup axes
+and ticks, grid lines as one collection). The panels and their labels are the figures' data
+(``imgbench.analysis.views``, ``imgbench.analysis.figure_data``).
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ from matplotlib.ticker import (  # noqa: E402
     NullLocator,
 )
 
+from imgbench import __version__, words  # noqa: E402
+from imgbench.analysis.figure_data import RunFacts  # noqa: E402
 from imgbench.analysis.views import thin  # noqa: E402
 from imgbench.report.figures.style import (  # noqa: E402
     RC_PARAMS,
+    SLIDE_FIGURE_IN,
     strategy_color,
 )
 from imgbench.vocabulary import BASELINE  # noqa: E402
-
-BASE_CASE = "base case: the serial loop of the same task, size, storage, cache and n"
 
 PANEL_W, PANEL_H = 3.4, 2.7
 
@@ -41,12 +44,18 @@ _SUPTITLE_PT = 12
 
 _NOTE_PT = 9.5
 
+#: The footer's type: the smallest text of a figure, still legible on a slide.
+FOOTER_PT = 9
 
-def suptitle(fig: plt.Figure, text: str) -> None:
-    """A figure title wrapped to the figure's width."""
+#: The shape of a slide's figure box (width / height), which grids of panels aim at.
+SLIDE_ASPECT = SLIDE_FIGURE_IN[0] / SLIDE_FIGURE_IN[1]
+
+
+def suptitle(fig: plt.Figure, text: str, size: float = _SUPTITLE_PT) -> None:
+    """A figure's short title (the registry's), wrapped only if the figure is narrow."""
     width_in = fig.get_size_inches()[0]
-    chars = max(50, int(width_in * 72 / (_SUPTITLE_PT * 0.55)))
-    fig.suptitle("\n".join(textwrap.wrap(text, chars)), fontsize=_SUPTITLE_PT)
+    chars = max(50, int(width_in * 72 / (size * 0.55)))
+    fig.suptitle("\n".join(textwrap.wrap(text, chars)), fontsize=size)
 
 
 def note(fig: plt.Figure, text: str) -> None:
@@ -61,6 +70,39 @@ def panel_title(ax: plt.Axes, text: str, width_in: float, **kwargs) -> None:
     ax.set_title("\n".join(textwrap.wrap(text, chars)), **kwargs)
 
 
+def footer_text(facts: RunFacts) -> str:
+    """What every figure says about where and when it was measured, and by what:
+    "vm: AMD EPYC, 2 usable cores · run of 2026-12-02 00:39 UTC · imgbench 0.1.0"."""
+    machines = []
+    for host in facts.hosts:
+        cores = words.integer(host.usable_cores)
+        what = ", ".join(
+            part
+            for part in (host.cpu_model, f"{cores} usable cores" if cores != words.NA else "")
+            if part
+        )
+        machines.append(f"{host.host}: {what}" if host.host and what else host.host or what)
+    parts = ["; ".join(m for m in machines if m) or "machine not recorded"]
+    parts.append(
+        f"run of {words.utc(facts.finished_unix)}"
+        if facts.finished_unix is not None
+        else "date not recorded"
+    )
+    parts.append(f"imgbench {__version__}")
+    return " · ".join(parts)
+
+
+def footer(fig: plt.Figure, text: str) -> None:
+    """``text`` in small grey type along the figure's bottom edge, in a strip the layout
+    keeps free (so that it never covers an axis label or a note)."""
+    height_in = fig.get_size_inches()[1]
+    strip = FOOTER_PT * 2.0 / 72 / height_in
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set"):
+        engine.set(rect=(0, strip, 1, 1 - strip))
+    fig.text(0.008, strip / 2, text, ha="left", va="center", fontsize=FOOTER_PT, color="#555555")
+
+
 def no_data_figure(title: str, reason: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     ax.axis("off")
@@ -72,23 +114,44 @@ def no_data_figure(title: str, reason: str) -> plt.Figure:
 def grid_shape(
     count: int, panel_w: float, panel_h: float, extra_w: float = 0.0, extra_h: float = 1.0
 ) -> tuple[int, int]:
-    """Rows and columns for ``count`` panels whose figure is closest to a 16:9 slide, with
-    few empty places (each costs as much as a third too wide or too tall)."""
+    """Rows and columns for ``count`` panels whose figure is closest to the shape of a
+    slide's figure box (``SLIDE_ASPECT``), with few empty places (each costs as much as a
+    third too wide or too tall)."""
 
     def distance(ncols: int) -> float:
         nrows = math.ceil(count / ncols)
         ratio = (panel_w * ncols + extra_w) / (panel_h * nrows + extra_h)
-        return abs(math.log(ratio / (16 / 9))) + 0.3 * (nrows * ncols - count)
+        return abs(math.log(ratio / SLIDE_ASPECT)) + 0.3 * (nrows * ncols - count)
 
     ncols = min(range(1, max(1, count) + 1), key=distance)
     return math.ceil(count / ncols), ncols
 
 
+#: How far panels shrink to fit a slide (``fit_to_slide``): below this their text would
+#: crowd; a larger grid stays larger than a slide (the deck then lets it scroll).
+_MIN_SHRINK = 0.7
+
+
+def fit_to_slide(
+    nrows: int, ncols: int, panel_w: float, panel_h: float, extra_w: float, extra_h: float
+) -> tuple[float, float]:
+    """A panel's width and height, shrunk (to ``_MIN_SHRINK`` at most) so that a grid of
+    ``nrows`` x ``ncols`` with ``extra_w`` / ``extra_h`` inches of legend and titles fits
+    ``SLIDE_FIGURE_IN``: the size at which its smallest text stays legible on a slide."""
+    room_w, room_h = SLIDE_FIGURE_IN[0] - extra_w, SLIDE_FIGURE_IN[1] - extra_h
+    shrink_w = min(1.0, max(_MIN_SHRINK, room_w / (ncols * panel_w)))
+    shrink_h = min(1.0, max(_MIN_SHRINK, room_h / (nrows * panel_h)))
+    return panel_w * shrink_w, panel_h * shrink_h
+
+
 def panel_figure(
     count: int, panel_w: float, panel_h: float, extra_w: float
-) -> tuple[plt.Figure, np.ndarray]:
-    """A figure of ``count`` panels laid out by ``grid_shape``, the unused places hidden."""
+) -> tuple[plt.Figure, np.ndarray, float]:
+    """A figure of ``count`` panels laid out by ``grid_shape``, the unused places hidden,
+    its panels shrunk to fit a slide where they can (``fit_to_slide``); returns the figure,
+    its axes and the panel width used."""
     nrows, ncols = grid_shape(count, panel_w, panel_h, extra_w=extra_w)
+    panel_w, panel_h = fit_to_slide(nrows, ncols, panel_w, panel_h, extra_w, 1.0)
     fig, axes = plt.subplots(
         nrows,
         ncols,
@@ -98,7 +161,7 @@ def panel_figure(
     )
     for ax in axes.flat[count:]:
         ax.set_visible(False)
-    return fig, axes
+    return fig, axes, panel_w
 
 
 def log_axis_at(axis, values: list, most: int) -> None:
@@ -108,9 +171,17 @@ def log_axis_at(axis, values: list, most: int) -> None:
     axis.set_minor_locator(NullLocator())
 
 
+def time_unit(values) -> tuple[str, float]:
+    """The unit an axis of times (in seconds) is written in, and the factor to it from
+    seconds: one choice per axis, by ``words.time_unit``."""
+    unit = words.time_unit(values)
+    return unit, words.TIME_UNITS[unit]
+
+
 def log_seconds_axis(axis) -> None:
-    """A log axis of seconds, plainly written, ticked at 1, 2 and 5 times powers of ten (more
-    steps when the data spans less than a decade and a half). Call after plotting."""
+    """A log axis of times (in the unit the data was scaled to), plainly written, ticked at
+    1, 2 and 5 times powers of ten (more steps when the data spans less than a decade and a
+    half). Call after plotting."""
     low, high = axis.get_data_interval()
     narrow = low > 0 and high / low < 30
     subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0) if narrow else (1.0, 2.0, 5.0)

@@ -27,10 +27,12 @@ from matplotlib.ticker import (  # noqa: E402
 from imgbench.analysis.figure_data import NoData, OverheadData, overhead_data  # noqa: E402
 from imgbench.analysis.views import SEGMENT_COLUMNS  # noqa: E402
 from imgbench.report.figures.layout import (  # noqa: E402
+    fit_to_slide,
     grid_shape,
     no_data_figure,
     panel_title,
     suptitle,
+    time_unit,
 )
 from imgbench.report.figures.style import (  # noqa: E402
     strategy_color,
@@ -56,27 +58,21 @@ _SEGMENT_COLORS = {
 SEGMENTS = tuple((c, _SEGMENT_LABELS[c], _SEGMENT_COLORS[c]) for c in SEGMENT_COLUMNS)
 
 
-def overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
-    title = (
-        f"{experiment}: where the time goes (medians over repetitions), at the smallest and "
-        "the largest n of each task; pool start-up = timer start → every worker started, "
-        "until first result = one item's (or one chunk's) work, work = first → last result, "
-        "shutdown = last result → return; each strategy at its fastest worker count; busy = "
-        "CPU time / wall time per usable worker"
-    )
+def overhead_figure(summary: pd.DataFrame, title: str) -> plt.Figure:
+    """Where the median time goes at the smallest and the largest n of each task, each
+    strategy at its fastest worker count; ``title``: the registry's short title."""
     data = overhead_data(summary)
     if isinstance(data, NoData):
         return no_data_figure(title, data.reason)
-    if data.dropped_size:
-        title += " (largest image size of each task only)"
     facets = len(data.which)
-    panel_w, panel_h = 5.0, 0.42 * data.most_bars + 1.1
-    # Each task's facets stay side by side; tasks wrap to keep the figure near 16:9.
+    panel_w, panel_h = 5.0, 0.3 * data.most_bars + 0.9
+    # Each task's facets stay side by side; tasks wrap to keep the figure a slide's shape.
     nrows, per_row = grid_shape(len(data.panels), panel_w * facets, panel_h, 2.8, 1.6)
+    panel_w, panel_h = fit_to_slide(nrows, per_row * facets, panel_w, panel_h, 2.8, 1.2)
     fig, axes = plt.subplots(
         nrows,
         per_row * facets,
-        figsize=(panel_w * facets * per_row + 2.8, panel_h * nrows + 1.6),
+        figsize=(panel_w * facets * per_row + 2.8, panel_h * nrows + 1.2),
         squeeze=False,
         layout="constrained",
     )
@@ -90,8 +86,10 @@ def overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
             ax = axes[i // per_row][(i % per_row) * facets + j]
             ax.set_visible(True)
             n = int(facet["n_images"].iloc[0])
-            panel_title(ax, f"{panel} — {which} = {n}", panel_w)
-            _draw_overhead_bars(ax, facet)
+            # Where smaller sizes were left out, the panel says which size it shows.
+            size = f" · {facet['size'].iloc[0]}" if data.dropped_size else ""
+            panel_title(ax, f"{panel}{size} — {which} = {n}", panel_w)
+            _draw_overhead_bars(ax, facet, *time_unit(facet["median_s"]))
     fig.legend(
         handles=_segment_legend(data), loc="outside right center", frameon=False, title="segment"
     )
@@ -99,15 +97,16 @@ def overhead_figure(summary: pd.DataFrame, experiment: str) -> plt.Figure:
     return fig
 
 
-def _draw_overhead_bars(ax, facet: pd.DataFrame) -> None:
-    """One facet: stacked segments per cell, each bar's note at its end, strategy labels."""
+def _draw_overhead_bars(ax, facet: pd.DataFrame, unit: str, scale: float) -> None:
+    """One facet: stacked segments per cell (in ``unit``: seconds times ``scale``), each
+    bar's note at its end, strategy labels."""
     y = np.arange(len(facet))
     left = np.zeros(len(facet))
     for column, label, color in SEGMENTS:
-        width = facet[column].fillna(0.0).to_numpy()
+        width = facet[column].fillna(0.0).to_numpy() * scale
         ax.barh(y, width, left=left, color=color, height=0.7, label=label)
         left = left + width
-    right = max(float(left.max()), 1e-9)
+    right = max(float(left.max()), 1e-9 * scale)
     for yi, end, bar in zip(y, left, facet.itertuples(index=False), strict=True):
         ax.text(end + right * 0.02, yi, _bar_note(bar), va="center", fontsize=9)
     ax.set_xlim(0, right * 1.45)
@@ -116,7 +115,7 @@ def _draw_overhead_bars(ax, facet: pd.DataFrame) -> None:
     ax.set_yticks(y, facet["label"])
     for tick, strategy in zip(ax.get_yticklabels(), facet["strategy"], strict=True):
         tick.set_color(strategy_color(strategy) if strategy != BASELINE else "black")
-    ax.set_xlabel("median seconds")
+    ax.set_xlabel(f"median time ({unit})")
     ax.grid(True, axis="x", alpha=0.3)
 
 

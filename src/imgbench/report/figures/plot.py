@@ -1,12 +1,15 @@
 """Every figure of an experiment (PNG and SVG), drawn from its result tables only.
 
 ``plot_all`` reads the tables of ``TABLES`` (docs/results.md; all must exist, empty ones
-are fine) and those of ``VERDICT_TABLES`` where they exist, with the one reader of the
-tables (``imgbench.analysis.tables.read_tables``), and writes each figure of the registry
-(``imgbench.report.figures``) with its module's drawing function. Unless a figure says
-otherwise, the base case is the serial loop of the same task, size, storage, cache and
-number of images. The files of ``ALWAYS_WRITTEN`` are always written, even when there is
-nothing to plot: the workflow declares them as outputs.
+are fine), those of ``VERDICT_TABLES`` and ``metadata.json`` where they exist, with the one
+reader of the tables (``imgbench.analysis.tables.read_tables``), and writes each figure of
+the registry (``imgbench.report.figures``) with its module's drawing function, the
+per-workload ones once for each task and size (``workloads``: those of the cells, and of
+the missing cells metadata.json lists), all in one process. Unless a figure says otherwise,
+the base case is the serial loop of the same task, size, storage, cache and number of
+images. The files of ``ALWAYS_WRITTEN`` are always written, even when there is nothing to
+plot: the workflow declares them as outputs. Every figure carries a footer: the machine,
+the date of the run and the imgbench version (``layout.footer_text``), from the results.
 
 Verdicts are read, never decided here: where the verdict tables exist, the "faster from
 n = ..." marks and the best strategy heatmap show their significance (Holm-corrected) and
@@ -22,25 +25,30 @@ hosts' speedup curves side by side. It is written only when there are several ho
 
 from __future__ import annotations
 
+import json
+from functools import partial
 from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pandas as pd
 
+from imgbench.analysis.figure_data import run_facts, workloads
 from imgbench.analysis.frames import has, serial_base
 from imgbench.analysis.tables import hosts_of, read_tables
 from imgbench.analysis.verdicts import cell_verdicts
 from imgbench.analysis.views import amdahl_speedup
-from imgbench.report.figures import FORMATS, HOSTS_FIGURE
+from imgbench.errors import ImgbenchError
+from imgbench.report.figures import FIGURES, FORMATS, HOSTS_FIGURE, PER_WORKLOAD, WORKLOAD_DIR
 from imgbench.report.figures.best_strategy import best_strategy_figure
 from imgbench.report.figures.faster import faster_than_serial_figure
 from imgbench.report.figures.hosts import hosts_figure
+from imgbench.report.figures.layout import footer, footer_text
 from imgbench.report.figures.overhead import overhead_figure
 from imgbench.report.figures.repetitions import repetitions_figure
 from imgbench.report.figures.scaling import scaling_figure
 from imgbench.report.figures.style import RC_PARAMS, save_figure
 from imgbench.report.figures.time_vs_n import time_vs_n_figure
+from imgbench.report.figures.workload import workload_speedup_figure
 
 #: The tables the figures read (docs/results.md); all must exist, empty ones are fine.
 TABLES = ("speedup", "efficiency", "summary", "amdahl", "timings")
@@ -49,24 +57,42 @@ TABLES = ("speedup", "efficiency", "summary", "amdahl", "timings")
 VERDICT_TABLES = ("comparisons", "recommendations")
 
 
-def _experiment_name(frames: list[pd.DataFrame], results_dir: Path) -> str:
-    names: set[str] = set()
-    for frame in frames:
-        if "experiment" in frame.columns:
-            names |= {str(v) for v in frame["experiment"].dropna().unique() if str(v)}
-    return ", ".join(sorted(names)) or Path(results_dir).name
+def _metadata(results_dir: Path) -> dict:
+    """metadata.json where it exists ({} otherwise: the figures then take the machine and
+    the date from the timings)."""
+    path = results_dir / "metadata.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ImgbenchError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _remove_stale(directory: Path, keep: set[str]) -> None:
+    """Remove the figures in ``directory`` not drawn this time (``keep``: file names), so
+    that no deck or bundle shows one of an earlier run's workloads."""
+    if not directory.is_dir():
+        return
+    for fmt in FORMATS:
+        for path in directory.glob(f"*.{fmt}"):
+            if path.name not in keep:
+                path.unlink()
 
 
 def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
-    """Write every figure of ``ALWAYS_WRITTEN``, each as PNG and SVG, and return their paths; with
+    """Write every figure of ``ALWAYS_WRITTEN``, and each per-workload figure once for each
+    task and size (in ``WORKLOAD_DIR``), each as PNG and SVG, and return their paths; with
     results of several hosts, ``HOSTS_FIGURE`` too.
 
     Reads the tables of ``TABLES`` in ``results_dir`` (a missing one is an error naming it),
-    and those of ``VERDICT_TABLES`` where they exist: the "faster from n" marks and the best
-    strategy heatmap show their verdicts (``cell_verdicts``).
-    All files of ``ALWAYS_WRITTEN`` in ``output_dir`` are always written: a "no data" figure stands
-    in for an empty table. A hosts figure left from an earlier run of several hosts is
-    removed when there is only one, so that no deck or bundle shows a stale one.
+    and those of ``VERDICT_TABLES`` and metadata.json where they exist: the "faster from n"
+    marks and the best strategy heatmap show their verdicts (``cell_verdicts``).
+    All files of ``ALWAYS_WRITTEN`` in ``output_dir`` are always written: a "no data" figure
+    stands in for an empty table, and for a workload without results. A hosts figure left
+    from an earlier run of several hosts is removed when there is only one, and a workload's
+    figure left from an earlier grid when the workload is gone, so that no deck or bundle
+    shows a stale one.
     """
     results_dir, output_dir = Path(results_dir), Path(output_dir)
     tables = read_tables(
@@ -83,7 +109,8 @@ def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
     summary, timings = tables["summary"], tables["timings"]
     comparisons, recommendations = tables["comparisons"], tables["recommendations"]
     verdicts = cell_verdicts(speedup, comparisons, recommendations)
-    experiment = _experiment_name([summary, speedup, efficiency], results_dir)
+    meta = _metadata(results_dir)
+    signature = footer_text(run_facts(timings, meta))
     output_dir.mkdir(parents=True, exist_ok=True)
     serial_speedup = serial_base(speedup)
     amdahl = None
@@ -92,26 +119,48 @@ def plot_all(results_dir: Path, output_dir: Path) -> list[Path]:
         if len(workers):
             grid = np.geomspace(1, max(1.0, float(workers.max())), 40)
             amdahl = amdahl_speedup(tables["amdahl"], serial_speedup, grid)
+    title = {stem: figure.title for stem, figure in FIGURES.items()}
     draw = {
-        "speedup": lambda: scaling_figure(speedup, experiment, "speedup", amdahl, verdicts),
+        "speedup": lambda: scaling_figure(speedup, title["speedup"], "speedup", amdahl, verdicts),
         "efficiency": lambda: scaling_figure(
-            efficiency, experiment, "efficiency", verdicts=verdicts
+            efficiency, title["efficiency"], "efficiency", verdicts=verdicts
         ),
-        "faster_than_serial": lambda: faster_than_serial_figure(speedup, experiment),
-        "time_vs_n": lambda: time_vs_n_figure(summary, experiment, verdicts),
+        "faster_than_serial": lambda: faster_than_serial_figure(
+            speedup, title["faster_than_serial"]
+        ),
+        "time_vs_n": lambda: time_vs_n_figure(summary, title["time_vs_n"], verdicts),
         "best_strategy": lambda: best_strategy_figure(
-            summary, speedup, experiment, comparisons, recommendations
+            summary, speedup, title["best_strategy"], comparisons, recommendations
         ),
-        "repetitions": lambda: repetitions_figure(summary, timings, experiment),
-        "overhead": lambda: overhead_figure(summary, experiment),
+        "repetitions": lambda: repetitions_figure(summary, timings, title["repetitions"]),
+        "overhead": lambda: overhead_figure(summary, title["overhead"]),
     }
+    # The per-workload figures: one drawing function each, called for every workload.
+    draw_workload = {
+        "task_speedup": lambda workload, title: workload_speedup_figure(
+            speedup, workload, title, verdicts
+        ),
+    }
+    found = workloads(summary, meta.get("missing_cells"))
+    for stem in PER_WORKLOAD:
+        spec = FIGURES[stem]
+        for workload in found:
+            draw[spec.workload_file(*workload)] = partial(
+                draw_workload[stem], workload, spec.workload_title(*workload)
+            )
+    _remove_stale(
+        output_dir / WORKLOAD_DIR,
+        {f"{Path(stem).name}.{fmt}" for stem in draw for fmt in FORMATS},
+    )
     if hosts:
-        draw[HOSTS_FIGURE] = lambda: hosts_figure(speedup, timings, hosts, experiment)
+        draw[HOSTS_FIGURE] = lambda: hosts_figure(speedup, timings, hosts, title[HOSTS_FIGURE])
     else:
         for fmt in FORMATS:
             (output_dir / f"{HOSTS_FIGURE}.{fmt}").unlink(missing_ok=True)
     written: list[Path] = []
     with matplotlib.rc_context(RC_PARAMS):
         for stem in draw:
-            written += save_figure(draw[stem](), output_dir, stem)
+            fig = draw[stem]()
+            footer(fig, signature)
+            written += save_figure(fig, output_dir, stem)
     return written

@@ -19,12 +19,14 @@ import seaborn as sns  # noqa: E402
 
 from imgbench.analysis.figure_data import NoData, repetitions_data  # noqa: E402
 from imgbench.report.figures.layout import (  # noqa: E402
+    fit_to_slide,
     grid_shape,
     log_seconds_axis,
     no_data_figure,
     note,
     panel_title,
     suptitle,
+    time_unit,
 )
 from imgbench.report.figures.style import (  # noqa: E402
     lighten,
@@ -36,17 +38,16 @@ _WHISKER_NOTE = (
 )
 
 
-def repetitions_figure(summary: pd.DataFrame, timings: pd.DataFrame, experiment: str) -> plt.Figure:
-    title = (
-        f"{experiment}: every timed repetition of the headline cells (largest size and n of "
-        "each task: the serial loop and each strategy's fastest worker count)"
-    )
+def repetitions_figure(summary: pd.DataFrame, timings: pd.DataFrame, title: str) -> plt.Figure:
+    """Every timed repetition of the headline cells (the serial loop and each strategy's
+    fastest worker count at each task's largest size and n); ``title``: the registry's."""
     data = repetitions_data(summary, timings)
     if isinstance(data, NoData):
         return no_data_figure(title, data.reason)
     panels = data.panels
     panel_w, panel_h = max(4.0, 0.95 * data.most_boxes + 1.2), 3.6
     nrows, ncols = grid_shape(len(panels), panel_w, panel_h, extra_h=1.4)
+    panel_w, panel_h = fit_to_slide(nrows, ncols, panel_w, panel_h, 0.6, 1.2)
     fig, axes = plt.subplots(
         nrows,
         ncols,
@@ -67,14 +68,16 @@ def repetitions_figure(summary: pd.DataFrame, timings: pd.DataFrame, experiment:
 
 
 def _draw_repetitions_panel(ax, reps: pd.DataFrame, boxes: pd.DataFrame, rng) -> None:
-    """One panel: a pale box per cell, every repetition as a jittered dot, a log axis of
-    seconds where the times span more than four times."""
+    """One panel: a pale box per cell, every repetition as a jittered dot, in ms or s as
+    the panel's times read best, on a log axis where they span more than four times."""
+    unit, scale = time_unit(reps["wall_s"])
+    reps = reps.assign(wall=reps["wall_s"] * scale)
     order = list(boxes["label"])
     color_of = dict(zip(boxes["label"], boxes["strategy"].map(strategy_color), strict=True))
     sns.boxplot(
         data=reps,
         x="label",
-        y="wall_s",
+        y="wall",
         order=order,
         hue="label",
         hue_order=order,
@@ -90,20 +93,20 @@ def _draw_repetitions_panel(ax, reps: pd.DataFrame, boxes: pd.DataFrame, rng) ->
     x = reps["label"].map(position).to_numpy() + rng.uniform(-0.2, 0.2, len(reps))
     ax.scatter(
         x,
-        reps["wall_s"],
+        reps["wall"],
         s=16,
         c=[color_of[label] for label in reps["label"]],
         edgecolors="black",
         linewidths=0.4,
         zorder=3,
     )
-    values = reps["wall_s"]
+    values = reps["wall"]
     if values.min() > 0 and values.max() / values.min() > 4:
         ax.set_yscale("log")
         log_seconds_axis(ax.yaxis)
-        ax.set_ylabel("wall time per repetition (s, log)")
+        ax.set_ylabel(f"wall time per repetition ({unit}, log)")
     else:
-        ax.set_ylabel("wall time per repetition (s)")
+        ax.set_ylabel(f"wall time per repetition ({unit})")
     for label in ax.get_xticklabels():
         text = label.get_text()
         label.set_color("black" if text == "serial loop" else color_of.get(text, "black"))

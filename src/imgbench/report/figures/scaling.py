@@ -32,7 +32,6 @@ from imgbench.analysis.figure_data import NoData, ScalingData, scaling_data  # n
 from imgbench.analysis.frames import flag  # noqa: E402
 from imgbench.analysis.views import thin  # noqa: E402
 from imgbench.report.figures.layout import (  # noqa: E402
-    BASE_CASE,
     PANEL_H,
     PANEL_W,
     grid_lines,
@@ -84,7 +83,7 @@ class _LineStyles(NamedTuple):
 
 def scaling_figure(
     frame: pd.DataFrame,
-    experiment: str,
+    title: str,
     metric: str,
     amdahl: pd.DataFrame | None = None,
     verdicts: pd.DataFrame | None = None,
@@ -95,9 +94,8 @@ def scaling_figure(
     ``_MAX_SHADES`` values of n and ``_MAX_LINES`` lines a panel, evenly picked); bands are
     the bootstrap CI; ``amdahl`` (``amdahl_speedup`` over a fine grid) adds thin fitted
     curves. Each panel draws a few collections, not one artist per line, so that large grids
-    stay fast.
+    stay fast. ``title``: the registry's short title (the method is in its caption).
     """
-    title = _scaling_title(experiment, metric)
     data = scaling_data(frame, metric, amdahl, verdicts, _MAX_SHADES, _MAX_LINES)
     if isinstance(data, NoData):
         return no_data_figure(title, data.reason)
@@ -124,18 +122,6 @@ def scaling_figure(
     )
     suptitle(fig, title)
     return fig
-
-
-def _scaling_title(experiment: str, metric: str) -> str:
-    if metric == "speedup":
-        return (
-            f"{experiment}: speedup over the serial loop ({BASE_CASE}); "
-            "band: 95% bootstrap CI of the ratio of medians"
-        )
-    return (
-        f"{experiment}: parallel efficiency = speedup / workers ({BASE_CASE}); "
-        "band: 95% bootstrap CI"
-    )
 
 
 def _panel_ceiling(data: ScalingData, panel: str) -> int | None:

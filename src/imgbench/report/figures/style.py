@@ -1,7 +1,12 @@
 """How every figure looks and is saved: one colour per strategy in every figure
 (``STRATEGY_COLORS``, colour-blind safe), shades and short names, the matplotlib settings
-(``RC_PARAMS``: nothing smaller than 9 pt, text as text in SVGs), and ``save_figure``,
-which writes a figure as PNG and SVG, the PNG within a size budget and both byte-stable.
+(``RC_PARAMS``: nothing smaller than 9 pt, text as text in SVGs; ``SLIDE_RC``: the larger
+type of the figures made for a slide), and ``save_figure``, which writes a figure as PNG and
+SVG, the PNG within a size budget and both byte-stable.
+
+Every PNG records the size of its smallest text in pixels of the PNG (``MIN_FONT_KEY``, a
+PNG text chunk): the deck reads it to check and keep every figure's text legible at the
+size a slide shows it (``imgbench.report.deck.figures``).
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from pathlib import Path
 
 import matplotlib
 from PIL import Image  # noqa: E402
+from PIL.PngImagePlugin import PngInfo  # noqa: E402
 
 from imgbench.files import write_atomic  # noqa: E402
+from imgbench.measure.strategies import STRATEGIES  # noqa: E402
+from imgbench.report.figures import MIN_FONT_KEY  # noqa: E402
 
 # Figures are drawn in batch jobs without a display; this must precede importing pyplot.
 matplotlib.use("Agg")
@@ -22,32 +30,54 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     NullLocator,
 )
 
-#: One colour per strategy in every figure where hue is the strategy (colour-blind safe).
-STRATEGY_COLORS: dict[str, str] = {
+#: The per-batch strategies' colours (colour-blind safe).
+_BASE_COLORS: dict[str, str] = {
     "serial": "#7f7f7f",
     "threads": "#0072b2",
     "processes": "#d55e00",
+    "processes_shm": "#882255",
     "processes_chunked": "#e69f00",
     "threads_chunked": "#56b4e9",
     "vectorized": "#cc79a7",
     "asyncio": "#009e73",
 }
 
+
+def _darker(color: str, by: float = 0.4) -> str:
+    r, g, b = (round(255 * c * (1 - by)) for c in to_rgb(color))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+#: One colour per strategy in every figure where hue is the strategy, in the registry's order:
+#: a persistent strategy is a darker shade of its per-batch one, so the pair reads as one.
+STRATEGY_COLORS: dict[str, str] = {
+    name: _darker(_BASE_COLORS[s.base]) if s.persistent else _BASE_COLORS[name]
+    for name, s in STRATEGIES.items()
+    if name in _BASE_COLORS or s.base in _BASE_COLORS
+}
+
 _SPARE_COLORS = ("#8c564b", "#f0e442", "#000000", "#9467bd", "#17becf", "#bcbd22")
 
-#: Short names for heatmap cells.
-SHORT_NAMES: dict[str, str] = {
+_BASE_SHORT_NAMES: dict[str, str] = {
     "serial": "loop",
     "threads": "thr",
     "processes": "proc",
+    "processes_shm": "shm",
     "processes_chunked": "chunk",
     "threads_chunked": "tchunk",
     "vectorized": "vec",
     "asyncio": "async",
+}
+#: Short names for heatmap cells; "+" marks a persistent pool.
+SHORT_NAMES: dict[str, str] = {
+    name: _BASE_SHORT_NAMES[s.base][:4] + "+" if s.persistent else _BASE_SHORT_NAMES[name]
+    for name, s in STRATEGIES.items()
+    if s.base in _BASE_SHORT_NAMES
 }
 
 #: Hatching of a speedup above its physical bound (never drawn as a plain finding).
@@ -86,6 +116,54 @@ RC_PARAMS = {
 }
 
 
+#: The figures made for a slide (one workload each): larger type, since they are shown
+#: whole on a 1280x720 screen, never zoomed.
+SLIDE_RC = {
+    **RC_PARAMS,
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+    "legend.title_fontsize": 11,
+}
+
+#: The largest figure, in inches, whose 9 pt text stays at 10 CSS px or more on a slide of
+#: the deck at 1280x720 (its figure box, ``imgbench.report.deck.figures.FIGURE_BOX_PX``, is
+#: about 1150 x 490 px: 9 pt of a 13.6 in wide figure are then 10.6 px). Figures meant for
+#: a slide stay within it; the deck test checks that they do.
+SLIDE_FIGURE_IN = (13.6, 5.8)
+
+
+def smallest_text_pt(fig: plt.Figure) -> float:
+    """The size, in points, of the smallest text drawn in ``fig`` (tick labels, legends,
+    titles, notes; hidden axes and empty strings left out); NaN without text."""
+    sizes = [
+        float(text.get_fontsize())
+        for text in fig.findobj(Text)
+        if text.get_visible()
+        and text.get_text().strip()
+        and (text.axes is None or text.axes.get_visible())
+        and _shown_tick_label(text)
+    ]
+    return min(sizes, default=math.nan)
+
+
+def _shown_tick_label(text: Text) -> bool:
+    """False for the label of a tick outside its axis' view (matplotlib keeps its Text)."""
+    axes = text.axes
+    if axes is None:
+        return True
+    for axis in (axes.xaxis, axes.yaxis):
+        ticks = axis.get_major_ticks() + axis.get_minor_ticks()
+        for tick in ticks:
+            if text is tick.label1 or text is tick.label2:
+                low, high = sorted(axis.get_view_interval())
+                return bool(low <= tick.get_loc() <= high) and tick.get_visible()
+    return True
+
+
 def strategy_color(name: str) -> str:
     """The strategy's fixed colour; an unknown name gets a stable colour from a spare set."""
     if name in STRATEGY_COLORS:
@@ -121,6 +199,8 @@ def lighten(color: str, amount: float) -> tuple[float, float, float]:
 
 
 def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
+    """Write ``fig`` as ``output_dir/stem.png`` and ``.svg`` (``stem`` may name a subfolder,
+    created), the PNG with its smallest text's size (``MIN_FONT_KEY``); closes ``fig``."""
     width_in, height_in = fig.get_size_inches()
     dpi = max(_MIN_DPI, min(_DPI, int(math.sqrt(_MAX_PNG_PIXELS / (width_in * height_in)))))
     # Minor ticks carry no labels here but cost a text layout each on every draw.
@@ -132,6 +212,7 @@ def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
     # legends and notes inside the figure, so no tight bounding box is needed.
     fig.draw_without_rendering()
     fig.set_layout_engine(None)  # no engine at all: savefig then draws only once
+    min_font_px = smallest_text_pt(fig) * dpi / 72
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=dpi)
     # Dropping the date keeps reruns on the same data byte-equal; Pillow writes no date.
@@ -142,17 +223,21 @@ def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
         rgb = image.convert("RGB")
     # The fast octree quantizer is several times quicker than median cut on large figures,
     # and its palette compresses as well.
+    info = PngInfo()
+    if math.isfinite(min_font_px):
+        info.add_text(MIN_FONT_KEY, f"{min_font_px:.2f}")
     for colors in (256, 96, 48):
         png = io.BytesIO()
         palette = rgb.quantize(
             colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
         )
-        palette.save(png, format="PNG", compress_level=9)
+        palette.save(png, format="PNG", compress_level=9, pnginfo=info)
         if png.tell() <= _PNG_BUDGET:
             break
     written = []
     for fmt, data in (("png", png), ("svg", svg)):
         path = output_dir / f"{stem}.{fmt}"
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data.getvalue())
         written.append(path)
     return written

@@ -28,6 +28,7 @@ from imgbench.report.figures.layout import (  # noqa: E402
     panel_title,
     strategy_handles,
     suptitle,
+    time_unit,
 )
 from imgbench.report.figures.style import (  # noqa: E402
     strategy_color,
@@ -36,41 +37,43 @@ from imgbench.vocabulary import BASELINE  # noqa: E402
 
 
 def time_vs_n_figure(
-    summary: pd.DataFrame, experiment: str, verdicts: pd.DataFrame | None = None
+    summary: pd.DataFrame, title: str, verdicts: pd.DataFrame | None = None
 ) -> plt.Figure:
-    title = (
-        f"{experiment}: median time vs number of images (log-log); each strategy at its "
-        "fastest worker count for that n; error bars: CI of the median"
-    )
+    """Median time against n (log-log), each strategy at its fastest worker count for that
+    n, with the CI of the median, in ms or s as the data reads best; ``title``: the
+    registry's short title."""
     data = time_vs_n_data(summary, verdicts)
     if isinstance(data, NoData):
         return no_data_figure(title, data.reason)
     panels, n_values = data.panels, data.n_values
     panel_w, panel_h = 4.0, 3.2 + 0.2 * (len(data.strategies) - 1)
-    fig, axes = panel_figure(len(panels), panel_w, panel_h, extra_w=2.4)
+    fig, axes, panel_w = panel_figure(len(panels), panel_w, panel_h, extra_w=2.4)
     for ax, panel in zip(axes.flat, panels, strict=False):
         panel_title(ax, panel, panel_w)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)
-        _draw_time_lines(ax, data, panel)
+        # Each panel has its own axis of times, in the unit its times read best in.
+        lines = [line for (p, _s), line in data.lines.items() if p == panel]
+        unit, scale = time_unit(pd.concat([line["median_s"] for line in lines]))
+        _draw_time_lines(ax, data, panel, scale)
+        ax.set_ylabel(f"median time ({unit}, log)")
         payoffs = data.payoffs.get(panel)
         if payoffs is not None:
-            _mark_payoffs(ax, data, panel, payoffs)
+            _mark_payoffs(ax, data, panel, payoffs, scale)
     for ax in axes.flat[: len(panels)]:
         log_axis_at(ax.xaxis, n_values, 6)
         ax.set_xlim(min(n_values) / 1.3, max(n_values) * 1.3)
         ax.set_xlabel("images (log)")
         log_seconds_axis(ax.yaxis)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("median time (s, log)")
     fig.legend(handles=_time_legend(data), loc="outside right center", frameon=False)
     suptitle(fig, title)
     return fig
 
 
-def _draw_time_lines(ax, data: TimeVsNData, panel: str) -> None:
-    """Each strategy's median time against n, the loop bolder, with CI bars."""
+def _draw_time_lines(ax, data: TimeVsNData, panel: str, scale: float) -> None:
+    """Each strategy's median time against n (seconds times ``scale``: the axis' unit), the
+    loop bolder, with CI bars."""
     for strategy in data.strategies:
         line = data.lines.get((panel, strategy))
         if line is None:
@@ -79,7 +82,7 @@ def _draw_time_lines(ax, data: TimeVsNData, panel: str) -> None:
         color = strategy_color(strategy)
         ax.plot(
             line["n_images"],
-            line["median_s"],
+            line["median_s"] * scale,
             color=color,
             marker="s" if is_loop else "o",
             ms=5,
@@ -90,21 +93,21 @@ def _draw_time_lines(ax, data: TimeVsNData, panel: str) -> None:
             # One collection per line: error bars without caps draw far faster.
             ax.vlines(
                 line["n_images"],
-                line["ci_low_s"].fillna(line["median_s"]),
-                line["ci_high_s"].fillna(line["median_s"]),
+                line["ci_low_s"].fillna(line["median_s"]) * scale,
+                line["ci_high_s"].fillna(line["median_s"]) * scale,
                 colors=color,
                 lw=1.2,
                 zorder=3 if is_loop else 2,
             )
 
 
-def _mark_payoffs(ax, data: TimeVsNData, panel: str, payoffs: list[Payoff]) -> None:
+def _mark_payoffs(ax, data: TimeVsNData, panel: str, payoffs: list[Payoff], scale: float) -> None:
     """A ring where each strategy starts to pay off, and a line per strategy under the axis."""
     for payoff in payoffs:
         if math.isfinite(payoff.n):
             ax.scatter(
                 [payoff.n],
-                [payoff.median_s],
+                [payoff.median_s * scale],
                 s=130,
                 facecolors="none",
                 edgecolors=strategy_color(payoff.strategy),
