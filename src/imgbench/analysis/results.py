@@ -212,6 +212,9 @@ def timings_frame(results: list[dict]) -> pd.DataFrame:
                 "load_average_1m": machine.get("load_average_1m"),
                 "cell_started_unix": res["started_unix"],
                 "cell_finished_unix": res["finished_unix"],
+                # Making and warming a persistent strategy's pool, once per job, before its
+                # repetitions (0: the pool, if any, is made inside every repetition's timer).
+                "pool_start_s": (res.get("phases") or {}).get("pool_start_s", 0.0),
                 "repetition": rep["index"] - run["warmup"],
                 **{k: v for k, v in rep.items() if k not in ("index", "warmup")},
             }

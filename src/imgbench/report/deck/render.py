@@ -39,6 +39,7 @@ from imgbench.report.deck.overview import (
     recommendations_note,
     recommendations_table,
 )
+from imgbench.report.deck.pools import pools_section
 from imgbench.report.deck.tasks import group_note, task_sections, task_verdicts
 from imgbench.report.deck.threats import LEGEND as THREAT_LEGEND
 from imgbench.report.deck.threats import threats
@@ -65,7 +66,11 @@ TABLE_COLUMNS = {
 
 def read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
     """Every table the deck reads, checked for the columns it needs, each with its host."""
-    return result_tables.read_tables(results_dir, TABLE_COLUMNS, TABLE_COLUMNS)
+    # The timings only where they are (the persistent-pools slide takes each pool's start
+    # from them; older tables without it show no start).
+    return result_tables.read_tables(
+        results_dir, TABLE_COLUMNS, TABLE_COLUMNS, optional=("timings",)
+    )
 
 
 def _read_metadata(path: Path) -> dict:
@@ -176,6 +181,7 @@ def deck_context(results_dir: Path) -> dict:
             )
         ],
         "calibration": calibration_section(results_dir),
+        "pools": pools_section(summary, tables["timings"]),
         "appendix": [
             ("Appendix: every cell", summary_appendix(cells)),
             (

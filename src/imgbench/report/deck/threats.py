@@ -234,8 +234,9 @@ def _memory(fact: Fact, hosted: bool) -> str:
         else ""
     )
     return (
-        f"Peak memory of the whole cell (parent + every worker, {kind}, sampled during each "
-        f"repetition) beside the parent's own peak RSS: largest {words.cell_name(row)}, "
+        f"Peak memory of the whole cell (parent + every worker, {kind}, sampled during the "
+        "warm-up repetitions, which do the same work untimed: sampling slowed timed process "
+        f"pools by 3-6%) beside the parent's own peak RSS: largest {words.cell_name(row)}, "
         f"{words.mib(fact.value)}{uss} against the parent's "
         f"{words.mib(row.get('max_peak_rss_bytes'))}."
     )
