@@ -64,7 +64,12 @@ from imgbench.report.figures import (
 )
 from imgbench.report.figures.layout import time_unit
 from imgbench.report.figures.plot import plot_all
-from imgbench.report.figures.style import SLIDE_FIGURE_IN, STRATEGY_COLORS, strategy_color
+from imgbench.report.figures.style import (
+    SLIDE_FIGURE_IN,
+    STRATEGY_COLORS,
+    save_figure,
+    strategy_color,
+)
 from imgbench.report.figures.workload import workload_speedup_figure
 from tests.helpers import ROOT
 
@@ -813,3 +818,20 @@ def test_figures_meant_for_a_slide_fit_it_on_a_default_sized_grid(model, tmp_pat
             dpi = float(image.text[MIN_FONT_KEY]) * 72 / 9
         assert width / dpi <= SLIDE_FIGURE_IN[0] + 0.05, name
         assert height / dpi <= SLIDE_FIGURE_IN[1] + 0.05, name
+
+
+def test_an_svg_is_the_same_whatever_was_drawn_before_it(tmp_path):
+    # matplotlib hashes clip-path ids from memory addresses; save_figure renumbers them.
+    def figure():
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [1, 4, 9], marker="o")
+        ax.fill_between([1, 2, 3], [0, 3, 8], [2, 5, 10], alpha=0.2)
+        return fig
+
+    first = save_figure(figure(), tmp_path / "a", "f")[1].read_bytes()
+    clutter = [figure() for _ in range(3)]  # other objects, other addresses
+    second = save_figure(figure(), tmp_path / "b", "f")[1].read_bytes()
+    for fig in clutter:
+        plt.close(fig)
+    assert first == second
+    assert b'clip-path="url(#p' in first and b'id="p' in first

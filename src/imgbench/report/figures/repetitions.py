@@ -15,7 +15,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 from imgbench.analysis.figure_data import NoData, repetitions_data  # noqa: E402
 from imgbench.report.figures.layout import (  # noqa: E402
@@ -70,6 +69,10 @@ def repetitions_figure(summary: pd.DataFrame, timings: pd.DataFrame, title: str)
 def _draw_repetitions_panel(ax, reps: pd.DataFrame, boxes: pd.DataFrame, rng) -> None:
     """One panel: a pale box per cell, every repetition as a jittered dot, in ms or s as
     the panel's times read best, on a log axis where they span more than four times."""
+    # seaborn here, not at the top: it loads scipy.stats (about a second), and only the
+    # process that draws this figure needs it (plot.py draws each figure in its own).
+    import seaborn as sns
+
     unit, scale = time_unit(reps["wall_s"])
     reps = reps.assign(wall=reps["wall_s"] * scale)
     order = list(boxes["label"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import zlib
 from pathlib import Path
 
@@ -235,9 +236,30 @@ def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
         if png.tell() <= _PNG_BUDGET:
             break
     written = []
-    for fmt, data in (("png", png), ("svg", svg)):
+    for fmt, data in (("png", png), ("svg", stable_svg_ids(svg.getvalue()))):
         path = output_dir / f"{stem}.{fmt}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data.getvalue())
+        write_atomic(path, data if isinstance(data, bytes) else data.getvalue())
         written.append(path)
     return written
+
+
+#: An id matplotlib writes into an SVG: a letter and 10 hex digits of a hash.
+_SVG_ID = re.compile(rb'(?<=id=")([a-zA-Z])([0-9a-f]{10})(?=")')
+
+
+def stable_svg_ids(svg: bytes) -> bytes:
+    """``svg`` with each matplotlib id renamed by its order of first appearance.
+
+    matplotlib hashes a clip path's id from ``id()`` of the path object, a memory address:
+    the same figure drawn after other imports or figures got other ids. Renumbered, the SVG
+    is the same byte for byte wherever and in whatever process it is drawn.
+    """
+    names: dict[bytes, bytes] = {}
+    for match in _SVG_ID.finditer(svg):
+        old = match.group(0)
+        names.setdefault(old, match.group(1) + b"%d" % len(names))
+    if not names:
+        return svg
+    pattern = re.compile(b"|".join(re.escape(old) for old in names))
+    return pattern.sub(lambda m: names[m.group(0)], svg)
