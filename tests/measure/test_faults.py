@@ -468,7 +468,8 @@ SLOW = {
             tasks=["grayscale_loop"],
             strategies=["serial", "processes"],
             workers=[2],
-            n_images=[12],
+            # About 4 s a cell: long enough that the signal lands well inside one.
+            n_images=[24],
             sizes=["300x300"],
             repeats=3,
             warmup=1,
@@ -476,7 +477,7 @@ SLOW = {
     }
 }
 SLOW_CELLS = [
-    f"results/slow/cells/grayscale_loop/disk-warm/300x300/n12/{name}-r1.json"
+    f"results/slow/cells/grayscale_loop/disk-warm/300x300/n24/{name}-r1.json"
     for name in ("processes-w2", "serial-w1")
 ]
 
@@ -506,7 +507,11 @@ def _interrupt(workdir, signum, whole_group):
     ]
     assert len(running) == 1
     cell = running[0][running[0].index("--output") + 1]
-    time.sleep(0.3)
+    # A second into the cell: Snakemake is then waiting on the job. Just after it starts a
+    # job it logs, and its log handler swallows a KeyboardInterrupt raised while it writes
+    # (snakemake/logging.py: `except (KeyboardInterrupt, SystemExit): pass`), so a SIGINT
+    # sent then is lost and the run goes on as if none came.
+    time.sleep(1.0)
     if whole_group:
         os.killpg(proc.pid, signum)  # what Ctrl-C in a terminal (or a batch system) does
     else:
