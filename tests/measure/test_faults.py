@@ -482,6 +482,13 @@ SLOW_CELLS = [
 ]
 
 
+def _default_sigint() -> None:
+    # A command started in the background by a non-interactive shell (`cmd &`, as some CI
+    # runners start the tests) ignores SIGINT, and its children inherit that: Snakemake
+    # would never see the Ctrl-C this test sends. The test is about Snakemake's answer.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(workdir, signum, whole_group):
     """Run the slow workflow; signal it during its first cell; return that cell's path."""
     scratch = workdir / "scratch"
@@ -493,6 +500,7 @@ def _interrupt(workdir, signum, whole_group):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 300
     while not (scratch.is_dir() and list(scratch.iterdir())):  # a cell is under way
@@ -507,10 +515,8 @@ def _interrupt(workdir, signum, whole_group):
     ]
     assert len(running) == 1
     cell = running[0][running[0].index("--output") + 1]
-    # A second into the cell: Snakemake is then waiting on the job. Just after it starts a
-    # job it logs, and its log handler swallows a KeyboardInterrupt raised while it writes
-    # (snakemake/logging.py: `except (KeyboardInterrupt, SystemExit): pass`), so a SIGINT
-    # sent then is lost and the run goes on as if none came.
+    # A second into the cell: Snakemake is then waiting on the job, not logging its start
+    # (its log handler swallows a KeyboardInterrupt raised while it writes).
     time.sleep(1.0)
     if whole_group:
         os.killpg(proc.pid, signum)  # what Ctrl-C in a terminal (or a batch system) does
