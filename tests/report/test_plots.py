@@ -27,7 +27,6 @@ from PIL import Image
 import imgbench
 from imgbench.analysis.figure_data import (
     NoData,
-    Workload,
     best_strategy_data,
     faster_data,
     hosts_data,
@@ -35,8 +34,6 @@ from imgbench.analysis.figure_data import (
     repetitions_data,
     scaling_data,
     time_vs_n_data,
-    workload_speedup_data,
-    workloads,
 )
 from imgbench.analysis.frames import STRATEGY_ORDER
 from imgbench.analysis.tables import COLUMNS, read_tables
@@ -49,6 +46,7 @@ from imgbench.analysis.views import (
     overhead_frame,
     overhead_segments,
 )
+from imgbench.analysis.workload_data import Workload, workload_speedup_data, workloads
 from imgbench.errors import ImgbenchError
 from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
 from imgbench.report.figures import FIGURES as REGISTRY

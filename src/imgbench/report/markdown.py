@@ -28,7 +28,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from imgbench import words
-from imgbench.analysis.figure_data import workloads
+from imgbench.analysis.workload_data import workloads
 from imgbench.files import write_atomic
 from imgbench.report import summary as verdict
 from imgbench.report.deck.cells import bound_mark, cell_frame, vs_best

@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from imgbench import words
 from imgbench.analysis import tables as result_tables
-from imgbench.analysis.figure_data import workloads
+from imgbench.analysis.workload_data import workloads
 from imgbench.errors import ImgbenchError
 from imgbench.files import write_atomic
 from imgbench.report.deck.appendix import amdahl_appendix, speedup_appendix, summary_appendix
@@ -182,15 +182,20 @@ def deck_context(results_dir: Path) -> dict:
         ],
         "calibration": calibration_section(results_dir),
         "pools": pools_section(summary, tables["timings"]),
-        "appendix": [
-            ("Appendix: every cell", summary_appendix(cells)),
-            (
-                "Appendix: speedup and efficiency, both base cases",
-                speedup_appendix(tables["speedup"], tables["efficiency"]),
-            ),
-            ("Appendix: Amdahl fits", amdahl_appendix(tables["amdahl"])),
-        ],
+        "appendix": _appendix(cells, tables),
     }
+
+
+def _appendix(cells: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> list[tuple[str, object]]:
+    """The appendix slides: every cell, both speedups and efficiencies, the Amdahl fits."""
+    return [
+        ("Appendix: every cell", summary_appendix(cells)),
+        (
+            "Appendix: speedup and efficiency, both base cases",
+            speedup_appendix(tables["speedup"], tables["efficiency"]),
+        ),
+        ("Appendix: Amdahl fits", amdahl_appendix(tables["amdahl"])),
+    ]
 
 
 def render_deck(results_dir: Path, output: Path) -> None:

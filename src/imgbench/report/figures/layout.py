@@ -29,8 +29,8 @@ from matplotlib.ticker import (  # noqa: E402
 )
 
 from imgbench import __version__, words  # noqa: E402
-from imgbench.analysis.figure_data import RunFacts  # noqa: E402
 from imgbench.analysis.views import thin  # noqa: E402
+from imgbench.analysis.workload_data import RunFacts  # noqa: E402
 from imgbench.report.figures.style import (  # noqa: E402
     RC_PARAMS,
     SLIDE_FIGURE_IN,

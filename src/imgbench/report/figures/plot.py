@@ -35,11 +35,11 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from imgbench.analysis.figure_data import run_facts, workloads
 from imgbench.analysis.frames import has, serial_base
 from imgbench.analysis.tables import hosts_of, read_tables
 from imgbench.analysis.verdicts import cell_verdicts
 from imgbench.analysis.views import amdahl_speedup
+from imgbench.analysis.workload_data import run_facts, workloads
 from imgbench.errors import ImgbenchError
 from imgbench.measure.machine import usable_cores
 from imgbench.report.figures import FIGURES, FORMATS, HOSTS_FIGURE, PER_WORKLOAD, WORKLOAD_DIR

@@ -5,7 +5,7 @@ a band, the ideal and the usable cores, and hollow markers for speedups above th
 bound. With one worker count the strategies are points side by side with CI whiskers; a
 workload without results gets a figure that says so.
 
-The curves are ``imgbench.analysis.figure_data.workload_speedup_data``'s; this module draws
+The curves are ``imgbench.analysis.workload_data.workload_speedup_data``'s; this module draws
 them, in the larger type of ``SLIDE_RC``.
 """
 
@@ -25,13 +25,13 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from imgbench.analysis.figure_data import (  # noqa: E402
-    NoData,
+from imgbench.analysis.figure_data import NoData  # noqa: E402
+from imgbench.analysis.views import thin  # noqa: E402
+from imgbench.analysis.workload_data import (  # noqa: E402
     Workload,
     WorkloadSpeedupData,
     workload_speedup_data,
 )
-from imgbench.analysis.views import thin  # noqa: E402
 from imgbench.report.figures.layout import (  # noqa: E402
     grid_lines,
     no_data_figure,
