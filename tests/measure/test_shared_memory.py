@@ -66,7 +66,7 @@ def test_an_array_makes_the_round_trip_in_both_directions(kind):
         item = batch.send(0, (array, "out.png", "none"))
         handle = item[0]
         assert isinstance(handle, ArrayHandle) and item[1:] == ("out.png", "none")
-        assert handle.name == batch.input_name(0) and handle.name in _mine()
+        assert handle.name == batch.input_name(0, 0, 0) and handle.name in _mine()
 
         def work(local):
             view = local[0]
@@ -77,13 +77,39 @@ def test_an_array_makes_the_round_trip_in_both_directions(kind):
             return view * 1  # a new array, as decode's would be
 
         result = shared_memory.call_with_arrays(work, item)
-        shared = shared_memory.share_result(result, batch.result_name(0))
-        assert shared == ArrayHandle(batch.result_name(0), array.shape, array.dtype.str)
+        shared = shared_memory.share_result(result, batch.result_slot(0))
+        assert shared == ArrayHandle(batch.result_name(0, 0), array.shape, array.dtype.str)
         back = batch.receive(0, shared)
         assert back.flags.owndata and back.dtype == array.dtype
         np.testing.assert_array_equal(back, array)
-        # Received: the result and the item's input are unlinked at once.
-        assert _mine() == []
+    # Left: the slot's segments are unlinked with the batch.
+    assert _mine() == []
+
+
+def test_a_slot_is_reused_by_later_items_and_grows_when_an_array_does_not_fit():
+    small, large = ARRAYS["grey"], ARRAYS["rgb"]  # 1536 and 4608 bytes
+    with Batch(3, slots=1) as batch:
+        names = []
+        for index, array in enumerate((small, small[::-1].copy(), large)):
+            item = batch.send(index, array)
+            result = shared_memory.call_with_arrays(lambda view: view + 1, item)
+            handle = shared_memory.share_result(result, batch.result_slot(index))
+            names.append((item.name, handle.name))
+            np.testing.assert_array_equal(batch.receive(index, handle), array + 1)
+            # One slot: one input and one result segment at a time, the older generation gone.
+            assert sorted(_mine()) == sorted(names[-1])
+        # The second item reused both segments; the larger third one needed new ones.
+        assert names[0] == names[1] != names[2]
+        assert names[2] == (batch.input_name(0, 0, 1), batch.result_name(0, 1))
+
+
+def test_a_batch_gives_every_item_in_flight_its_own_slot():
+    with Batch(4, slots=2) as batch:
+        handles = [batch.send(i, ARRAYS["rgb"] + i) for i in range(3)]  # one more than slots
+        assert len({h.name for h in handles}) == 3
+        batch.receive(1, None)
+        # The slot item 1 gave back is the next one taken.
+        assert batch.send(3, ARRAYS["rgb"]).name == handles[1].name
 
 
 def test_a_result_that_is_a_view_of_its_input_is_shared_before_the_input_closes():
@@ -91,7 +117,7 @@ def test_a_result_that_is_a_view_of_its_input_is_shared_before_the_input_closes(
     with Batch(1) as batch:
         item = batch.send(0, array)
         handle = shared_memory.call_with_arrays(
-            lambda view: shared_memory.share_result(view[1:], batch.result_name(0)), item
+            lambda view: shared_memory.share_result(view[1:], batch.result_slot(0)), item
         )
         np.testing.assert_array_equal(batch.receive(0, handle), array[1:])
 
@@ -101,7 +127,7 @@ def test_anything_but_an_array_travels_as_it_is():
     with Batch(3) as batch:
         for value in ("a/path.jpg", b"bytes", 42, ("p", 1.0), objects):
             assert batch.send(0, value) is value
-            assert shared_memory.share_result(value, batch.result_name(0)) is value
+            assert shared_memory.share_result(value, batch.result_slot(0)) is value
             assert batch.receive(0, value) is value
         assert _mine() == []
 
@@ -110,8 +136,8 @@ def test_leaving_a_batch_unlinks_what_nobody_received():
     with pytest.raises(RuntimeError, match="a failed batch"), Batch(4) as batch:
         batch.send(0, (ARRAYS["rgb"], "a"))
         batch.send(1, (ARRAYS["grey"], "b"))
-        # What a worker leaves when it dies after sharing its result, and an unused name.
-        shared_memory.share_result(ARRAYS["rgb"], batch.result_name(2))
+        # What a worker leaves when it dies after sharing its result, and an unused slot.
+        shared_memory.share_result(ARRAYS["rgb"], batch.result_slot(2))
         assert len(_mine()) == 3
         raise RuntimeError("a failed batch")
     assert _mine() == []
@@ -142,7 +168,7 @@ def test_a_full_tmpfs_is_refused_by_name_not_met_with_sigbus(monkeypatch):
         f_bavail, f_frsize = 1, 4096  # 4 KB free, less than the array
 
     monkeypatch.setattr(shared_memory.os, "statvfs", lambda path: Full())
-    with Batch(1) as batch, pytest.raises(OSError, match=f"{batch.input_name(0)} needs"):
+    with Batch(1) as batch, pytest.raises(OSError, match=f"{batch.input_name(0, 0, 0)} needs"):
         batch.send(0, (ARRAYS["rgb"], "a"))
     assert _mine() == []
 
@@ -159,7 +185,7 @@ def test_a_stopped_cell_releases_its_batch_before_it_exits(tmp_path):
         with CellGuard("the cell", 1.0):
             with Batch(2) as batch:
                 batch.send(0, (np.ones((4, 4, 3), np.uint8), "out.png"))
-                share_result(np.ones(3), batch.result_name(1))
+                share_result(np.ones(3), batch.result_slot(1))
                 print(batch.prefix, flush=True)
                 time.sleep(60)
         """

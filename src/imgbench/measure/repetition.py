@@ -1,15 +1,18 @@
 """One repetition of a cell: prepare (untimed) -> the timed region -> verify (untimed), and
 the repetition's record (``imgbench.measure.result.Repetition``).
 
-Prepare empties the output directory, syncs dirty pages, and sets and measures the cache
-state. The timed region is the strategy's run, its pool's start-up and shutdown included.
+Prepare empties the output directory, syncs dirty pages, sets and measures the cache state,
+and returns this process's free heap memory to the system (``heap``), so that every
+repetition allocates its results afresh. The timed region is the strategy's run, its pool's
+start-up and shutdown included.
 Verify checks every result: a repetition whose work does not verify fails the whole cell,
 so no time is ever reported for work that was not done.
 
 Beside the timer, untimed, a repetition records the peak number of items in flight, when
 the pool was ready (every worker started), the modules workers imported inside their work
-(empty after priming), the peak memory of the whole process tree (sampled in warm-ups only)
-and the CPU that other processes used on this process's CPUs (the cell's helpers excluded).
+(empty after priming), page faults, the peak memory of the whole process tree (sampled in
+warm-ups only) and the CPU that other processes used on this process's CPUs (the cell's
+helpers excluded).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import psutil
 
 from imgbench.errors import TaskError, VerificationError
-from imgbench.measure import cache, strategies
+from imgbench.measure import cache, heap, strategies
 from imgbench.measure import usage as measure
 from imgbench.measure.result import Phases, Repetition
 from imgbench.measure.storage import reset_output_dir
@@ -118,6 +121,7 @@ def run_repetition(
     """Prepare, time and verify repetition ``index``; add its time to ``phases``."""
     t_prep = time.perf_counter()
     method, resident = prepare(work)
+    heap_trimmed = heap.trim()
     rss_reset = measure.reset_peak_rss()
     instruments = strategies.begin_repetition()
     # Memory is sampled in the warm-ups only: they do the same work, untimed. Reading a
@@ -170,6 +174,7 @@ def run_repetition(
         **usage,
         "input_bytes": input_bytes,
         "extra_read_bytes": None if read is None else max(0, read - input_bytes),
+        "heap_trimmed": heap_trimmed,
         "peak_rss_bytes": peak_self,
         "peak_rss_reset": rss_reset,
         "peak_rss_children_bytes": peak_children,

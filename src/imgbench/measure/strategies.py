@@ -545,10 +545,10 @@ SHM_AHEAD_PER_WORKER = 2
 
 
 def _traced_shared(
-    work: Callable[[Any], Any], item: Any, result_name: str
+    work: Callable[[Any], Any], item: Any, result_slot: shared_memory.SlotRef
 ) -> tuple[Any, float, float, list[str]]:
     """``_traced`` in a worker of ``processes_shm``: the item's arrays are mapped from their
-    segments, an array result goes into segment ``result_name`` and its handle is returned.
+    segments, an array result goes into its slot and its handle is returned.
 
     The modules listed are those first imported anywhere in the call, the sharing included.
     """
@@ -556,8 +556,8 @@ def _traced_shared(
 
     def traced_and_shared(local: Any) -> tuple[Any, float, float]:
         result, start, end, _ = _traced(work, local)
-        # Shared before the input mappings close: a result may be a view of an input.
-        return shared_memory.share_result(result, result_name), start, end
+        # Shared before the input slot is refilled: a result may be a view of an input.
+        return shared_memory.share_result(result, result_slot), start, end
 
     result, start, end = shared_memory.call_with_arrays(traced_and_shared, item)
     new = list(sys.modules)[known:] if len(sys.modules) > known else []
@@ -568,17 +568,19 @@ def run_processes_shm(task: Task, items: Sequence[Any], workers: int) -> Outcome
     # The pool is created first, as in run_processes; the tracker must run before it forks.
     shared_memory.prepare_parent()
     executor = _process_pool(workers)
-    with shared_memory.Batch(len(items)) as batch:
-        # A generator: each item's input segment is made and filled only when it is submitted.
+    ahead = SHM_AHEAD_PER_WORKER * workers
+    # One slot per item in flight: its segments are made once and reused by later items.
+    with shared_memory.Batch(len(items), slots=ahead) as batch:
+        # A generator: each item's input slot is filled only when it is submitted.
         calls = (
-            (_traced_shared, (task.work, batch.send(i, item), batch.result_name(i)))
+            (_traced_shared, (task.work, batch.send(i, item), batch.result_slot(i)))
             for i, item in enumerate(items)
         )
         traced, first, last = _run_on_pool_paced(
             executor,
             calls,
             len(items),
-            SHM_AHEAD_PER_WORKER * workers,
+            ahead,
             lambda i, t: (batch.receive(i, t[0]), *t[1:]),
         )
     return _untrace(traced, first, last)

@@ -122,9 +122,14 @@ class Snapshot:
     #: Busy and stolen CPU seconds of the CPUs this process may use, for interference.
     machine_busy: float
     machine_steal: float
+    #: Page faults of this process and its reaped children: minor (a page mapped without
+    #: I/O, e.g. fresh memory zeroed) and major (read from storage).
+    minor_faults: int = 0
+    major_faults: int = 0
     #: CPU seconds so far of each live helper process, by pid.
     helpers: dict[int, float] = field(default_factory=dict)
-    #: (user, system, read_chars, write_chars, read_bytes, write_bytes) so far of each live
+    #: (user, system, read_chars, write_chars, read_bytes, write_bytes, minor faults, major
+    #: faults) so far of each live
     #: worker of a kept pool (persistent strategies), by pid: the cell's own work, which no
     #: reaping hands to this process's counts.
     workers: dict[int, tuple] = field(default_factory=dict)
@@ -136,6 +141,10 @@ class Snapshot:
         t = os.times()
         io = _io_counters(psutil.Process()) if psutil is not None else None
         helper_cpu = {p.pid: cpu for p in helpers if (cpu := _process_cpu(p)) is not None}
+        own, reaped = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
         return cls(
             t.user,
             t.system,
@@ -143,6 +152,8 @@ class Snapshot:
             t.children_system,
             *_io_fields(io),
             *machine_busy_seconds(usable_cpus()),
+            own.ru_minflt + reaped.ru_minflt,
+            own.ru_majflt + reaped.ru_majflt,
             helper_cpu,
             {p.pid: counts for p in workers if (counts := _worker_counts(p)) is not None},
         )
@@ -168,7 +179,19 @@ def _worker_counts(process: psutil.Process) -> tuple | None:
         t = process.cpu_times()
     except psutil.Error:
         return None
-    return (t.user, t.system, *_io_fields(_io_counters(process)))
+    return (t.user, t.system, *_io_fields(_io_counters(process)), *_faults(process.pid))
+
+
+def _faults(pid: int) -> tuple[int | None, int | None]:
+    """Minor and major page faults so far of a live process (Linux ``/proc/<pid>/stat``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None, None
+    # Fields after the command name (which may hold spaces), from field 3: minflt is the
+    # 10th field of the line, majflt the 12th.
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[7]), int(fields[9])
 
 
 def _delta(after: int | None, before: int | None) -> int | None:
@@ -204,6 +227,13 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
             start=2,
         )
     ]
+    faults = [
+        total + sum((a[i] or 0) - (b[i] or 0) for b, a in kept)
+        for i, total in (
+            (6, after.minor_faults - before.minor_faults),
+            (7, after.major_faults - before.major_faults),
+        )
+    ]
     helpers = sum(
         max(0.0, after.helpers[pid] - cpu)
         for pid, cpu in before.helpers.items()
@@ -220,6 +250,8 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
         "io_write_chars": io[1],
         "io_read_bytes": io[2],
         "io_write_bytes": io[3],
+        "minor_faults": faults[0],
+        "major_faults": faults[1],
     }
 
 
