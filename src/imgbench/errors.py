@@ -19,3 +19,7 @@ class TaskError(ImgbenchError):
 
 class VerificationError(ImgbenchError):
     """A strategy lost or corrupted work: the repetition's time must not be reported."""
+
+
+class UserTaskError(ImgbenchError):
+    """A user's task function that cannot be loaded (at config time, or in a job)."""

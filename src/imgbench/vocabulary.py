@@ -30,6 +30,20 @@ COLORS = ("rgb", "grey")
 BASELINE = "serial"
 BASELINE_WORKERS = 1
 
+#: What limits a cell, as the analysis diagnoses it from measured evidence
+#: (``imgbench.analysis.diagnosis``, which says what each means and in which order the rules
+#: apply): the loop is the reference; "undetermined" where no rule's evidence holds.
+DIAGNOSES = (
+    "baseline",
+    "gil-bound",
+    "transfer-bound",
+    "overhead-bound",
+    "waiting",
+    "oversubscribed",
+    "core-bound",
+    "undetermined",
+)
+
 #: The machine that measured a row, when a table holds several.
 HOST = "host"
 #: A group: the cells that differ only in strategy and worker count (one speedup base).

@@ -180,6 +180,19 @@ def mib(value) -> str:
     return NA if not math.isfinite(value) else f"{value / 2**20:.0f} MiB"
 
 
+def data_size(value) -> str:
+    """Bytes in the largest binary unit that keeps them at 1 or more, by the rule of
+    ``seconds`` (three significant digits, whole from 100 up): "180 B", "12.0 KiB",
+    "3.52 MiB" (bytes moved per image)."""
+    value = number(value)
+    if not math.isfinite(value):
+        return NA
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(value) >= factor:
+            return f"{seconds(value / factor)} {unit}"
+    return f"{value:.0f} B"
+
+
 def gib(value) -> str:
     """Bytes in gibibytes to one decimal, "16.0 GiB"."""
     value = number(value)

@@ -26,18 +26,29 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from imgbench.analysis.tables import NAMES as TABLES
+from imgbench.measure.datasets import CONTENTS, FOLDER_CONTENT
+from imgbench.measure.folder import folder_state
 from imgbench.measure.strategies import STRATEGIES
 from imgbench.measure.tasks import KNOWN_ANSWER_TASKS, TASKS
 from imgbench.plan.config import check_config, experiment_hash, task_options
 from imgbench.plan.grid import (
     CellRun,
     DatasetSpec,
+    dataset_folders,
     expand_cells,
     expand_runs,
     plan_datasets,
     run_order,
     source_dataset,
 )
+from imgbench.plan.pythons import (
+    LOCK,
+    check_wheels,
+    environment_python,
+    experiment_python,
+    siblings,
+)
+from imgbench.plan.pythons import interpreters as config_interpreters
 from imgbench.plan.timings import result_files
 from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
 from imgbench.report.figures import FIGURES as FIGURE_REGISTRY
@@ -72,7 +83,7 @@ DATASETS = f"{RESULTS}/datasets"
 #: One round of a cell, relative to the results directory, without its suffix.
 RESULT_STEM = RESULT_PATTERN.removesuffix(".json")
 #: One dataset, relative to the datasets directory (its fields are the dataset rule's wildcards).
-DATASET_PATTERN = "{format}-{color}-{width}x{height}-n{images}-s{seed}"
+DATASET_PATTERN = "{format}-{content}-{color}-{width}x{height}-n{images}-s{seed}"
 
 
 def _alternatives(names: Iterable[str]) -> str:
@@ -99,11 +110,25 @@ def python_command() -> str:
     return str(executable)
 
 
-def imgbench_command(src: Path, with_conda: bool) -> str:
+def imgbench_command(src: Path, with_conda: bool, python: str | None = None) -> str:
     """How rules call the engine: this checkout's package (``src``), in the job's Python
-    (the environment's own ``python`` under --sdm conda)."""
-    python = "python" if with_conda else shlex.quote(python_command())
+    (the environment's own ``python`` under --sdm conda; ``python`` where an experiment
+    names its interpreter: that interpreter's environment, ``imgbench.plan.pythons``)."""
+    if python is None:
+        python = "python" if with_conda else python_command()
+    python = shlex.quote(python)
     return f"PYTHONPATH={shlex.quote(str(src))}${{PYTHONPATH:+:$PYTHONPATH}} {python} -m imgbench"
+
+
+def python_env_command(src: Path, with_conda: bool) -> str:
+    """How the python_env rule builds an interpreter's environment: in the jobs' own Python
+    (as ``imgbench_command``), whose pip installs into the new venv
+    (``imgbench.plan.pythons.build_environment``)."""
+    python = "python" if with_conda else shlex.quote(python_command())
+    return (
+        f"PYTHONPATH={shlex.quote(str(src))}${{PYTHONPATH:+:$PYTHONPATH}} "
+        f"{python} -m imgbench.plan.pythons build"
+    )
 
 
 def run_cell_argv(run: CellRun, experiment: dict, scratch: str) -> list[str]:
@@ -128,6 +153,9 @@ def run_cell_argv(run: CellRun, experiment: dict, scratch: str) -> list[str]:
         "--start-method", experiment["start_method"],
         "--eviction", experiment["cache_eviction"],
     ]  # fmt: skip
+    function = (experiment.get("task_functions") or {}).get(cell.task)
+    if function is not None:  # a user's task: the job loads it (imgbench.measure.tasks.user)
+        argv += ["--task-function", function]
     options = task_options(experiment, cell.task)
     return argv + [f"--option={name}={value}" for name, value in sorted(options.items())]
 
@@ -144,7 +172,7 @@ class WorkflowPlan:
         self.results_dir = os.path.normpath(config.get("results_dir", RESULTS))
         # Datasets are shared by the runs of every config that names the same datasets_dir
         # (by default all of them: results/datasets). A dataset is a pure function of its
-        # name (format, colour, size, count, seed), so a run finds the ones an earlier run
+        # name (format, content, colour, size, count, seed), so a run finds the ones an earlier run
         # of another preset made, instead of generating gigabytes again; Snakemake's
         # metadata re-makes one whose parameters or code changed. Their logs stay with the
         # run that made them.
@@ -160,6 +188,8 @@ class WorkflowPlan:
         self.cells = expand_cells(config)
         self.runs = expand_runs(config, self.cells)
         self.dataset_of = plan_datasets(config, self.cells)
+        #: The folders of the user's images datasets are made from, by content.
+        self.dataset_folders = dataset_folders(config)
         # Round r of every cell before round r + 1 of any, shuffled within a round: the
         # scheduler starts the ready job of highest priority, and a cell takes every core,
         # so jobs run in exactly this order.
@@ -175,6 +205,25 @@ class WorkflowPlan:
             name for name in self.experiments if known & set(config["experiments"][name]["tasks"])
         ]
         self.reference = self._reference_file()
+        self._init_pythons()
+
+    def _init_pythons(self) -> None:
+        """The environments of the experiments that name their interpreter (``pythons``),
+        each checked against the registry before any job is planned: a package of a cell
+        without a wheel for an interpreter fails here, naming both."""
+        #: Each interpreter of the config by its tag, the environment it gets.
+        self.interpreters = config_interpreters(self.config)
+        self.lock = str(self.basedir / LOCK)
+        environments = f"{self.results_dir}/environments"
+        #: The python_env rule's outputs and log ({python}: an interpreter's tag).
+        self.python_env_dir = f"{environments}/{{python}}/venv"
+        self.python_env_marker = f"{environments}/{{python}}/environment.json"
+        self.python_env_log = f"{self.results_dir}/logs/environments/{{python}}.log"
+        #: What each environment will install (name -> version), as the registry answered.
+        self.python_packages = {
+            tag: check_wheels(interpreter, Path(self.lock), Path(environments, "checks"))
+            for tag, interpreter in sorted(self.interpreters.items())
+        }
 
     def previous_run(self) -> Path | None:
         """This run's results directory, when an earlier run left cell results there."""
@@ -194,6 +243,10 @@ class WorkflowPlan:
             "cache": _alternatives(CACHES),
             "format": _alternatives([RAW, *DATASET_FORMATS]),
             "color": _alternatives(COLORS),
+            # A folder of the user's images: folder<id of its path> (measure.datasets).
+            "content": _alternatives(CONTENTS) + rf"|{FOLDER_CONTENT}[0-9a-f]{{8}}",
+            # No interpreter named: a pattern that matches nothing, never the empty string.
+            "python": _alternatives(self.interpreters) or "(?!)",
             **dict.fromkeys(
                 ("width", "height", "n_images", "workers", "round", "images", "seed"), digits
             ),
@@ -240,6 +293,48 @@ class WorkflowPlan:
     def cell_config_hash(self, wildcards) -> str:
         return self.config_hash[wildcards.experiment]
 
+    def _tag(self, experiment: str) -> str | None:
+        interpreter = experiment_python(self.config["experiments"][experiment])
+        return interpreter.tag if interpreter is not None else None
+
+    def cell_python_env(self, wildcards) -> list[str]:
+        """The marker of the environment a cell runs in, for an experiment that names its
+        interpreter; none for the others (they run in the workflow's own)."""
+        tag = self._tag(wildcards.experiment)
+        return [] if tag is None else [self.python_env_marker.format(python=tag)]
+
+    def cell_imgbench(self, default: str):
+        """The cell rule's engine command: ``default`` (``imgbench_command``), or, for an
+        experiment that names its interpreter, the same in that interpreter's environment."""
+
+        def command(wildcards) -> str:
+            tag = self._tag(wildcards.experiment)
+            if tag is None:
+                return default
+            python = environment_python(self.python_env_dir.format(python=tag))
+            return imgbench_command(self.basedir / "src", False, python=python)
+
+        return command
+
+    def interpreter_tables(self, wildcards) -> list[str]:
+        """What the interpreters slide of an experiment reads of the experiments that differ
+        from it in their interpreter alone (``imgbench.analysis.interpreters``); none for an
+        experiment without such siblings."""
+        names = siblings(self.config, wildcards.experiment)
+        if len(names) < 2:
+            return []
+        files = ("speedup.csv", "comparisons.csv", "recommendations.csv", "metadata.json")
+        return [f"{self.results_dir}/{name}/{file}" for name in names for file in files]
+
+    def python_env_interpreter(self, wildcards) -> str:
+        return self.interpreters[wildcards.python].executable
+
+    def python_env_packages(self, wildcards) -> str:
+        """What the registry said the environment will hold: a parameter, so that a changed
+        answer (a new lock, another interpreter) builds it again."""
+        packages = self.python_packages[wildcards.python]
+        return " ".join(f"{name}=={version}" for name, version in sorted(packages.items()))
+
     def dataset_source(self, wildcards) -> dict[str, str]:
         """An encoded dataset is made from the raw dataset of its size; a raw one from nothing."""
         target = DatasetSpec(
@@ -249,9 +344,24 @@ class WorkflowPlan:
             int(wildcards.images),
             int(wildcards.seed),
             wildcards.color,
+            wildcards.content,
         )
         source = source_dataset(self.config, self.cells, target)
         return {"source": self.dataset_path(source)} if source else {}
+
+    def dataset_folder_args(self, wildcards) -> str:
+        """``--folder DIR --on-bad-image X`` for a dataset made from a user's folder."""
+        folder = self.dataset_folders.get(wildcards.content)
+        if folder is None:
+            return ""
+        return shlex.join(["--folder", folder[0], "--on-bad-image", folder[1]])
+
+    def dataset_folder_state(self, wildcards) -> str:
+        """A digest of the folder's listing (names, sizes, modification times): a parameter
+        of the dataset rule, so that Snakemake makes the dataset again when a file of the
+        folder changes, is added or goes."""
+        folder = self.dataset_folders.get(wildcards.content)
+        return folder_state(Path(folder[0])) if folder else ""
 
     @staticmethod
     def dataset_source_args(wildcards, input) -> str:

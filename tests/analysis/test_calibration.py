@@ -87,6 +87,9 @@ def test_verdicts_within_and_outside_the_tolerance(tmp_path):
         "cells": 5,
         "within": 3,
         "tolerance": TOLERANCE,
+        # No diagnosis.csv beside speedup.csv: no diagnosis checked.
+        "diagnosed": 0,
+        "diagnoses_right": 0,
     }
     assert len(pd.read_csv(tmp_path / "calibration.csv")) == 5
 

@@ -107,6 +107,7 @@ def cell_result(strategy, workers, walls, n=10, task="decode") -> CellResult:
             "cpu_user_s": w,
             "cpu_sys_s": 0.0,
             "cpu_s": w,
+            "cpu_resolution_s": 1e-6,
             "other_cpu_s": w / 100,
             "steal_s": 0.0,
             "peak_rss_bytes": 100,
@@ -150,3 +151,100 @@ def write_cell_result(root: Path, result: CellResult) -> Path:
     path = Path(root) / CellSpec(**result["cell"]).result_path(result["run"].get("round", 1))
     write_result(path, result)
     return path
+
+
+def pythons_unavailable(config: Path | dict, registry: bool = False) -> str | None:
+    """Why a config that names interpreters (``pythons``) cannot be resolved here, or None:
+    an interpreter not found (on PATH or in pyenv), or, with ``registry`` (the workflow
+    asks it for wheels before planning), the package registry unreachable. The tests that
+    resolve every shipped config skip, saying so, or check the schema alone for it."""
+    import socket
+
+    import yaml
+
+    from imgbench.errors import ConfigError
+    from imgbench.plan.pythons import probe
+
+    name = "the config" if isinstance(config, dict) else Path(config).name
+    if not isinstance(config, dict):
+        config = yaml.safe_load(Path(config).read_text()) or {}
+    experiments = config.get("experiments", {})
+    names = sorted({n for e in experiments.values() for n in (e or {}).get("pythons", [])})
+    absent = []
+    for name in names:
+        try:
+            probe(name)
+        except ConfigError:
+            absent.append(name)
+    if absent:
+        return f"{name}: no {', '.join(absent)} on PATH or in pyenv here"
+    if names and registry:
+        try:
+            socket.create_connection(("pypi.org", 443), timeout=5).close()
+        except OSError:
+            return f"{name}: the package registry cannot be reached"
+    return None
+
+
+def start_method_result(strategy, method, ready, start=0.0, workers=2) -> CellResult:
+    """A cell under start ``method`` whose timed repetitions' pools were ready after
+    ``ready`` seconds (None: no worker started in them), its kept pool made in ``start``."""
+    result = cell_result(strategy, workers, [1.0, 1.0, 1.0])
+    result["run"]["mp_start_method"] = method
+    for rep in result["repetitions"]:
+        rep["pool_ready_s"] = ready
+    result["phases"] = {
+        "setup_s": 0.1,
+        "pool_start_s": start,
+        "prepare_s": 0.1,
+        "timed_s": 3.0,
+        "verify_s": 0.1,
+        "teardown_s": 0.0,
+    }
+    return result
+
+
+def start_method_results() -> list[CellResult]:
+    """Cells of every start method: fork, spawn and joblib's loky, per batch and kept; a
+    thread pool, whose quick start must not count as fork's."""
+    return [
+        start_method_result("serial", "fork", None, workers=1),
+        start_method_result("threads", "fork", 0.001),
+        start_method_result("processes_fork", "fork", 0.006),
+        start_method_result("processes_shm_fork", "fork", 0.004),
+        start_method_result("processes_spawn", "spawn", 0.140),
+        start_method_result("processes_chunked_spawn", "spawn", 0.160),
+        start_method_result("processes_persistent_spawn", "spawn", None, start=0.4),
+        start_method_result("joblib", "loky", 0.5),
+        start_method_result("joblib_persistent", "loky", None, start=0.9),
+    ]
+
+
+def write_image_folder(root: Path, sizes=((64, 48), (40, 60), (50, 50), (30, 30))) -> Path:
+    """A folder of a user's images: mixed formats (JPEG, PNG, WebP), sizes and a greyscale
+    one, in a subfolder too; each image random pixels of its own."""
+    import numpy as np
+    from PIL import Image
+
+    formats = ("JPEG", "PNG", "WEBP")
+    rng = np.random.default_rng(3)
+    for i, (width, height) in enumerate(sizes):
+        array = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        image = Image.fromarray(array) if i % 4 != 3 else Image.fromarray(array[..., 0])
+        place = root / ("trip" if i % 2 else "")
+        place.mkdir(parents=True, exist_ok=True)
+        fmt = formats[i % len(formats)]
+        image.save(place / f"{i}.{fmt.lower()}", format=fmt)
+    return root
+
+
+def image_folders(config_path: Path, workdir: Path) -> None:
+    """Make in ``workdir`` the image folders a config's experiments name by a relative
+    ``dataset.path``, so that it runs there (tests/configs/folder.yaml)."""
+    import yaml
+
+    config = yaml.safe_load(Path(config_path).read_text())
+    for exp in (config.get("experiments") or {}).values():
+        path = (exp.get("dataset") or {}).get("path")
+        if path and not Path(path).is_absolute():
+            write_image_folder(Path(workdir) / path)

@@ -91,18 +91,21 @@ def test_failed_generation_leaves_nothing(tmp_path):
 
 
 def test_greyscale_datasets_hold_two_axis_images(tmp_path):
-    raw = make_dataset(tmp_path / "raw", "raw", 16, 8, 3, seed=5, color="grey")
+    synthetic = {"color": "grey", "content": "synthetic"}
+    raw = make_dataset(tmp_path / "raw", "raw", 16, 8, 3, seed=5, **synthetic)
     assert raw.color == "grey" and raw.load_arrays(3).shape == (3, 8, 16)
     for fmt in ("png", "jpeg", "bmp"):
-        ds = make_dataset(tmp_path / fmt, fmt, 16, 8, 3, seed=5, source=raw.directory, color="grey")
+        ds = make_dataset(tmp_path / fmt, fmt, 16, 8, 3, seed=5, source=raw.directory, **synthetic)
         with Image.open(ds.paths(1)[0]) as im:
             assert im.mode == "L" and im.size == (16, 8)
     # Image i of a seed is the RGB image in greyscale, wherever it is made.
     rgb = synthesize_image(16, 8, 5, 1)
     expected = np.asarray(Image.fromarray(rgb).convert("L"))
     np.testing.assert_array_equal(raw.load_arrays(3)[1], expected)
-    with pytest.raises(DatasetError, match="not a raw rgb dataset"):
-        make_dataset(tmp_path / "x", "png", 16, 8, 3, seed=5, source=raw.directory)
+    with pytest.raises(DatasetError, match="not a raw synthetic rgb dataset"):
+        make_dataset(
+            tmp_path / "x", "png", 16, 8, 3, seed=5, source=raw.directory, content="synthetic"
+        )
 
 
 @pytest.mark.parametrize("fmt", ["raw", "jpeg"])

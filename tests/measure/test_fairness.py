@@ -25,42 +25,12 @@ from imgbench.measure.datasets import make_dataset
 from imgbench.measure.machine import process_started
 from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.strategies import STRATEGIES, peak_in_flight
-from imgbench.measure.tasks import TASKS, Task, VerifyContext
-from imgbench.measure.tasks.task import check_count
+from imgbench.measure.tasks import TASKS, Task
 from imgbench.vocabulary import CellSpec
 from tests.helpers import ROOT
+from tests.helpers.cells import SMALL, cell_options, small_cell, verify_paths
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
-#: Small options for tasks whose defaults would make a test slow.
-SMALL = {
-    "blur_thumbnail": {"radius": 2.0, "thumbnail": "24x24"},
-    "download": {"latency_ms": 0.0, "bandwidth_mb_s": 0.0},
-    "sleep": {"sleep_ms": 1.0},
-    "spin_python": {"iterations": 1000},
-    "spin_native": {"hash_mb": 0.25},
-}
-
-
-def _options(datasets, tmp_path, task, **kw):
-    dataset = datasets["raw" if TASKS[task].input_kind == "arrays" else "jpeg"].directory
-    small = {k: v for k, v in SMALL.get(task, {}).items() if k in TASKS[task].options}
-    return RunOptions(
-        kw.pop("repeats", 1),
-        kw.pop("warmup", 0),
-        dataset,
-        tmp_path / "scratch",
-        tmp_path / "out.json",
-        task_options=small,
-        **kw,
-    )
-
-
-def _cell(task, strategy="processes", workers=2, n=4, cache_state=None, size=(48, 32)):
-    if cache_state is None:
-        cache_state = "warm" if TASKS[task].input_kind == "arrays" else "cold"
-    return CellSpec("t", task, "disk", cache_state, *size, n, strategy, workers)
-
-
 # -- 1. priming ----------------------------------------------------------------------------
 
 
@@ -69,8 +39,8 @@ def _cell(task, strategy="processes", workers=2, n=4, cache_state=None, size=(48
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_forked_workers_import_nothing_inside_the_timer(datasets, tmp_path, task, strategy):
     # No warm-up: the very first timed repetition must not pay for a first use either.
-    options = _options(datasets, tmp_path, task, start_method="fork", repeats=2)
-    result = run_cell(_cell(task, strategy), options)
+    options = cell_options(datasets, tmp_path, task, start_method="fork", repeats=2)
+    result = run_cell(small_cell(task, strategy), options)
     assert result["run"]["mp_start_method"] == "fork"
     for rep in result["repetitions"]:
         assert rep["worker_imported_modules"] == [], rep["index"]
@@ -80,14 +50,14 @@ def test_forked_workers_import_nothing_inside_the_timer(datasets, tmp_path, task
 def test_priming_leaves_the_cache_cold_and_verification_intact(datasets, tmp_path):
     if not sys.platform.startswith("linux"):
         pytest.skip("mincore: Linux")
-    options = _options(datasets, tmp_path, "blur_thumbnail", repeats=2)
-    result = run_cell(_cell("blur_thumbnail", "processes"), options)
+    options = cell_options(datasets, tmp_path, "blur_thumbnail", repeats=2)
+    result = run_cell(small_cell("blur_thumbnail", "processes"), options)
     assert all(r["resident_fraction"] < 0.05 for r in result["repetitions"])
     assert all(r["verified"] for r in result["repetitions"])
 
 
 def test_asyncio_primes_its_async_work_too(datasets, tmp_path):
-    result = run_cell(_cell("decode", "asyncio"), _options(datasets, tmp_path, "decode"))
+    result = run_cell(small_cell("decode", "asyncio"), cell_options(datasets, tmp_path, "decode"))
     assert result["repetitions"][0]["worker_imported_modules"] == []
 
 
@@ -96,7 +66,7 @@ def test_asyncio_primes_its_async_work_too(datasets, tmp_path):
 
 @linux
 def test_cold_evicts_the_input_files_and_counts_bytes_beyond_them(datasets, tmp_path):
-    result = run_cell(_cell("decode", "processes"), _options(datasets, tmp_path, "decode"))
+    result = run_cell(small_cell("decode", "processes"), cell_options(datasets, tmp_path, "decode"))
     assert result["run"]["eviction"] == "files"
     inputs = sum(p.stat().st_size for p in datasets["jpeg"].paths(4))
     for rep in result["repetitions"]:
@@ -107,15 +77,17 @@ def test_cold_evicts_the_input_files_and_counts_bytes_beyond_them(datasets, tmp_
 
 
 def test_saving_tasks_have_no_input_bytes(datasets, tmp_path):
-    result = run_cell(_cell("save_png", "serial", 1), _options(datasets, tmp_path, "save_png"))
+    result = run_cell(
+        small_cell("save_png", "serial", 1), cell_options(datasets, tmp_path, "save_png")
+    )
     assert all(r["input_bytes"] == 0 for r in result["repetitions"])
     assert all(r["resident_fraction"] is None for r in result["repetitions"])
 
 
 def test_a_cold_saving_cell_is_refused_unless_the_whole_cache_is_dropped(datasets, tmp_path):
-    options = _options(datasets, tmp_path, "save_jpeg")
+    options = cell_options(datasets, tmp_path, "save_jpeg")
     with pytest.raises(ImgbenchError, match="save_jpeg reads no inputs.*eviction 'system'"):
-        run_cell(_cell("save_jpeg", "serial", 1, cache_state="cold"), options)
+        run_cell(small_cell("save_jpeg", "serial", 1, cache_state="cold"), options)
     assert not options.output.exists()
 
 
@@ -123,9 +95,9 @@ def test_system_eviction_that_is_not_allowed_warns_and_says_none(datasets, tmp_p
     # As for a user who may not write /proc/sys/vm/drop_caches: never silently warm.
     monkeypatch.setattr(cache, "DROP_CACHES", tmp_path / "no-such-dir" / "drop_caches")
     for task, strategy in (("decode", "threads"), ("save_png", "serial")):
-        options = _options(datasets, tmp_path, task, eviction="system")
+        options = cell_options(datasets, tmp_path, task, eviction="system")
         workers = 2 if STRATEGIES[strategy].uses_workers else 1
-        result = run_cell(_cell(task, strategy, workers, cache_state="cold"), options)
+        result = run_cell(small_cell(task, strategy, workers, cache_state="cold"), options)
         assert result["run"]["eviction"] == "system"
         assert {r["cache_method"] for r in result["repetitions"]} == {"none"}
         assert any("eviction 'system'" in w for w in result["warnings"]), result["warnings"]
@@ -133,11 +105,15 @@ def test_system_eviction_that_is_not_allowed_warns_and_says_none(datasets, tmp_p
 
 def test_an_unknown_eviction_or_start_method_is_refused(datasets, tmp_path):
     with pytest.raises(ImgbenchError, match="unknown eviction 'all'"):
-        run_cell(_cell("decode"), _options(datasets, tmp_path, "decode", eviction="all"))
+        run_cell(small_cell("decode"), cell_options(datasets, tmp_path, "decode", eviction="all"))
     with pytest.raises(ImgbenchError, match="unknown start method 'vfork'"):
-        run_cell(_cell("decode"), _options(datasets, tmp_path, "decode", start_method="vfork"))
+        run_cell(
+            small_cell("decode"), cell_options(datasets, tmp_path, "decode", start_method="vfork")
+        )
     with pytest.raises(ImgbenchError, match="round 3 of 2"):
-        run_cell(_cell("decode"), _options(datasets, tmp_path, "decode", round=3, rounds=2))
+        run_cell(
+            small_cell("decode"), cell_options(datasets, tmp_path, "decode", round=3, rounds=2)
+        )
 
 
 # -- 3. as many in flight as the label -----------------------------------------------------
@@ -155,12 +131,7 @@ async def anap(path: str) -> str:
     return await asyncio.to_thread(nap, path)
 
 
-def verify_nap(ctx: VerifyContext, results) -> None:
-    check_count(ctx, results)
-    assert results == [str(p) for p in ctx.input_paths]
-
-
-NAP = Task("nap", "sleeps 50 ms, GIL released", "files", nap, anap, verify_nap, bound="wait")
+NAP = Task("nap", "sleeps 50 ms, GIL released", "files", nap, anap, verify_paths, bound="wait")
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +187,8 @@ def test_each_start_method_is_used_and_recorded(datasets, tmp_path, method):
 
     if method != "default" and method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"{method} is not available here")
-    options = _options(datasets, tmp_path, "decode", start_method=method)
-    result = run_cell(_cell("decode", "processes"), options)
+    options = cell_options(datasets, tmp_path, "decode", start_method=method)
+    result = run_cell(small_cell("decode", "processes"), options)
     expected = multiprocessing.get_start_method() if method == "default" else method
     assert result["run"]["mp_start_method"] == expected
     assert result["run"]["start_method_requested"] == method
@@ -252,7 +223,7 @@ async def ahog(path: str) -> str:
     return await asyncio.to_thread(hog, path)
 
 
-HOG = Task("hog", "holds 200 MiB for 0.3 s", "files", hog, ahog, verify_nap)
+HOG = Task("hog", "holds 200 MiB for 0.3 s", "files", hog, ahog, verify_paths)
 
 
 @linux
@@ -381,7 +352,7 @@ def test_the_process_start_time_is_right_to_a_few_ticks():
 
 
 def test_the_cell_records_its_process_start_and_its_precision(datasets, tmp_path):
-    result = run_cell(_cell("read", "serial", 1), _options(datasets, tmp_path, "read"))
+    result = run_cell(small_cell("read", "serial", 1), cell_options(datasets, tmp_path, "read"))
     assert result["process_started_unix"] <= result["started_unix"]
     if sys.platform.startswith("linux"):
         assert result["process_started_precision_s"] <= 0.01 + 1e-9
@@ -399,17 +370,17 @@ def test_durability_fsync_puts_an_fsync_of_each_file_in_the_work(datasets, tmp_p
         synced.clear()
         workers = 1 if strategy == "serial" else 2
         options = replace(
-            _options(datasets, tmp_path, "save_jpeg", repeats=2),
+            cell_options(datasets, tmp_path, "save_jpeg", repeats=2),
             task_options={"durability": "fsync"},
             output=None,  # writing the result fsyncs it too
         )
-        result = run_cell(_cell("save_jpeg", strategy, workers), options)
+        result = run_cell(small_cell("save_jpeg", strategy, workers), options)
         assert result["run"]["task_options"] == {"durability": "fsync"}
         # 4 images x 2 repetitions, plus the priming run's (once, twice for asyncio).
         assert len(synced) == 8 + (2 if strategy == "asyncio" else 1)
     with pytest.raises(ImgbenchError, match="unknown value 'always'; allowed: none, fsync"):
         run_cell(
-            _cell("save_png", "serial", 1),
+            small_cell("save_png", "serial", 1),
             replace(options, task_options={"durability": "always"}),
         )
 

@@ -443,7 +443,7 @@ def test_keep_going_finishes_the_other_cells_when_one_fails(tmp_path):
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     seed = 20261122
-    dataset = tmp_path / f"results/datasets/jpeg-rgb-32x24-n4-s{seed}"
+    dataset = tmp_path / f"results/datasets/jpeg-photo-rgb-32x24-n4-s{seed}"
     _snakemake(tmp_path, "--cores", "2", str(dataset.relative_to(tmp_path)))
     victim = dataset / "img_000003.jpg"
     victim.write_bytes(victim.read_bytes()[:50])

@@ -141,3 +141,59 @@ def test_the_manifest_records_where_every_image_came_from(photos):
     }
     assert source["upscaled"] == sum(s.width < 64 or s.height < 48 for s in picked)
     assert os.path.isabs(source["folder"])
+
+
+# -- a dataset made from the folder ------------------------------------------------------------
+
+
+def test_a_dataset_from_the_folder_is_an_ordinary_dataset(photos, tmp_path):
+    from imgbench.measure.datasets import folder_content, load_manifest, make_dataset
+    from imgbench.measure.runner import RunOptions, run_cell
+    from imgbench.vocabulary import CellSpec
+
+    before = _state(photos)
+    content = folder_content(photos)
+    made = make_dataset(
+        tmp_path / "ds", "jpeg", 32, 24, 5, 3, content=content, folder=photos,
+        on_bad_image="skip",
+    )  # fmt: skip
+    assert (made.count, made.width, made.height, made.content) == (5, 32, 24, content)
+    assert [i["name"] for i in made.source["images"]] == [
+        s.name for s in user_folder.pick(user_folder.scan(photos), 5, 3, "skip")
+    ]
+    # The same folder, seed and size: the same files, byte for byte.
+    again = make_dataset(
+        tmp_path / "ds2", "jpeg", 32, 24, 5, 3, content=content, folder=photos,
+        on_bad_image="skip",
+    )  # fmt: skip
+    assert [f.sha256 for f in again.files] == [f.sha256 for f in made.files]
+    # Raw arrays for the saving tasks, and an encoding made from them.
+    raw = make_dataset(
+        tmp_path / "raw", "raw", 32, 24, 5, 3, content=content, folder=photos,
+        on_bad_image="skip",
+    )  # fmt: skip
+    png = make_dataset(
+        tmp_path / "png", "png", 32, 24, 5, 3, source=raw.directory, content=content,
+        folder=photos,
+    )  # fmt: skip
+    assert png.source["folder"] == str(photos.resolve())
+    assert load_manifest(png.directory).pixel_sha256 == raw.pixel_sha256
+    # A cell decodes and verifies it, and records where the images came from.
+    cell = CellSpec("t", "decode", "disk", "warm", 32, 24, 5, "threads", 2)
+    options = RunOptions(1, 0, made.directory, tmp_path / "scratch", tmp_path / "out.json")
+    result = run_cell(cell, options)
+    assert result["run"]["dataset_folder"]["folder"] == str(photos.resolve())
+    assert len(result["run"]["dataset_folder"]["bad"]) == 4
+    assert _state(photos) == before
+
+
+def test_a_bad_file_stops_the_dataset_naming_it_and_leaves_nothing(photos, tmp_path):
+    from imgbench.measure.datasets import folder_content, make_dataset
+
+    with pytest.raises(DatasetError, match=r"notes\.jpg: not an image"):
+        make_dataset(
+            tmp_path / "ds", "jpeg", 32, 24, 3, 1, content=folder_content(photos), folder=photos
+        )
+    # Nothing half-made counts as a dataset: neither the directory nor its temporary.
+    assert not (tmp_path / "ds").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ds")]

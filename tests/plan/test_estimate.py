@@ -41,8 +41,8 @@ def test_golden_counts(golden_plan):
     # 2 rounds of (1 warm-up + 2 repeats).
     assert {(e.repetitions, e.timed_repetitions) for e in golden_plan.experiments} == {(6, 4)}
     assert sorted((d.name, d.images) for d in golden_plan.datasets) == [
-        ("jpeg-rgb-64x64-n16-s20261122", 16),
-        ("raw-grey-50x50-n100-s20261122", 100),
+        ("jpeg-synthetic-rgb-64x64-n16-s20261122", 16),
+        ("raw-synthetic-grey-50x50-n100-s20261122", 100),
     ]
     assert all(d.bytes > 0 for d in golden_plan.datasets)
     assert set(golden_plan.scratch) == {"disk"}
@@ -50,7 +50,7 @@ def test_golden_counts(golden_plan):
 
 
 def test_raw_dataset_bytes_are_exact(golden_plan):
-    raw = next(d for d in golden_plan.datasets if d.name.startswith("raw-grey-50x50"))
+    raw = next(d for d in golden_plan.datasets if d.name.startswith("raw-synthetic-grey-50x50"))
     pixels = 50 * 50 * 100
     assert pixels <= raw.bytes <= pixels + 8192
 

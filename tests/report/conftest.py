@@ -28,6 +28,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from imgbench.analysis.diagnosis import diagnoses, diagnosis_frame
 from imgbench.analysis.tables import build_tables as analysis_tables
 from imgbench.measure.result import CellResult, build_result
 from imgbench.report.figures import MIN_FONT_KEY, WORKLOAD_DIR
@@ -89,6 +90,8 @@ def summary_rows(cells, task, size=(1280, 960), storage="disk", cache="warm", re
                 "round_spread": 0.02,
                 "rounds_disagree": False,
                 "images_per_s": n / median,
+                "megapixels_per_s": n * 1.2288 / median,  # 1280x960
+                "megapixels_per_cpu_s": n * 1.2288 / median,
                 "mb_per_s": 1.0,
                 "median_first_result_s": median * 0.1,
                 "median_pool_ready_s": median * 0.06 if strategy != "serial" else math.nan,
@@ -97,6 +100,7 @@ def summary_rows(cells, task, size=(1280, 960), storage="disk", cache="warm", re
                 "median_cpu_s": median,
                 "cpu_per_image_s": median / n,
                 "cpu_per_wall": 1.0,
+                "cpu_resolution_s": 1e-6,
                 "worker_busy": 1.0 / min(workers, 4),
                 "other_cpu_per_wall": 0.01,
                 "steal_per_wall": 0.0,
@@ -108,6 +112,10 @@ def summary_rows(cells, task, size=(1280, 960), storage="disk", cache="warm", re
                 "median_input_bytes": float(n * 2**20),
                 "median_extra_read_bytes": 0.0,
                 "extra_reads_flag": False,
+                # a process pool pickles each image's pixels back (1280x960 RGB)
+                "bytes_pickled_per_image": 3_686_550.0 if "processes" in strategy else 0.0,
+                "bytes_shared_per_image": 0.0,
+                "diagnosis": "",  # the real rules' (``build_summary``)
                 "imported_modules": "",
                 "cache_method": "drop_caches" if cache == "cold" else "read",
                 "max_resident_fraction": 0.001 if cache == "cold" else 1.0,
@@ -135,6 +143,12 @@ NEW_COLUMNS = {
         "max_tree_uss_bytes",
         "median_extra_read_bytes",
         "extra_reads_flag",
+        "bytes_pickled_per_image",
+        "bytes_shared_per_image",
+        "megapixels_per_s",
+        "megapixels_per_cpu_s",
+        "cpu_resolution_s",
+        "diagnosis",
         "imported_modules",
         "mp_start_method",
         "eviction",
@@ -193,7 +207,9 @@ def legacy_metadata(meta: dict) -> dict:
 
 def build_summary(cells_by_task=CELLS, **kwargs) -> pd.DataFrame:
     rows = [summary_rows(cells, task, **kwargs) for task, cells in cells_by_task.items()]
-    return pd.DataFrame([row for task_rows in rows for row in task_rows])
+    summary = pd.DataFrame([row for task_rows in rows for row in task_rows])
+    # Each cell's diagnosis follows from its other columns: the real rules give it.
+    return summary.assign(diagnosis=diagnoses(summary))
 
 
 def build_speedup(summary: pd.DataFrame) -> pd.DataFrame:
@@ -380,6 +396,7 @@ def build_tables(cells_by_task=CELLS, sentence=None, **kwargs) -> dict[str, pd.D
         "amdahl": build_amdahl(summary),
         "comparisons": comparisons,
         "recommendations": build_recommendations(summary, speedup, comparisons, sentence),
+        "diagnosis": diagnosis_frame(summary),
     }
 
 
@@ -491,6 +508,7 @@ EXPECTED_HEADINGS = [
     "Overhead: pool start-up, first result, work and shutdown",
     "Recommendations",
     "Conclusions",
+    "Why each strategy won or lost",
     "Threats to validity: machine and method",
     "Threats to validity: cells and claims",
     "Appendix: every cell",

@@ -54,6 +54,13 @@ def real_results() -> list[dict]:
                 result["machine"]["usable_cores"] = 4
                 result["run"].update(round=round_, rounds=2, eviction="files", task_bound="cpu")
                 pooled = strategy != "serial"
+                pickled = 3_686_550 if strategy == "processes" else 0
+                result["transfer"] = {
+                    "item_pickled_bytes": 80 if pickled else 0,
+                    "result_pickled_bytes": max(0, pickled - 80),
+                    "bytes_pickled_per_image": pickled,
+                    "bytes_shared_per_image": 0,
+                }
                 for rep in result["repetitions"]:
                     rep["pool_ready_s"] = 0.05 if pooled else None
                     rep["peak_in_flight"] = workers if pooled else None

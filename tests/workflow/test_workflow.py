@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.helpers import CONFIGS, ROOT, job_stats, snakemake
+from tests.helpers import CONFIGS, ROOT, image_folders, job_stats, pythons_unavailable, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -183,6 +183,10 @@ SHIPPED = [
 
 @pytest.mark.parametrize("preset", SHIPPED)
 def test_shipped_configs_dry_run(tmp_path, preset):
+    reason = pythons_unavailable(ROOT / preset, registry=True)
+    if reason:
+        pytest.skip(reason)
+    image_folders(ROOT / preset, tmp_path)  # a folder of images, for configs that name one
     done = snakemake(tmp_path, "--configfile", str(ROOT / preset), "--cores", "8", "-n")
     jobs = job_stats(done.stdout)
     assert "cell" in jobs

@@ -36,6 +36,8 @@ rule aggregate:
             subcategory="Tables",
             labels={"experiment": "{experiment}", "table": "recommendations"},
         ),
+        # What limits each cell, the numbers that decided it, and each pool's break-even.
+        diagnosis=f"{RESULTS}/{{experiment}}/diagnosis.csv",
         metadata=f"{RESULTS}/{{experiment}}/metadata.json",
     log:
         f"{RESULTS}/logs/{{experiment}}/aggregate.log",

@@ -4,6 +4,8 @@
 rule cell:
     input:
         dataset=PLAN.cell_dataset,
+        # The environment of the experiment's interpreter (config key pythons), if it names one.
+        python_env=PLAN.cell_python_env,
     output:
         cell=PLAN.cell_result,
     log:
@@ -15,7 +17,7 @@ rule cell:
         "../../envs/imgbench.yaml"
     threads: workflow.cores
     params:
-        imgbench=IMGBENCH,
+        imgbench=PLAN.cell_imgbench(IMGBENCH),
         args=PLAN.cell_args,
         config_hash=PLAN.cell_config_hash,
     shell:

@@ -9,6 +9,8 @@ rule slides:
         metadata=rules.aggregate.output.metadata,
         figures=rules.figures.output.png,
         calibration=get_calibration,
+        # The same grid under other interpreters (config key pythons): their side-by-side slide.
+        interpreters=PLAN.interpreter_tables,
     output:
         report(
             f"{RESULTS}/{{experiment}}/slides.html",

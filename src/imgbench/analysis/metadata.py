@@ -12,8 +12,18 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from imgbench.analysis.results import HOST_FIELDS, config_hash, host_labels, run_of, spec_of
+from imgbench.analysis.results import (
+    HOST_FIELDS,
+    config_hash,
+    host_labels,
+    interpreter_of,
+    run_of,
+    spec_of,
+)
 from imgbench.analysis.summary import cpu_share, numeric
+from imgbench.measure.datasets import FOLDER_CONTENT, is_folder_content, parse_dataset_name
+from imgbench.measure.photos import candidates
+from imgbench.measure.strategies import STRATEGIES
 from imgbench.vocabulary import HOST_CELL
 
 if TYPE_CHECKING:
@@ -151,6 +161,49 @@ def _start_methods(results: Sequence[dict], timings: pd.DataFrame) -> dict[str, 
     return out
 
 
+#: The pools whose workers are processes (``Strategy.pool``): those a start method starts.
+PROCESS_POOLS = ("processes", "joblib")
+
+
+def _start_costs(timings: pd.DataFrame) -> dict[str, dict]:
+    """Per start method, what starting a process pool cost (thread pools start none):
+
+    - ``pool_ready_s``: the median, over the timed repetitions of the per-batch process-pool
+      strategies, of the time from the timer's start until every worker had started (the
+      pool made inside the timer), with how many ``cells`` (per host) it is of;
+    - ``pool_start_s``: the median, over the jobs of the persistent ones, of making and
+      warming the kept pool once, before the timer, with how many ``kept_cells``.
+
+    None where nothing of the kind ran or recorded it. A method without process pools is
+    left out.
+    """
+    needed = {"strategy", "mp_start_method", *HOST_CELL}
+    if timings.empty or not needed <= set(timings.columns):
+        return {}
+    strategy = timings["strategy"].astype(str).map(STRATEGIES.get)
+    pooled = strategy.map(lambda s: s is not None and s.pool in PROCESS_POOLS).astype(bool)
+    kept = strategy.map(lambda s: s is not None and s.persistent).astype(bool)
+    rows = timings.assign(
+        pool_ready_s=numeric(timings, "pool_ready_s"),
+        pool_start_s=numeric(timings, "pool_start_s"),
+        method=timings["mp_start_method"].astype(str),
+    )[pooled]
+    out = {}
+    for method, frame in rows.groupby("method", sort=True):
+        per_batch, persistent = frame[~kept[frame.index]], frame[kept[frame.index]]
+        ready = per_batch["pool_ready_s"].dropna()
+        # One pool start per job: every repetition row of a round carries it.
+        jobs = persistent.drop_duplicates([*HOST_CELL, "round"]) if "round" in frame else persistent
+        start = jobs["pool_start_s"].dropna()
+        out[str(method)] = {
+            "pool_ready_s": float(ready.median()) if len(ready) else None,
+            "cells": int(per_batch.drop_duplicates(HOST_CELL).shape[0]),
+            "pool_start_s": float(start.median()) if len(start) else None,
+            "kept_cells": int(persistent.drop_duplicates(HOST_CELL).shape[0]),
+        }
+    return out
+
+
 def _durability(results: Sequence[dict]) -> dict[str, str]:
     """Per task whose options record ``durability`` (saving tasks), the values used."""
     found: dict[str, set[str]] = {}
@@ -191,6 +244,65 @@ def _cache_and_load(results: Sequence[dict], timings: pd.DataFrame) -> dict:
         "load_average_1m_max": max(loads) if loads else None,
         "other_cpu_per_wall_max": _max_interference(timings, "other_cpu_s"),
         "steal_per_wall_max": _max_interference(timings, "steal_s"),
+    }
+
+
+def _interpreters(results: Sequence[dict]) -> list[dict]:
+    """Each interpreter the cells ran under (version, implementation, build, GIL enabled),
+    with how many result files ran so: a GIL enabled in some cells and not in others shows
+    as two entries."""
+    counts = Counter(tuple(interpreter_of(r).items()) for r in results)
+    return [
+        {**dict(key), "cells": n}
+        for key, n in sorted(counts.items(), key=lambda kv: tuple(map(str, kv[0])))
+    ]
+
+
+def _content_of(result: dict) -> str | None:
+    """What the pixels of a cell's dataset were: as recorded, else as the dataset's name says
+    (its last path part, ``imgbench.measure.datasets.dataset_name``); None when neither
+    tells (a dataset named otherwise)."""
+    run = result["run"]
+    if run.get("dataset_content"):
+        content = str(run["dataset_content"])
+    else:
+        fields = parse_dataset_name(str(run.get("dataset", "")).rstrip("/").rsplit("/", 1)[-1])
+        content = fields["content"] if fields else None
+    # Every folder of the user's images is the content "folder" (its id names a directory).
+    return FOLDER_CONTENT if content and is_folder_content(content) else content
+
+
+def _contents(results: Sequence[dict]) -> dict:
+    """Per experiment, the contents of the datasets its cells read ("unknown" where the
+    results do not tell), and the photographs (credit and licence) that photo datasets are
+    cut from: those each cell recorded, else the registry's for the cell's colour."""
+    by_experiment: dict[str, set[str]] = {}
+    photos: dict[str, dict] = {}
+    colors: set[str] = set()
+    folders: dict[str, dict] = {}
+    for r in results:
+        content = _content_of(r)
+        by_experiment.setdefault(r["cell"]["experiment"], set()).add(content or "unknown")
+        source = r["run"].get("dataset_folder")
+        if source:
+            # A folder of the user's images: each dataset made from it records the same
+            # folder and bad files; the fewest upscaled images per size are what it says.
+            seen = folders.setdefault(str(source.get("folder")), dict(source))
+            seen["upscaled"] = max(seen.get("upscaled") or 0, source.get("upscaled") or 0)
+        if content != "photo":
+            continue
+        color = str(r["run"].get("dataset_color") or "rgb")
+        colors.add(color)
+        recorded = r["run"].get("dataset_photos")
+        if recorded:
+            photos.update({str(name): dict(credit) for name, credit in recorded.items()})
+        else:
+            photos.update({p.name: p.credit() for p in candidates(color)})
+    return {
+        "dataset_contents": {e: sorted(c) for e, c in sorted(by_experiment.items())},
+        "photos": [photos[name] for name in sorted(photos)],
+        "photo_colors": sorted(colors),
+        "folders": [folders[name] for name in sorted(folders)],
     }
 
 
@@ -235,9 +347,12 @@ def metadata(
         "cache_methods": sorted({rep["cache_method"] for r in results for rep in r["repetitions"]}),
         **_cache_and_load(results, timings),
         "mp_start_methods": sorted({r["run"]["mp_start_method"] for r in results}),
+        "interpreters": _interpreters(results),
         "start_methods": _start_methods(results, timings),
+        "start_costs": _start_costs(timings),
         "eviction_methods": sorted({str(e) for r in results if (e := r["run"].get("eviction"))}),
         "durability": _durability(results),
+        **_contents(results),
         "rounds": sorted({int(r["run"].get("rounds") or 1) for r in results}),
         "bound_flags": _flag_count(speedup, "exceeds_bound"),
         "rounds_disagree": _flag_count(summary, "rounds_disagree"),

@@ -151,6 +151,44 @@ def expected_runs(config_path: Path, experiment: str | None) -> tuple[str, list[
     return experiment, expand_runs(config, cells), config["experiments"][experiment]
 
 
+#: The start of the RuntimeWarning a free-threaded CPython raises when an import enables the
+#: GIL again (for the rest of the process), naming the module.
+GIL_ENABLED_WARNING = "The global interpreter lock (GIL) has been enabled"
+#: The first minor version with a free-threaded build: before it every CPython had a GIL.
+FREE_THREADED_SINCE = (3, 13)
+
+
+def _minor(version: str | None) -> tuple[int, int] | None:
+    try:
+        major, minor = str(version).split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return None
+
+
+def interpreter_of(result: dict) -> dict:
+    """The interpreter a cell ran under: version, implementation, build (``free-threaded`` or
+    ``default``) and whether the GIL was enabled while it ran. That is as recorded once the
+    cell's libraries were imported, or True where a later import warned that it enabled the
+    GIL; for results that predate the record, known only before 3.13 (every build had a
+    GIL), else None."""
+    machine = result["machine"]
+    version = machine.get("python_version")
+    build, gil = machine.get("python_build"), machine.get("gil_enabled")
+    if gil is False and any(GIL_ENABLED_WARNING in w for w in result.get("warnings", [])):
+        gil = True
+    minor = _minor(version)
+    if minor is not None and minor < FREE_THREADED_SINCE:
+        build = build or "default"
+        gil = True if gil is None else gil
+    return {
+        "python_version": version,
+        "python_implementation": machine.get("python_implementation"),
+        "python_build": build,
+        "gil_enabled": gil,
+    }
+
+
 def spec_of(result: dict) -> CellSpec:
     return CellSpec(**{c: result["cell"][c] for c in CELL})
 
@@ -225,6 +263,12 @@ def timings_frame(results: list[dict]) -> pd.DataFrame:
             for key, value in (res.get("memory") or {}).items():
                 if key.startswith("tree_peak_") and value is not None:
                     row[key] = value
+            # What one image moves between processes, once per cell (not recorded: no
+            # column, which the summary reads as NaN).
+            if "transfer" in res:
+                transfer = res["transfer"] or {}
+                for key in ("bytes_pickled_per_image", "bytes_shared_per_image"):
+                    row[key] = transfer.get(key)
             rows.append(row)
     frame = pd.DataFrame(rows)
     if not frame.empty:

@@ -14,10 +14,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from imgbench.analysis.diagnosis import diagnoses
 from imgbench.analysis.results import WAIT_TASKS
 from imgbench.analysis.rounds import round_table
 from imgbench.analysis.stats import hierarchical_median_cis, median_ci, tukey_outliers
-from imgbench.analysis.thresholds import MIN_CPU_SHARE_WALL_S
+from imgbench.analysis.thresholds import MIN_CPU_SHARE_WALL_S, TICK_S
 from imgbench.vocabulary import CELL, HOST_CELL, HOST_GROUP
 
 #: A cell's rounds disagree when their medians differ by more than this share (max / min
@@ -47,6 +48,8 @@ SUMMARY_COLUMNS = [
     "round_spread",
     "rounds_disagree",
     "images_per_s",
+    "megapixels_per_s",
+    "megapixels_per_cpu_s",
     "mb_per_s",
     "median_first_result_s",
     "median_pool_ready_s",
@@ -55,6 +58,7 @@ SUMMARY_COLUMNS = [
     "median_cpu_s",
     "cpu_per_image_s",
     "cpu_per_wall",
+    "cpu_resolution_s",
     "worker_busy",
     "other_cpu_per_wall",
     "steal_per_wall",
@@ -65,6 +69,9 @@ SUMMARY_COLUMNS = [
     "median_input_bytes",
     "median_extra_read_bytes",
     "extra_reads_flag",
+    "bytes_pickled_per_image",
+    "bytes_shared_per_image",
+    "diagnosis",
     "imported_modules",
     "cache_method",
     "max_resident_fraction",
@@ -91,6 +98,9 @@ _NUMERIC = (
     "shutdown_s",
     "payload_bytes",
     "resident_fraction",
+    "bytes_pickled_per_image",
+    "bytes_shared_per_image",
+    "cpu_resolution_s",
 )
 #: Per-repetition columns older results lack, with the value they stand for.
 _DEFAULTS = (
@@ -103,9 +113,14 @@ _DEFAULTS = (
 )
 
 
-def cpu_share(cpu_s: float, wall_s: float) -> float:
-    """CPU seconds per wall second; NaN below ``MIN_CPU_SHARE_WALL_S`` of wall time."""
-    return float(cpu_s / wall_s) if wall_s >= MIN_CPU_SHARE_WALL_S else math.nan
+def cpu_share(cpu_s: float, wall_s: float, resolution_s: float = TICK_S) -> float:
+    """CPU seconds per wall second; NaN below ``MIN_CPU_SHARE_WALL_S`` of wall time for CPU
+    counted in clock ticks, proportionally less for finer counts (getrusage's microseconds:
+    any wall time of a tenth of a millisecond or more)."""
+    if not math.isfinite(resolution_s):
+        resolution_s = TICK_S  # results from before the resolution was recorded
+    enough = MIN_CPU_SHARE_WALL_S * resolution_s / TICK_S
+    return float(cpu_s / wall_s) if wall_s >= enough and wall_s > 0 else math.nan
 
 
 def numeric(timings: pd.DataFrame, column: str) -> pd.Series:
@@ -186,8 +201,11 @@ def _aggregated(timings: pd.DataFrame) -> pd.DataFrame:
             median_input_bytes=("input_bytes", "median"),
             median_extra_read_bytes=("extra_read_bytes", "median"),
             max_resident_fraction=("resident_fraction", "max"),
+            bytes_pickled_per_image=("bytes_pickled_per_image", "max"),
+            bytes_shared_per_image=("bytes_shared_per_image", "max"),
             format=("format", "first"),
             usable_cores=("usable_cores", "max"),
+            cpu_resolution_s=("cpu_resolution_s", "max"),
         )
         .reset_index()
     )
@@ -227,12 +245,18 @@ def _add_rates(out: pd.DataFrame) -> None:
     out["cv"] = out["std_s"] / out["mean_s"]
     # Rates that agree with the medians: the work of one repetition over the median time.
     out["images_per_s"] = out["n_images"] / out["median_s"]
+    megapixels = out["n_images"] * out["width"] * out["height"] / 1e6
+    out["megapixels_per_s"] = megapixels / out["median_s"]
+    # Per core: megapixels per CPU second of the whole process tree, the figure published
+    # single-thread codec throughputs compare with (a perfectly parallel cell keeps it).
+    out["megapixels_per_cpu_s"] = megapixels / out["median_cpu_s"].where(out["median_cpu_s"] > 0)
     out["mb_per_s"] = out["payload_median"] / out["median_s"] / 1e6
     out["cpu_per_image_s"] = out["median_cpu_s"] / out["n_images"]
     # How busy the process tree was: CPU seconds per wall second, and per worker that
     # could actually run at once.
     out["cpu_per_wall"] = [
-        cpu_share(c, w) for c, w in zip(out["cpu_sum"], out["wall_sum"], strict=True)
+        cpu_share(c, w, r)
+        for c, w, r in zip(out["cpu_sum"], out["wall_sum"], out["cpu_resolution_s"], strict=True)
     ]
     out["worker_busy"] = out["cpu_per_wall"] / np.minimum(out["workers"], out["usable_cores"])
     # CPU seconds other processes used per wall second: cores lost to interference. Each
@@ -259,6 +283,7 @@ def summary_frame(timings: pd.DataFrame) -> pd.DataFrame:
     _add_round_facts(out, round_table(timings))
     _add_rates(out)
     out["extra_reads_flag"] = _extra_reads_flags(out)
+    out["diagnosis"] = diagnoses(out)
     return out[SUMMARY_COLUMNS].astype(
         {
             "reps": int,

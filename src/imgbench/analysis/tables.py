@@ -51,6 +51,8 @@ from imgbench.analysis import recommend
 from imgbench.analysis import results as result_files
 from imgbench.analysis.amdahl import AMDAHL_COLUMNS, amdahl_frame
 from imgbench.analysis.comparisons import COMPARISON_COLUMNS, comparisons_frame
+from imgbench.analysis.diagnosis import COLUMNS as DIAGNOSIS_COLUMNS
+from imgbench.analysis.diagnosis import diagnosis_frame
 from imgbench.analysis.speedup import (
     EFFICIENCY_COLUMNS,
     SPEEDUP_COLUMNS,
@@ -70,6 +72,7 @@ NAMES = (
     "amdahl",
     "comparisons",
     "recommendations",
+    "diagnosis",
 )
 #: The columns that identify a row of each table.
 KEYS: dict[str, list[str]] = {
@@ -80,6 +83,7 @@ KEYS: dict[str, list[str]] = {
     "amdahl": [*HOST_GROUP, "strategy"],
     "comparisons": HOST_CELL,
     "recommendations": HOST_GROUP,
+    "diagnosis": HOST_CELL,
 }
 #: Every column of each table, in the order written (timings: one per repetition field).
 COLUMNS: dict[str, list[str]] = {
@@ -89,6 +93,7 @@ COLUMNS: dict[str, list[str]] = {
     "amdahl": AMDAHL_COLUMNS,
     "comparisons": COMPARISON_COLUMNS,
     "recommendations": recommend.COLUMNS,
+    "diagnosis": DIAGNOSIS_COLUMNS,
 }
 #: What identifies a cell across result sets: the experiment's name and the host left out.
 MATCH_KEY = CELL[1:]
@@ -131,6 +136,7 @@ def build_tables(results: list[dict], margins: dict | None = None) -> dict[str, 
         "amdahl": amdahl_frame(summary),
         "comparisons": comparisons,
         "recommendations": recommend.recommendations_frame(summary, speedup, comparisons),
+        "diagnosis": diagnosis_frame(summary),
     }
 
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from imgbench.analysis.metadata import CPU_MODELS_TOPIC
+from imgbench.analysis.metadata import CPU_MODELS_TOPIC, PROCESS_POOLS
 from imgbench.analysis.thresholds import INTERFERENCE_SHARE
+from imgbench.measure.strategies import STRATEGIES
 from imgbench.vocabulary import BASELINE
 from imgbench.words import is_missing, is_true, number
 
@@ -175,13 +176,50 @@ def start_methods(meta: dict, summary: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def start_costs(meta: dict, summary: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Each start method's cost of starting a process pool: ``pool_ready_s``, the median
+    time until every worker of a per-batch process pool had started, and ``pool_start_s``,
+    the median making and warming of a kept one (NaN: none ran). From ``start_costs`` of
+    metadata.json; a metadata.json of before them gives none (its ``start_methods`` say every
+    pool's start-up); without metadata, from the summary's per-batch process-pool cells (no
+    pool start there)."""
+    recorded = meta.get("start_costs")
+    if isinstance(recorded, dict) and recorded:
+        return {
+            str(m): {
+                key: number(v.get(key)) if isinstance(v, dict) else math.nan
+                for key in ("pool_ready_s", "pool_start_s")
+            }
+            for m, v in recorded.items()
+        }
+    if meta.get("start_methods") or meta.get("mp_start_methods"):
+        return {}
+    needed = ("strategy", "mp_start_method", "median_pool_ready_s")
+    if not all(c in summary.columns for c in needed):
+        return {}
+    strategy = summary["strategy"].astype(str).map(STRATEGIES.get)
+    pooled = strategy.map(
+        lambda s: s is not None and s.pool in PROCESS_POOLS and not s.persistent
+    ).astype(bool)
+    out = {}
+    for method, cells in summary[pooled].groupby(summary["mp_start_method"].astype(str)):
+        ready = pd.to_numeric(cells["median_pool_ready_s"], errors="coerce").dropna()
+        out[str(method)] = {
+            "pool_ready_s": float(ready.median()) if len(ready) else math.nan,
+            "pool_start_s": math.nan,
+        }
+    return out
+
+
 def start_method(meta: dict, summary: pd.DataFrame) -> Fact:
     """The multiprocessing start methods (``details["methods"]``: name -> median pool
-    start-up) and those that are not fork (``details["others"]``), which warn: their
-    workers import the engine inside the timer. INFO when none is recorded."""
+    start-up over every pool, threads' too), what starting a process pool cost under each
+    (``details["costs"]``, ``start_costs``) and the methods that are not fork
+    (``details["others"]``), which warn: their workers import the engine inside the timer.
+    INFO when none is recorded."""
     methods = start_methods(meta, summary)
     others = sorted(m for m in methods if m != FORK)
-    details = {"methods": methods, "others": others}
+    details = {"methods": methods, "others": others, "costs": start_costs(meta, summary)}
     if not methods:
         return Fact("Start method", INFO, details=details)
     return Fact("Start method", _warn(bool(others)), details=details)

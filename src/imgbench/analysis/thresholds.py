@@ -15,10 +15,15 @@ ALPHA = 0.05
 #: margin (a TOST at 5%); experiments may set their own (``equivalence_margin``), and a
 #: table or metadata file that states none was judged with this one.
 DEFAULT_EQUIVALENCE_MARGIN = 0.05
-#: CPU time is counted in clock ticks (10 ms), so a ratio of CPU time to wall time (how
-#: busy the workers were, how much other processes used) means something only over this
-#: much timed wall time; below it, it is NaN (None in metadata).
+#: CPU time counted in clock ticks (``TICK_S``: other processes' CPU, and cells recorded
+#: before getrusage's microseconds were) makes a ratio of CPU time to wall time (how busy
+#: the workers were, how much other processes used) mean something only over this much
+#: timed wall time; below it, it is NaN (None in metadata). A finer count needs
+#: proportionally less (``summary.cpu_share``).
 MIN_CPU_SHARE_WALL_S = 1.0
+#: A clock tick: what CPU seconds were counted in before getrusage (``os.times``), and what
+#: the machine's busy time (/proc/stat) still is.
+TICK_S = 0.01
 #: Cores other processes used while a cell ran above which its time counts as inflated by
 #: interference: the deck warns, a recommendation blames a speedup above its bound on it,
 #: a reference finding says its side's time is inflated.

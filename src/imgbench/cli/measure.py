@@ -11,6 +11,9 @@ from imgbench.cli.arguments import DATASET_SEED, SCRATCH, _command, _positive, _
 from imgbench.errors import ImgbenchError
 from imgbench.vocabulary import CACHES, COLORS, FORMATS, RAW, STORAGES
 
+#: The config's default content (tests/measure/test_photos.py keeps it equal to the schema's).
+DATASET_CONTENT = "photo"
+
 
 def _stop_on_signals(what: str):
     """SIGTERM and SIGHUP stop the command as Ctrl-C does, unwinding so that nothing is left
@@ -67,8 +70,14 @@ def cmd_make_dataset(args: argparse.Namespace) -> None:
             source=args.source,
             color=args.color,
             workers=args.workers,
+            content=args.content,
+            folder=args.folder,
+            on_bad_image=args.on_bad_image,
         )
-    print(f"{manifest.directory}: {manifest.count} {manifest.format} images {width}x{height}")
+    print(
+        f"{manifest.directory}: {manifest.count} {manifest.format} {manifest.content} images "
+        f"{width}x{height}"
+    )
 
 
 def _task_options(task: str, pairs: list[str]) -> dict:
@@ -97,6 +106,10 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
     from imgbench.vocabulary import CellSpec
 
     width, height = args.size
+    if args.task_function:
+        from imgbench.measure.tasks import register_function
+
+        register_function(args.task, args.task_function)
     spec = CellSpec(
         args.experiment,
         args.task,
@@ -133,7 +146,12 @@ def cmd_run_cell(args: argparse.Namespace) -> None:
 
 def add_commands(sub) -> None:
     """Commands of one cell job: making a dataset, running a cell."""
-    p = _command(sub, "make-dataset", "generate a synthetic photo-like dataset", cmd_make_dataset)
+    p = _command(
+        sub,
+        "make-dataset",
+        "make a dataset of photographs, synthetic images or noise",
+        cmd_make_dataset,
+    )
     p.add_argument("--format", required=True, choices=[RAW, *FORMATS], help="image encoding")
     p.add_argument("--size", required=True, type=_size, help="image size, WIDTHxHEIGHT")
     p.add_argument("--count", required=True, type=int, help="number of images")
@@ -144,8 +162,31 @@ def add_commands(sub) -> None:
         help="image i of a seed is always the same (the config's dataset_seed)",
     )
     p.add_argument("--color", default="rgb", choices=COLORS, help="colour mode")
+    # Checked by make_dataset, which names the allowed contents: their registry
+    # (imgbench.measure.datasets.CONTENTS) imports numpy, which this parser must not.
+    p.add_argument(
+        "--content",
+        default=DATASET_CONTENT,
+        metavar="CONTENT",
+        help="what the pixels are (the config's content): photo (native-scale crops of the "
+        "public-domain and CC0 photographs scikit-image ships), synthetic (photo-like "
+        "generated images) or noise (uniform random pixels, as study 002)",
+    )
     p.add_argument("--workers", type=int, default=1, help="processes generating images")
-    p.add_argument("--source", type=Path, help="raw dataset to encode (else synthesize)")
+    p.add_argument("--source", type=Path, help="raw dataset to encode (else make the images)")
+    p.add_argument(
+        "--folder",
+        type=Path,
+        help="a folder of your own images to make the dataset from (only read; the content "
+        "is then folder<id>: imgbench.measure.folder)",
+    )
+    p.add_argument(
+        "--on-bad-image",
+        choices=("fail", "skip"),
+        default="fail",
+        help="a file of the folder that cannot be used stops the dataset (fail, naming it) or "
+        "is left out and recorded (skip)",
+    )
     p.add_argument("--output", required=True, type=Path, help="dataset directory")
     _add_run_cell(sub)
 
@@ -155,6 +196,12 @@ def _add_run_cell(sub) -> None:
     p = _command(sub, "run-cell", "run one cell's repetitions and write its result", cmd_run_cell)
     p.add_argument("--experiment", required=True, help="experiment name (cell.experiment)")
     p.add_argument("--task", required=True, help="task name (see `imgbench info`)")
+    p.add_argument(
+        "--task-function",
+        metavar="FUNCTION",
+        help="the task is your function MODULE:FUNCTION or FILE.py:FUNCTION, named --task "
+        "(imgbench.measure.tasks.user says what it receives and returns)",
+    )
     p.add_argument(
         "--storage",
         default="disk",

@@ -1,9 +1,19 @@
-"""Deterministic synthetic photo-like datasets and their checksummed manifests.
+"""Deterministic datasets and their checksummed manifests.
 
-Pure noise makes codecs behave unlike photographs (incompressible, no structure), so
-images are smooth gradients and waves, overlapping shapes with soft edges, and moderate
-sensor-like noise. Image ``i`` of a seed is the same whatever the dataset's size, so a
-dataset of ``count`` images serves every cell that uses its first ``n`` images.
+A dataset's ``content`` says what its pixels are (``CONTENTS``):
+
+- ``photo`` (the default): native-scale crops and mosaics of public-domain and CC0
+  photographs that scikit-image ships in its wheel (``imgbench.measure.photos``), because
+  codecs do a different amount of work on photographs than on anything generated;
+- ``synthetic``: photo-like images made here: smooth gradients and waves, overlapping
+  shapes with soft edges, and moderate sensor-like noise (``synthesize_image``);
+- ``noise``: uniform random pixels, the arrays study 002 saved (``noise_image``).
+- ``folder<id>``: a folder of the user's own images (``imgbench.measure.folder``), picked
+  by the seed and fitted to the size; the folder is only ever read.
+
+Image ``i`` of a (content, size, seed) is the same whatever the dataset's size, so a
+dataset of ``count`` images serves every cell that uses its first ``n`` images; the content
+is part of the dataset's name, so datasets of one size but different content never collide.
 
 A dataset is a directory with ``manifest.json``, written last: a directory without it is
 incomplete and is refused.
@@ -15,17 +25,21 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from imgbench.errors import DatasetError
+from imgbench.measure import photos
 
-GENERATOR_VERSION = 1
+#: The image makers and the manifest's layout. 2: the content (photo, noise) was added;
+#: synthetic pixels are those of version 1.
+GENERATOR_VERSION = 2
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npy"
 JPEG_QUALITY = 90
@@ -34,6 +48,17 @@ FORMATS = {"png": ".png", "jpeg": ".jpg", "bmp": ".bmp"}
 RAW = "raw"
 #: Colour modes of a dataset: RGB arrays (h, w, 3), or greyscale arrays (h, w), Pillow's "L".
 COLORS = ("rgb", "grey")
+#: What a dataset's pixels are (see the module docstring); the config's default first.
+CONTENTS = ("photo", "synthetic", "noise")
+DEFAULT_CONTENT = CONTENTS[0]
+#: A folder of the user's images (``imgbench.measure.folder``) is the content
+#: ``folder<id>``: the id (of its path) in the name, so that two folders never share a dataset.
+FOLDER_CONTENT = "folder"
+#: A manifest without a content was made before there was a choice: by the synthesizer.
+LEGACY_CONTENT = "synthetic"
+#: Noise pixels are drawn from [0, NOISE_HIGH): 0..254, as study 002's
+#: ``np.random.randint(0, 255, ...)`` (whose upper bound is exclusive) drew them.
+NOISE_HIGH = 255
 
 
 def channels(color: str) -> tuple[int, ...]:
@@ -90,6 +115,40 @@ def synthesize_image(
     return rgb
 
 
+def noise_image(width: int, height: int, seed: int, index: int, color: str = "rgb") -> np.ndarray:
+    """Image ``index`` of ``seed``: every pixel (each channel for RGB) uniform over
+    0..``NOISE_HIGH`` - 1, independently. Study 002 drew its arrays the same way with numpy's
+    legacy global generator (unseeded, so never reproducible); here they come from the seed."""
+    rng = np.random.default_rng([seed, index])
+    shape = (height, width, *channels(color))
+    return rng.integers(0, NOISE_HIGH, size=shape, dtype=np.uint8)
+
+
+def make_image(
+    content: str, width: int, height: int, seed: int, index: int, color: str = "rgb"
+) -> tuple[np.ndarray, tuple[photos.Tile, ...]]:
+    """Image ``index`` of a (content, size, seed, colour) and, for photographs, the tiles it
+    was cut from (none for the other contents)."""
+    if content == "photo":
+        return photos.photo_image(width, height, seed, index, color)
+    if content == "synthetic":
+        return synthesize_image(width, height, seed, index, color), ()
+    if content == "noise":
+        return noise_image(width, height, seed, index, color), ()
+    raise DatasetError(f"unknown dataset content {content!r}; allowed: {', '.join(CONTENTS)}")
+
+
+def folder_content(folder: Path) -> str:
+    """The content of a dataset made from ``folder`` (``FOLDER_CONTENT`` and its id)."""
+    from imgbench.measure.folder import folder_id
+
+    return f"{FOLDER_CONTENT}{folder_id(folder)}"
+
+
+def is_folder_content(content: str) -> bool:
+    return re.fullmatch(rf"{FOLDER_CONTENT}[0-9a-f]{{8}}", content) is not None
+
+
 def pixel_sha256(array: np.ndarray) -> str:
     """Checksum of an array's pixels (C order), used to verify decoded and saved images.
 
@@ -122,6 +181,11 @@ class Manifest:
     files: tuple[FileEntry, ...]
     pixel_sha256: tuple[str, ...]
     color: str = "rgb"
+    content: str = LEGACY_CONTENT
+    #: Per photograph the images were cut from: its title, author, licence, source, file.
+    photos: dict = field(default_factory=dict, hash=False)
+    #: A folder dataset's source: the folder, its images, its bad files (``folder``).
+    source: dict = field(default_factory=dict, hash=False)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -142,8 +206,30 @@ class Manifest:
         return np.array(arrays[:n])
 
 
-def dataset_name(fmt: str, width: int, height: int, count: int, seed: int, color: str) -> str:
-    return f"{fmt}-{color}-{width}x{height}-n{count}-s{seed}"
+def dataset_name(
+    fmt: str, width: int, height: int, count: int, seed: int, color: str, content: str
+) -> str:
+    return f"{fmt}-{content}-{color}-{width}x{height}-n{count}-s{seed}"
+
+
+_NAME = re.compile(
+    r"^(?P<format>[a-z]+)-(?:(?P<content>[a-z][a-z0-9]*)-)?(?P<color>rgb|grey)-"
+    r"(?P<width>\d+)x(?P<height>\d+)-n(?P<count>\d+)-s(?P<seed>\d+)$"
+)
+
+
+def parse_dataset_name(name: str) -> dict | None:
+    """The fields of a name ``dataset_name`` wrote (a dataset directory's last part); None
+    for any other name. A name without a content is from before there was a choice, when
+    every dataset was synthesized (``LEGACY_CONTENT``)."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    fields = match.groupdict()
+    fields["content"] = fields["content"] or LEGACY_CONTENT
+    for key in ("width", "height", "count", "seed"):
+        fields[key] = int(fields[key])
+    return fields
 
 
 def make_dataset(
@@ -156,18 +242,30 @@ def make_dataset(
     source: Path | None = None,
     color: str = "rgb",
     workers: int = 1,
+    content: str = DEFAULT_CONTENT,
+    folder: Path | None = None,
+    on_bad_image: str = "fail",
 ) -> Manifest:
     """Generate a dataset into ``out_dir`` atomically (a temporary sibling, then a rename).
 
     ``fmt`` is ``raw`` (the arrays themselves) or an encoded format; an encoded dataset is
-    made from ``source``, a raw dataset of the same size, seed and at least ``count``
-    images, when given, and synthesized otherwise. ``workers`` processes share the work;
-    the result is the same whatever their number.
+    made from ``source``, a raw dataset of the same content, size, seed and at least
+    ``count`` images, when given, and made afresh otherwise (identically). ``workers``
+    processes share the work; the result is the same whatever their number. For
+    photographs the manifest records each image's tiles (photograph, offset, size, place)
+    and each photograph's credit, licence and file digest. From a user's ``folder``
+    (``imgbench.measure.folder``; content ``folder_content(folder)``), the images are picked
+    by ``seed``, fitted to the size, and the manifest records each one's source file and
+    every file that could not be used (``on_bad_image`` says whether that fails).
     """
     if fmt != RAW and fmt not in FORMATS:
         raise DatasetError(f"unknown dataset format {fmt!r}; allowed: raw, {', '.join(FORMATS)}")
     if color not in COLORS:
         raise DatasetError(f"unknown dataset colour {color!r}; allowed: {', '.join(COLORS)}")
+    if folder is not None and content != folder_content(folder):
+        raise DatasetError(f"dataset folder {folder}: its content is {folder_content(folder)}")
+    if folder is None and content not in CONTENTS:
+        raise DatasetError(f"unknown dataset content {content!r}; allowed: {', '.join(CONTENTS)}")
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -176,15 +274,26 @@ def make_dataset(
         src_dir = None
         if source is not None:
             src = load_manifest(source)
-            want = (RAW, width, height, seed, color)
-            if (src.format, src.width, src.height, src.seed, src.color) != want or (
+            want = (RAW, width, height, seed, color, content)
+            if (src.format, src.width, src.height, src.seed, src.color, src.content) != want or (
                 src.count < count
             ):
                 raise DatasetError(
-                    f"{source}: not a raw {color} dataset for {width}x{height} seed {seed}"
+                    f"{source}: not a raw {content} {color} dataset for {width}x{height} "
+                    f"seed {seed} of at least {count} images"
                 )
             src_dir = src.directory
-        jobs = [(tmp, fmt, width, height, seed, color, i, src_dir) for i in range(count)]
+        picked: list = [None] * count
+        scanned = None
+        if folder is not None and src_dir is None:
+            from imgbench.measure import folder as user_folder
+
+            scanned = user_folder.scan(folder)
+            picked = user_folder.pick(scanned, count, seed, on_bad_image)
+        jobs = [
+            (tmp, fmt, width, height, seed, color, content, i, src_dir, folder, picked[i])
+            for i in range(count)
+        ]
         arrays_out = None
         if fmt == RAW:
             # Written image by image: a large dataset never has to fit in memory.
@@ -192,9 +301,11 @@ def make_dataset(
             arrays_out = np.lib.format.open_memmap(tmp / ARRAYS, "w+", np.uint8, shape)
         pixel: list[str] = []
         files: list[FileEntry] = []
+        tiles: list[list[dict]] = []
         with _pool(workers) as pool:
-            for i, (digest, entry, array) in enumerate(pool(_make_image, jobs)):
+            for i, (digest, entry, array, cut) in enumerate(pool(_make_image, jobs)):
                 pixel.append(digest)
+                tiles.append([t.__dict__ for t in cut])
                 if entry is not None:
                     files.append(entry)
                 if arrays_out is not None:
@@ -210,11 +321,25 @@ def make_dataset(
             "count": count,
             "seed": seed,
             "color": color,
+            "content": content,
             "jpeg_quality": JPEG_QUALITY if fmt == "jpeg" else None,
             "pillow_version": Image.__version__,
             "pixel_sha256": list(pixel),
             "files": [f.__dict__ for f in files],
         }
+        if scanned is not None:
+            from imgbench.measure import folder as user_folder
+
+            manifest["source"] = user_folder.manifest_source(scanned, picked, width, height)
+        elif src_dir is not None and folder is not None:
+            manifest["source"] = json.loads((src_dir / MANIFEST).read_text()).get("source")
+        if content == "photo":
+            # Grey images from colour photographs: Pillow's "L" conversion, recorded as such.
+            manifest["photo_package"] = f"{photos.DISTRIBUTION} {photos.version()}"
+            manifest["grey_conversion"] = 'Pillow convert("L")' if color == "grey" else None
+            manifest["photos"] = photos.provenance({t["photo"] for cut in tiles for t in cut})
+            # One list per image, row by row: {photo, x, y, width, height, left, top}.
+            manifest["tiles"] = tiles
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -235,23 +360,33 @@ def _pool(workers: int):
         yield lambda fn, jobs: executor.map(fn, jobs, chunksize=1)
 
 
-def _make_image(job: tuple) -> tuple[str, FileEntry | None, np.ndarray | None]:
-    """One image: its pixel checksum, and its file (encoded formats) or its array (raw)."""
-    tmp, fmt, width, height, seed, color, index, src_dir = job
-    if src_dir is not None:
+def _make_image(
+    job: tuple,
+) -> tuple[str, FileEntry | None, np.ndarray | None, tuple[photos.Tile, ...]]:
+    """One image: its pixel checksum, its file (encoded formats) or its array (raw), and
+    the tiles it was cut from (photographs)."""
+    tmp, fmt, width, height, seed, color, content, index, src_dir, folder, picked = job
+    if picked is not None:
+        from imgbench.measure.folder import fitted_array
+
+        array, cut = fitted_array(folder, picked, width, height, color), ()
+    elif src_dir is not None:
         array = np.array(np.load(Path(src_dir) / ARRAYS, mmap_mode="r")[index])
+        # The source was made by the same maker (its manifest was checked): the same tiles.
+        cut = photos.layout(width, height, color, seed, index) if content == "photo" else ()
     else:
-        array = synthesize_image(width, height, seed, index, color)
+        array, cut = make_image(content, width, height, seed, index, color)
     digest = pixel_sha256(array)
     if fmt == RAW:
-        return digest, None, array
+        return digest, None, array, cut
     path = Path(tmp) / file_name(index, fmt)
     options = {"quality": JPEG_QUALITY} if fmt == "jpeg" else {}
     Image.fromarray(array).save(path, format=fmt.upper(), **options)
     with Image.open(path) as im:
         decoded = pixel_sha256(native_array(im))
     data = path.read_bytes()
-    return digest, FileEntry(path.name, len(data), hashlib.sha256(data).hexdigest(), decoded), None
+    entry = FileEntry(path.name, len(data), hashlib.sha256(data).hexdigest(), decoded)
+    return digest, entry, None, cut
 
 
 def load_manifest(directory: Path) -> Manifest:
@@ -273,6 +408,9 @@ def load_manifest(directory: Path) -> Manifest:
             files=files,
             pixel_sha256=tuple(raw["pixel_sha256"]),
             color=raw.get("color", "rgb"),
+            content=raw.get("content", LEGACY_CONTENT),
+            source=raw.get("source") or {},
+            photos=raw.get("photos", {}),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"{path}: unreadable manifest ({exc})") from exc

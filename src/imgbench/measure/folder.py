@@ -74,6 +74,23 @@ def folder_id(folder: Path) -> str:
     return hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:8]
 
 
+def folder_state(folder: Path) -> str:
+    """A digest of what the folder holds: every file's relative path, size and modification
+    time (cheap: no file is read); it changes when a file is changed, added or removed."""
+    listing = hashlib.sha256()
+    for directory, dirs, names in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(directory) / name
+            try:
+                stat = path.lstat()
+            except OSError:
+                continue
+            entry = f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+            listing.update(entry.encode())
+    return listing.hexdigest()[:16]
+
+
 def _candidates(folder: Path) -> tuple[list[tuple[str, str | None]], int]:
     """(relative path, None or why it is skipped) of each image file, sorted; and how many
     other files there were."""

@@ -163,6 +163,24 @@ def pillow_feature(name: str) -> str | None:
         return None
 
 
+def python_build() -> str:
+    """``free-threaded`` for an interpreter built without the GIL (3.13t, 3.14t), else
+    ``default``."""
+    import sysconfig
+
+    return "free-threaded" if sysconfig.get_config_var("Py_GIL_DISABLED") else "default"
+
+
+def gil_enabled() -> bool:
+    """Whether this process holds a GIL now: ``sys._is_gil_enabled()`` where it exists
+    (3.13 and later), else True. A free-threaded build enables it again, for good, when it
+    imports a C extension that has not declared it can run without it, with a
+    RuntimeWarning naming the module (the result's ``warnings`` keep it); so this is read
+    after the cell's task, strategy and libraries are imported."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
+
+
 def collect_machine_info(storage_path: Path) -> MachineInfo:
     """Everything about the host that can change a timing; cheap enough for every cell."""
     import numpy
@@ -190,6 +208,8 @@ def collect_machine_info(storage_path: Path) -> MachineInfo:
         "storage_filesystem": filesystem_type(storage_path),
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
+        "python_build": python_build(),
+        "gil_enabled": gil_enabled(),
         "pillow_version": Image.__version__,
         "pillow_libjpeg_turbo": bool(features.check_feature("libjpeg_turbo")),
         # The API levels the codecs present ("6.2", "1.2.13" under libjpeg-turbo and zlib-ng),

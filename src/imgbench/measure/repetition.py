@@ -81,6 +81,9 @@ def prepare(work: Workload) -> tuple[str, float | None]:
     gc.collect()  # so the previous repetition's garbage is not collected inside the timer
     if work.out_dir is not None:
         reset_output_dir(work.out_dir)
+        if task.output_dirs:
+            for directory in work.outputs:
+                directory.mkdir()
     if task.input_kind == "arrays":
         cache.sync_files()
         # The runner lets a cold saving cell through with eviction "system" only.
@@ -147,6 +150,7 @@ def run_repetition(
     last_result = outcome.last_result_at - t0
     in_flight = peak_in_flight(outcome.spans)
     imported = sorted(set(outcome.imported))
+    reused = outcome.workers_reused
     del outcome
     wall = t1 - t0
     usage = measure.resource_usage(before, after)
@@ -169,6 +173,8 @@ def run_repetition(
         "shutdown_s": wall - last_result,
         "pool_ready_s": _pool_ready(worker_starts, t0),
         "workers_started": len(worker_starts) or None,
+        # Workers that did the work but existed before the run (joblib's: loky reuses).
+        "workers_reused": reused,
         "peak_in_flight": in_flight,
         "worker_imported_modules": imported,
         **usage,

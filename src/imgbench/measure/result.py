@@ -37,7 +37,8 @@ from imgbench.files import write_atomic
 #:   the task options, the start method requested, the eviction, the task's bound, the
 #:   round, the config hash and the time limit; in each repetition the pool's start-up,
 #:   workers started, peak in flight, modules imported by workers, the helpers' CPU, input
-#:   and extra read bytes, and the process tree's peak memory.
+#:   and extra read bytes, and the process tree's peak memory; the bytes one image moves
+#:   between processes (``transfer``).
 SCHEMA_VERSION = 2
 
 
@@ -64,6 +65,13 @@ class RunParameters(TypedDict):
     dataset_format: str
     dataset_seed: NotRequired[int]
     dataset_color: NotRequired[str]
+    #: What the dataset's pixels are (photo, synthetic, noise), and the photographs used.
+    dataset_content: NotRequired[str]
+    dataset_photos: NotRequired[dict[str, Any]]
+    #: A folder dataset's source, without its list of images (``imgbench.measure.folder``).
+    dataset_folder: NotRequired[dict[str, Any] | None]
+    #: A user's own task: the function it ran (None for imgbench's tasks).
+    task_function: NotRequired[str | None]
     #: The task's options: its defaults, overridden by the config's.
     task_options: NotRequired[dict[str, Any]]
     scratch: NotRequired[str]
@@ -104,6 +112,10 @@ class MachineInfo(TypedDict):
     storage_filesystem: NotRequired[str]
     python_version: NotRequired[str]
     python_implementation: NotRequired[str]
+    #: "free-threaded" (built without the GIL) or "default".
+    python_build: NotRequired[str]
+    #: Whether the GIL was enabled once the cell's libraries were imported (True before 3.13).
+    gil_enabled: NotRequired[bool]
     pillow_version: NotRequired[str]
     pillow_libjpeg_turbo: NotRequired[bool]
     #: The JPEG and zlib API levels Pillow reports ("6.2" and "1.2.13" with libjpeg-turbo and
@@ -133,11 +145,16 @@ class Repetition(TypedDict):
     shutdown_s: NotRequired[float]
     pool_ready_s: NotRequired[float | None]
     workers_started: NotRequired[int | None]
+    #: Of the workers that did the repetition's work, those that existed before it began
+    #: (a reused pool); None where the strategy does not say (only joblib's do).
+    workers_reused: NotRequired[int | None]
     peak_in_flight: NotRequired[int | None]
     worker_imported_modules: NotRequired[list[str]]
     cpu_user_s: NotRequired[float]
     cpu_sys_s: NotRequired[float]
     cpu_s: NotRequired[float]
+    #: This process's own CPU (without workers): a pool's submitting, pickling, collecting.
+    parent_cpu_s: NotRequired[float]
     helper_cpu_s: NotRequired[float]
     other_cpu_s: NotRequired[float]
     steal_s: NotRequired[float]
@@ -188,6 +205,22 @@ class Memory(TypedDict):
     sampled_in: str
 
 
+class Transfer(TypedDict):
+    """What one image moves between the parent and a worker process, in bytes: one item and
+    its result, pickled as the pool pickles them, once, untimed, after the repetitions. 0
+    for strategies that run the work in the parent's process (nothing crosses); the whole
+    record is None for a pool that moves them its own way (joblib)."""
+
+    #: The item sent to a worker and the result sent back, pickled.
+    item_pickled_bytes: int
+    result_pickled_bytes: int
+    #: Their sum: what the pipe carries per image.
+    bytes_pickled_per_image: int
+    #: The arrays' bytes that travel through shared memory instead (``processes_shm``; the
+    #: pipe then carries their handles, counted above).
+    bytes_shared_per_image: int
+
+
 class CellResult(TypedDict):
     """One round of one cell: the whole file."""
 
@@ -206,6 +239,7 @@ class CellResult(TypedDict):
     #: Every distinct warning raised while the cell ran, sorted.
     warnings: NotRequired[list[str]]
     memory: NotRequired[Memory]
+    transfer: NotRequired[Transfer | None]
     repetitions: list[Repetition]
 
 

@@ -30,22 +30,24 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from imgbench.errors import DatasetError, ImgbenchError, TaskError
-from imgbench.measure import cache, strategies
+from imgbench.measure import cache, shared_memory, strategies
 from imgbench.measure import usage as measure
 from imgbench.measure.datasets import RAW, Manifest, check_files, load_manifest
 from imgbench.measure.guard import CellGuard
-from imgbench.measure.machine import collect_machine_info, process_started
+from imgbench.measure.machine import collect_machine_info, gil_enabled, process_started
 from imgbench.measure.repetition import Meters, Workload, run_repetition
 from imgbench.measure.result import (
     CellResult,
@@ -53,6 +55,7 @@ from imgbench.measure.result import (
     Phases,
     Repetition,
     RunParameters,
+    Transfer,
     build_result,
     write_result,
 )
@@ -154,6 +157,8 @@ def _prime(task: Task, spec: CellSpec, source, opts: dict, service, directory: P
         output = None
         if task.output_suffix:
             output = str(directory / f"img_000000{task.output_suffix}")
+            if task.output_dirs:
+                Path(output).mkdir()
         item = task.build_item(source, output, opts, service)
         task.work(item)
         if spec.strategy == "vectorized" and task.batch is not None:
@@ -161,7 +166,7 @@ def _prime(task: Task, spec: CellSpec, source, opts: dict, service, directory: P
         if spec.strategy == "asyncio":
             import asyncio  # only asyncio cells pay its import (tasks/images.py says why)
 
-            if output is not None:
+            if output is not None and not task.output_dirs:
                 Path(output).unlink(missing_ok=True)
             asyncio.run(_prime_async(task, item))
     finally:
@@ -226,6 +231,10 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
             run_repetition(work, meters, index, False, phases)
             for index in range(options.warmup, options.warmup + options.repeats)
         ]
+        transfer = _transfer(work)
+        # Read again after every repetition: a C extension without free-threading support
+        # re-enables the GIL when it is first imported, which may be inside the work.
+        machine["gil_enabled"] = gil_enabled()
         t_teardown = time.perf_counter()
     phases["teardown_s"] = time.perf_counter() - t_teardown
     finished_unix = time.time()
@@ -243,6 +252,7 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
         phases=phases,
         warnings=sorted({str(w.message) for w in caught}),
         memory=_memory(repetitions, options.warmup),
+        transfer=transfer,
     )
     _write(result, options, guard)
     return result
@@ -334,7 +344,10 @@ def _start_helpers(
         primed = _prime(work.task, work.spec, work.sources[0], opts, service, area / "prime")
     except TaskError as exc:
         raise type(exc)(f"{work.name}: {exc} during the untimed priming run") from exc
-    mp_method = stack.enter_context(strategies.pinned_start_method(options.start_method, primed))
+    # A strategy's own start method (a start-method variant's, joblib's loky) overrides the
+    # experiment's.
+    method = work.strategy.start_method or options.start_method
+    mp_method = stack.enter_context(strategies.pinned_start_method(method, primed))
     # A persistent strategy's pool: made and warmed now, kept for every repetition, shut
     # down with the cell (after the priming run, so that forked workers inherit its imports).
     work.pool_start_s = stack.enter_context(
@@ -365,6 +378,13 @@ def _run_parameters(
         "dataset_format": manifest.format,
         "dataset_seed": manifest.seed,
         "dataset_color": manifest.color,
+        # What the pixels are (photo, synthetic, noise), and for photos which ones.
+        "dataset_content": manifest.content,
+        "dataset_photos": manifest.photos,
+        # A folder of the user's images: where, how many usable, which could not be used.
+        "dataset_folder": {k: v for k, v in manifest.source.items() if k != "images"} or None,
+        # A user's own task: the function it ran (imgbench.measure.tasks.user).
+        "task_function": task.function,
         "task_options": opts,
         "scratch": str(options.scratch),
         "task_summary": task.summary,
@@ -381,6 +401,49 @@ def _run_parameters(
             if options.timeout_s is not None and math.isfinite(options.timeout_s)
             else None
         ),
+    }
+
+
+def _transfer(work: Workload) -> Transfer | None:
+    """The bytes one image moves between processes (``result.Transfer``), untimed, after the
+    repetitions (the inputs and the task's service are still there); 0 where the work runs
+    in this process, None for a pool that moves them its own way (joblib's loky memory-maps
+    large arrays): not known.
+
+    The first item runs once more, here, for a result to pickle; both are pickled as a
+    process pool pickles them (``ForkingPickler``). ``processes_shm`` (and its forms) sends
+    each array as the handle of its segment: the handle is pickled (one named as the batch
+    names them, made without a segment) and the array's bytes are counted as shared.
+    """
+    if work.strategy.pool not in (None, "threads", "processes"):
+        return None
+    sizes, shared = [0, 0], 0
+    if work.strategy.pool == "processes" and work.items:
+        item = work.items[0]
+        try:
+            result = work.task.work(item)
+        except (TaskError, OSError):
+            # The repetitions did this work and were verified: a bookkeeping run that
+            # fails (an output it will not overwrite) leaves the bytes unknown, not the cell.
+            return None
+        if work.strategy.name.startswith("processes_shm"):
+            name = f"{shared_memory.NAME_PREFIX}{os.getpid()}-000000-0i0g0"
+
+            def handle(value: Any) -> Any:
+                nonlocal shared
+                if not shared_memory._shareable(value):
+                    return value
+                shared += value.nbytes
+                return shared_memory.ArrayHandle(name, value.shape, value.dtype.str)
+
+            item = tuple(map(handle, item)) if isinstance(item, tuple) else handle(item)
+            result = handle(result)
+        sizes = [len(ForkingPickler.dumps(value)) for value in (item, result)]
+    return {
+        "item_pickled_bytes": sizes[0],
+        "result_pickled_bytes": sizes[1],
+        "bytes_pickled_per_image": sum(sizes),
+        "bytes_shared_per_image": shared,
     }
 
 

@@ -25,11 +25,27 @@ platform's); a forkserver preloads the engine and whatever the priming run impor
 ``processes_shm`` is ``processes`` with its arrays through shared memory
 (``imgbench.measure.shared_memory``): the pipe carries a small handle per array instead of
 the pickled pixels, in both directions.
+
+Beside the per-batch strategies the registry holds their variants, so that a cell's identity
+stays (experiment, task, ..., strategy, workers):
+
+- ``<name>_persistent``: the pool made and warmed before the timer and kept (config ``pool``);
+- ``<name>_<method>`` and ``<name>_persistent_<method>`` for the process-pool strategies and
+  each method of ``START_METHOD_VARIANTS`` (config ``start_methods``): the pool's workers
+  start with that method whatever the experiment's ``start_method`` (``Strategy.start_method``;
+  the runner pins it). No strategy name ends in a method's name, so the suffix is unambiguous.
+
+``joblib`` is ``joblib.Parallel(backend="loky")``, as scientific Python users write it. loky
+keeps its workers between calls; the per-batch form shuts them down inside its timer, as the
+other per-batch pools do, and every run records how many of the workers that did its work
+existed before it began (``Outcome.workers_reused``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import math
 import multiprocessing
 import os
 import signal
@@ -57,6 +73,9 @@ from imgbench.measure.tasks import Task
 
 #: ``RunOptions.start_method`` values: "default" (or None) is the platform's.
 START_METHODS = ("default", "fork", "forkserver", "spawn")
+#: The start method recorded for joblib's strategies: loky starts its workers itself, each
+#: a new interpreter (fork and exec), whatever multiprocessing's method.
+LOKY = "loky"
 #: Loaded by a forkserver before it forks any worker, so that workers do not import the
 #: engine inside the timer (a forked worker inherits what the server had loaded).
 FORKSERVER_PRELOAD = (
@@ -87,6 +106,9 @@ class Outcome:
     spans: list[tuple[float, float]] = field(default_factory=list)
     #: Modules first imported inside the work calls (sorted, no duplicates).
     imported: list[str] = field(default_factory=list)
+    #: How many of the worker processes that did this run's work existed before it began
+    #: (a pool reused, not started); None where a strategy does not say (joblib does).
+    workers_reused: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,15 +124,43 @@ class Strategy:
     #: The pool is made and warmed before the timer and kept for every repetition of the
     #: cell (``kept_pool``): a service's steady state, not a batch's first call.
     persistent: bool = False
+    #: How its pool's worker processes start, whatever the experiment's ``start_method``:
+    #: a start-method variant's method, or ``LOKY`` (joblib starts its own workers). None:
+    #: the experiment's (``pinned_start_method``).
+    start_method: str | None = None
+    #: The per-batch strategy under the experiment's start method that this one is a form
+    #: of (None: itself); a variant's colour and short name are derived from its.
+    family: str | None = None
+
+    @property
+    def plain(self) -> str:
+        """The per-batch strategy, under the experiment's start method, this one is a form of."""
+        return self.family or self.name
 
     @property
     def base(self) -> str:
-        """The per-batch strategy this one keeps the pool of (itself when per batch)."""
-        return self.name.removesuffix(PERSISTENT_SUFFIX) if self.persistent else self.name
+        """The per-batch strategy this one keeps the pool of (itself when per batch): the
+        same start method, made per batch."""
+        if not self.persistent:
+            return self.name
+        method = self.start_method if self.start_method in START_METHOD_VARIANTS else None
+        return variant_name(self.plain, False, method)
 
 
 #: A persistent strategy's name is its per-batch strategy's with this suffix.
 PERSISTENT_SUFFIX = "_persistent"
+#: The start methods a process-pool strategy has a variant for (config ``start_methods``).
+START_METHOD_VARIANTS = ("fork", "forkserver", "spawn")
+
+
+def variant_name(plain: str, persistent: bool = False, start_method: str | None = None) -> str:
+    """A variant's name: ``processes`` -> ``processes_persistent``, ``processes_spawn``,
+    ``processes_persistent_spawn`` (the start method last, after ``_persistent``)."""
+    return (
+        plain
+        + (PERSISTENT_SUFFIX if persistent else "")
+        + (f"_{start_method}" if start_method else "")
+    )
 
 
 # -- start method --------------------------------------------------------------------------
@@ -139,6 +189,37 @@ def _preload(extra: Sequence[str]) -> list[str]:
     return sorted({*wanted, *(m for m in loaded if not m.partition(".")[2].startswith("_"))})
 
 
+#: Packages whose modules, loaded here, a worker that starts a new interpreter (spawn, loky)
+#: imports before its first item: what tasks load on first use (Pillow's plugins, httpx's
+#: transport stack, aiofiles). The engine itself comes with unpickling the work.
+WORKER_PRELOAD_PACKAGES = ("PIL", "httpx", "aiofiles")
+
+
+def _worker_preload(extra: Sequence[str]) -> tuple[str, ...]:
+    """What a new-interpreter worker imports before its first item: ``extra`` (what the
+    priming run imported) and this process's loaded modules of ``WORKER_PRELOAD_PACKAGES``.
+
+    A forked worker has them all already (importing them again is a dictionary look-up); a
+    spawned one would otherwise import them inside its first work call, in the timer's
+    work rather than in its pool's start-up, where the other start methods pay it.
+    """
+    loaded = [
+        m
+        for m in list(sys.modules)
+        if m.partition(".")[0] in WORKER_PRELOAD_PACKAGES
+        and not any(part.startswith("_") for part in m.split(".")[1:])
+    ]
+    return tuple(sorted({*extra, *loaded}))
+
+
+def _import_all(names: Sequence[str]) -> None:
+    for name in names:
+        # A name this process loaded may not be importable on its own (an alias a package
+        # registers under another name): its package's import brings it, or nothing needs it.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
 def process_context(
     start_method: str | None = None, preload: Sequence[str] = ()
 ) -> multiprocessing.context.BaseContext:
@@ -158,8 +239,14 @@ def pinned_start_method(start_method: str | None, preload: Sequence[str] = ()) -
     """Process pools created inside use ``start_method``; yields the method actually used.
 
     A forkserver is started here, untimed (with its preloads: a few tenths of a second),
-    rather than inside the first repetition's timer.
+    rather than inside the first repetition's timer. ``LOKY`` (joblib's strategies) pins the
+    platform's method for multiprocessing and readies joblib (``_ready_joblib``) untimed.
     """
+    if start_method == LOKY:
+        _ready_joblib()
+        with pinned_start_method(None, preload):
+            yield LOKY
+        return
     ctx = process_context(start_method, preload)
     method = ctx.get_start_method()
     if method == "forkserver":
@@ -230,7 +317,10 @@ def _note_thread_start(sink: list[float]) -> None:
     sink.append(time.perf_counter())
 
 
-def _note_process_start(sink: Any) -> None:
+def _note_process_start(sink: Any, preload: Sequence[str] = ()) -> None:
+    """A worker process's initializer: ``preload`` imported (``_worker_preload``), then its
+    start noted: the worker is ready for its first item."""
+    _import_all(preload)
     sink.put(time.perf_counter())
 
 
@@ -435,7 +525,7 @@ def _new_process_pool(workers: int) -> ProcessPoolExecutor:
         max_workers=workers,
         mp_context=_context(),
         initializer=_note_process_start,
-        initargs=(_current().process_starts,),
+        initargs=(_current().process_starts, _worker_preload(_pinned["preload"])),
     )
 
 
@@ -657,6 +747,154 @@ def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     return asyncio.run(main())
 
 
+# -- joblib --------------------------------------------------------------------------------
+
+#: What joblib's first ``Parallel`` call imports (of ``joblib.externals.loky.backend``).
+_LOKY_FIRST_CALL_MODULES = ("synchronize", "popen_loky_posix", "fork_exec")
+#: In a worker of joblib's pool: when its initializer had readied it (``_ready_loky_worker``).
+_loky_worker_ready: list[float] = []
+
+
+def _ready_joblib() -> None:
+    """Import joblib and what its first ``Parallel`` call loads, and start loky's resource
+    tracker (a process): untimed, before the first repetition (``pinned_start_method``)."""
+    # Only joblib cells pay its import (a few tenths of a second). The POSIX modules are
+    # missing elsewhere: _import_all passes them by.
+    _import_all(
+        [
+            "joblib",
+            *(f"joblib.externals.loky.backend.{m}" for m in _LOKY_FIRST_CALL_MODULES),
+        ]
+    )
+    from joblib.externals.loky.backend import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
+def _ready_loky_worker(preload: Sequence[str]) -> None:
+    """A loky worker's initializer: what a first item would import, imported (loky starts
+    every worker as a new interpreter); the time it was ready kept for its results."""
+    _import_all(preload)
+    _loky_worker_ready[:] = [time.perf_counter()]
+
+
+def _traced_loky(work: Callable[[Any], Any], index: int, item: Any) -> tuple:
+    """``_traced`` in a joblib worker, with the item's index (results arrive in any order),
+    the worker's pid and when it was ready (NaN: joblib ran the item in the caller)."""
+    ready = _loky_worker_ready[0] if _loky_worker_ready else math.nan
+    return (index, *_traced(work, item), os.getpid(), ready)
+
+
+def _loky_initargs() -> tuple:
+    return (_worker_preload(_pinned["preload"]),)
+
+
+def _loky_parallel(workers: int, initargs: tuple) -> Any:
+    """The ``Parallel`` every joblib run makes: the loky backend and joblib's defaults (auto
+    batching, arrays over 1 MB memory-mapped), results as they complete.
+
+    joblib reuses its executor only for the same arguments, the initializer's included: a
+    kept pool and the runs that use it pass the same ``initargs``.
+    """
+    from joblib import Parallel
+
+    return Parallel(
+        n_jobs=workers,
+        backend="loky",
+        return_as="generator_unordered",
+        initializer=_ready_loky_worker,
+        initargs=initargs,
+    )
+
+
+def _loky_executor() -> Any:
+    """loky's reusable executor (one per process, private to joblib), or None."""
+    from joblib.externals.loky import reusable_executor
+
+    return getattr(reusable_executor, "_executor", None)
+
+
+def _shut_down_loky() -> None:
+    executor = _loky_executor()
+    if executor is not None:
+        # Joins the workers (reaped: their CPU is the repetition's) and removes the
+        # temporary folder of memory-mapped arrays.
+        executor.terminate(kill_workers=False)
+
+
+class _LokyPool:
+    """joblib's loky executor as ``kept_pool`` keeps a pool: made by the very ``Parallel`` of
+    ``run_joblib`` (the same ``initargs``, frozen here), so that every run reuses it.
+
+    With one worker joblib runs the items in the caller (its sequential backend): there is
+    no executor, and a call is made here.
+    """
+
+    def __init__(self, workers: int) -> None:
+        from joblib import delayed
+
+        self.initargs = _loky_initargs()
+        list(_loky_parallel(workers, self.initargs)(delayed(_nothing)() for _ in range(workers)))
+        self.executor = _loky_executor() if workers > 1 else None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        if self.executor is not None:
+            return self.executor.submit(fn, *args)
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    @property
+    def _processes(self) -> dict:
+        return dict(getattr(self.executor, "_processes", None) or {})
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        if self.executor is not None:
+            # Joined, not killed, even on a failure: nothing of the kept pool is left behind.
+            self.executor.terminate(kill_workers=False)
+
+
+_NEW_POOL["joblib"] = _LokyPool
+_WARM["joblib"] = _warm_process
+
+
+def run_joblib(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+    """``Parallel(n_jobs=workers, backend="loky")`` over the items, results in input order.
+
+    Per batch, loky's executor is shut down before returning, inside the timer, as the
+    other per-batch pools are: loky would otherwise keep its workers warm for the next call.
+    Only a kept pool (``joblib_persistent``) outlives the run.
+    """
+    from joblib import delayed
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    kept = _kept.get(("joblib", workers))
+    begun = time.perf_counter()
+    traced: list[Any] = [None] * len(items)
+    ready: dict[int, float] = {}
+    arrivals = _Arrivals()
+    calls = (delayed(_traced_loky)(task.work, i, item) for i, item in enumerate(items))
+    initargs = kept.initargs if isinstance(kept, _LokyPool) else _loky_initargs()
+    try:
+        for index, *one, pid, ready_at in _loky_parallel(workers, initargs)(calls):
+            traced[index] = one
+            ready[pid] = ready_at
+            arrivals.note()
+    except TerminatedWorkerError as exc:
+        raise WorkerDiedError(f"a joblib worker process died abruptly ({exc})") from exc
+    finally:
+        if kept is None:
+            _shut_down_loky()
+    outcome = _untrace(traced, *arrivals.span())
+    workers_used = {pid: at for pid, at in ready.items() if pid != os.getpid()}
+    if workers_used:
+        started = [at for at in workers_used.values() if at >= begun]
+        # Started inside this run: the pool's start-up, as the instruments' other workers.
+        _current().thread_starts.extend(started)
+        outcome.workers_reused = len(workers_used) - len(started)
+    return outcome
+
+
 _PER_BATCH = (
     Strategy("serial", "a plain for loop", False, run_serial),
     Strategy("threads", "ThreadPoolExecutor, one submit per image", True, run_threads, "threads"),
@@ -698,21 +936,81 @@ _PER_BATCH = (
         True,
         run_asyncio,
     ),
+    Strategy(
+        "joblib",
+        "joblib.Parallel(n_jobs=workers, backend='loky'), one delayed call per image, "
+        "joblib's defaults (auto batching); loky starts each worker as a new interpreter, "
+        "and with 1 worker joblib runs the items in the caller",
+        True,
+        run_joblib,
+        "joblib",
+        start_method=LOKY,
+    ),
 )
 
 
 def _persistent(strategy: Strategy) -> Strategy:
     return replace(
         strategy,
-        name=strategy.name + PERSISTENT_SUFFIX,
+        name=variant_name(strategy.plain, True),
         summary=f"{strategy.summary}; the pool made and warmed before the timer and kept for "
         "every repetition (steady state)",
         persistent=True,
+        family=strategy.plain,
     )
 
 
+#: How each start method's workers begin, for a variant's summary.
+_HOW_STARTED = {
+    "fork": "forked from the parent, inheriting what it loaded",
+    "forkserver": "forked from a server that preloaded the engine",
+    "spawn": "each a new interpreter that imports the engine",
+}
+
+
+def _pinning(
+    run: Callable[[Task, Sequence[Any], int], Outcome], method: str
+) -> Callable[[Task, Sequence[Any], int], Outcome]:
+    """``run`` under start method ``method``: a no-op in a cell, whose runner has pinned it
+    before the repetitions; called directly (tests, other programs), it pins it for the run."""
+
+    def run_started_with(task: Task, items: Sequence[Any], workers: int) -> Outcome:
+        if _pinned["method"] == method:
+            return run(task, items, workers)
+        with pinned_start_method(method, _pinned["preload"]):
+            return run(task, items, workers)
+
+    return run_started_with
+
+
+def _started_with(strategy: Strategy, method: str) -> Strategy:
+    return replace(
+        strategy,
+        run=_pinning(strategy.run, method),
+        name=variant_name(strategy.plain, strategy.persistent, method),
+        summary=f"{strategy.summary}; workers started with {method} ({_HOW_STARTED[method]}), "
+        "whatever the experiment's start_method",
+        start_method=method,
+        family=strategy.plain,
+    )
+
+
+_KEPT = tuple(_persistent(s) for s in _PER_BATCH if s.pool is not None)
+
 #: Every strategy by name: the per-batch ones (a pool made and shut down inside the timer, as
-#: the studies did), then the persistent form of each that has a pool (config ``pool``).
+#: the studies did), the persistent form of each that has a pool (config ``pool``), then each
+#: process-pool strategy under each start method (config ``start_methods``), per batch and
+#: persistent, method by method.
 STRATEGIES: dict[str, Strategy] = {
-    s.name: s for s in (*_PER_BATCH, *(_persistent(s) for s in _PER_BATCH if s.pool is not None))
+    s.name: s
+    for s in (
+        *_PER_BATCH,
+        *_KEPT,
+        *(
+            _started_with(s, method)
+            for s in (*_PER_BATCH, *_KEPT)
+            if s.pool == "processes"
+            for method in START_METHOD_VARIANTS
+        ),
+    )
 }

@@ -2,7 +2,9 @@
 
 Snapshots are taken just outside the timed region; the wall clock is ``perf_counter``.
 CPU time includes worker processes, which the pool reaps inside the timed region, so
-``os.times()`` counts them as children. On Linux, ``/proc/self/io`` also includes reaped
+``getrusage(RUSAGE_CHILDREN)`` counts them (to the microsecond, as it counts this process;
+a kept pool's live workers are read from ``/proc/<pid>/schedstat``, in nanoseconds, where
+the platform has it, else in clock ticks). On Linux, ``/proc/self/io`` also includes reaped
 children, and the peak RSS of this process is reset before each repetition
 (``/proc/self/clear_refs``); children's peak RSS is the largest of any child so far.
 
@@ -67,6 +69,8 @@ def peak_rss_children() -> int:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * _RSS_UNIT
 
 
+#: The resolution of the CPU seconds a repetition records (getrusage's microseconds).
+CPU_RESOLUTION_S = 1e-6
 #: Fields of psutil.cpu_times() that are not time spent running this machine's processes:
 #: idle and I/O wait; steal (the hypervisor ran another VM), counted apart; guest time,
 #: already included in user and nice on Linux.
@@ -138,18 +142,19 @@ class Snapshot:
     def take(
         cls, helpers: Iterable[psutil.Process] = (), workers: Iterable[psutil.Process] = ()
     ) -> Snapshot:
-        t = os.times()
         io = _io_counters(psutil.Process()) if psutil is not None else None
         helper_cpu = {p.pid: cpu for p in helpers if (cpu := _process_cpu(p)) is not None}
+        # getrusage, not os.times: its times are the scheduler's own, to the microsecond
+        # (os.times counts 10 ms clock ticks, coarser than a short repetition's CPU).
         own, reaped = (
             resource.getrusage(resource.RUSAGE_SELF),
             resource.getrusage(resource.RUSAGE_CHILDREN),
         )
         return cls(
-            t.user,
-            t.system,
-            t.children_user,
-            t.children_system,
+            own.ru_utime,
+            own.ru_stime,
+            reaped.ru_utime,
+            reaped.ru_stime,
             *_io_fields(io),
             *machine_busy_seconds(usable_cpus()),
             own.ru_minflt + reaped.ru_minflt,
@@ -179,7 +184,23 @@ def _worker_counts(process: psutil.Process) -> tuple | None:
         t = process.cpu_times()
     except psutil.Error:
         return None
-    return (t.user, t.system, *_io_fields(_io_counters(process)), *_faults(process.pid))
+    user, system = t.user, t.system
+    # A live process's times in /proc/<pid>/stat are clock ticks; its run time in
+    # schedstat is in nanoseconds: the total from there, split as the ticks split it.
+    exact = _run_time(process.pid)
+    if exact is not None:
+        ticks = user + system
+        share = user / ticks if ticks > 0 else 1.0
+        user, system = exact * share, exact * (1.0 - share)
+    return (user, system, *_io_fields(_io_counters(process)), *_faults(process.pid))
+
+
+def _run_time(pid: int) -> float | None:
+    """CPU seconds so far of a live process, to the nanosecond (Linux schedstat)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _faults(pid: int) -> tuple[int | None, int | None]:
@@ -243,6 +264,11 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
         "cpu_user_s": user,
         "cpu_sys_s": system,
         "cpu_s": user + system,
+        # This process alone (the loop's work; a pool's submitting, pickling and collecting).
+        "parent_cpu_s": (after.user - before.user) + (after.system - before.system),
+        # How finely the CPU seconds were counted: getrusage's microseconds (ticks of 10 ms
+        # for a kept pool's workers where the kernel has no schedstat).
+        "cpu_resolution_s": CPU_RESOLUTION_S,
         "helper_cpu_s": helpers,
         "other_cpu_s": (after.machine_busy - before.machine_busy) - (user + system) - helpers,
         "steal_s": after.machine_steal - before.machine_steal,

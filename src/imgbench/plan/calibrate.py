@@ -85,6 +85,8 @@ def _items(key: TaskKey, options: dict, directory: Path, count: int) -> list:
     for i in range(count):
         array = synthesize_image(width, height, 0, i, color)
         output = str(out / f"{i}{task.output_suffix}") if task.output_suffix else None
+        if output is not None and task.output_dirs:
+            Path(output).mkdir()
         if task.input_kind == "arrays" or fmt == RAW:
             source = array
         else:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from imgbench.errors import ConfigError
+from imgbench.plan.pythons import expand_pythons
 from imgbench.plan.suggest import did_you_mean, schema_problems, unknown
 from imgbench.words import count
 
@@ -139,22 +140,55 @@ def config_problems(config: dict) -> list[str]:
 
     if not isinstance(config, dict):
         return []  # the schema says what it should be
-    problems: list[str] = _scratch_problems(config)
+    problems: list[str] = _scratch_problems(config) + _folder_problems(config)
     for name, exp in _experiments(config):
+        # A user's function that could not be loaded has been reported by resolve_tasks.
+        functions = exp.get("task_functions") or {}
         for key, registry in (("tasks", TASKS), ("strategies", STRATEGIES)):
             for i, value in enumerate(_names(exp, key)):
-                if isinstance(value, str) and value not in registry:
+                if isinstance(value, str) and value not in registry and value not in functions:
                     problems.append(
                         f"config key experiments.{name}.{key}[{i}]: "
                         + unknown("value", value, registry)
                     )
         problems += _task_problems(name, exp, TASKS, STRATEGIES)
+        problems += _start_method_problems(name, exp)
         for i, w in enumerate(_names(exp, "workers")):
             if isinstance(w, int) and w > MAX_WORKERS:
                 problems.append(
                     f"config key experiments.{name}.workers[{i}]: {w} exceeds the limit "
                     f"{MAX_WORKERS}"
                 )
+    return problems
+
+
+def _start_method_problems(name: str, exp: dict) -> list[str]:
+    """Start methods this platform lacks (``start_method``, ``start_methods``), and a
+    ``start_method`` that ``start_methods`` contradicts."""
+    import multiprocessing
+
+    from imgbench.measure.strategies import START_METHODS
+
+    available = multiprocessing.get_all_start_methods()
+    key = f"config key experiments.{name}"
+    single = exp.get("start_method")
+    listed = [m for m in _names(exp, "start_methods") if isinstance(m, str)]
+    problems = [
+        f"{key}.{where}: start method {method} is not available on this platform "
+        f"(available: {', '.join(available)})"
+        for where, method in [
+            ("start_method", single),
+            *((f"start_methods[{i}]", m) for i, m in enumerate(listed)),
+        ]
+        # A name that is no start method at all the schema has already refused.
+        if method in START_METHODS and method != "default" and method not in available
+    ]
+    if listed and isinstance(single, str) and single != "default" and single not in listed:
+        problems.append(
+            f"{key}: start_method {single} contradicts start_methods ({', '.join(listed)}), "
+            "which sets every process pool's method: add it to start_methods, or leave "
+            "start_method out (default)"
+        )
     return problems
 
 
@@ -225,6 +259,21 @@ def _pool_warning(name: str, exp: dict, strategies: dict) -> list[str]:
     ]
 
 
+def _start_methods_warning(name: str, exp: dict, strategies: dict) -> list[str]:
+    listed = [s for s in _names(exp, "strategies") if isinstance(s, str) and s in strategies]
+    if not _names(exp, "start_methods") or not listed:
+        return []
+    if any(
+        strategies[s].pool == "processes" and strategies[s].start_method is None for s in listed
+    ):
+        return []
+    return [
+        f"config key experiments.{name}.start_methods: none of the experiment's strategies "
+        "is a process pool of the experiment's start method (processes, processes_shm, "
+        "processes_chunked, their persistent forms): start_methods changes nothing"
+    ]
+
+
 def config_warnings(config: dict, cores: int | None = None) -> list[str]:
     """What a valid config may do but probably should not: fewer timed repetitions per cell
     than a 95% CI of the median needs, more workers for CPU-bound work than ``cores`` (by
@@ -242,6 +291,7 @@ def config_warnings(config: dict, cores: int | None = None) -> list[str]:
         warnings += _repetition_warning(name, exp)
         warnings += _worker_warning(name, exp, cores, TASKS, STRATEGIES)
         warnings += _pool_warning(name, exp, STRATEGIES)
+        warnings += _start_methods_warning(name, exp, STRATEGIES)
     return warnings
 
 
@@ -258,8 +308,41 @@ def review_config(config: dict, cores: int | None = None) -> Review:
     """Schema errors, registry problems and warnings of ``config``, all at once, never raising
     on a wrong value (``imgbench validate-config``)."""
     filled, problems = _fill_and_validate(config)
+    if not problems:
+        filled, python_problems = expand_pythons(filled)
+        problems += python_problems
     problems += config_problems(filled)
     return Review(filled, problems, config_warnings(filled, cores))
+
+
+def _folder_problems(config: dict) -> list[str]:
+    """A folder of the user's images must exist, and nothing imgbench writes may lie in it
+    (results, datasets, scratch): imgbench never writes into a user's image folder."""
+    written = {
+        key: config.get(key)
+        for key in ("results_dir", "datasets_dir")
+        if isinstance(config.get(key), str)
+    }
+    scratch = config.get("scratch")
+    if isinstance(scratch, dict):
+        written |= {f"scratch.{k}": v for k, v in scratch.items() if isinstance(v, str)}
+    problems = []
+    for name, exp in _experiments(config):
+        dataset = exp.get("dataset")
+        if not isinstance(dataset, dict) or not isinstance(dataset.get("path"), str):
+            continue  # the schema says what is wrong
+        key = f"config key experiments.{name}.dataset.path"
+        folder = Path(dataset["path"]).resolve()
+        if not folder.is_dir():
+            problems.append(f"{key}: {dataset['path']!r} is not an existing directory")
+            continue
+        for other, where in written.items():
+            if Path(where).resolve().is_relative_to(folder):
+                problems.append(
+                    f"{key}: {other} ({where}) lies inside the image folder {dataset['path']}; "
+                    "imgbench never writes into it: choose a directory outside"
+                )
+    return problems
 
 
 def _scratch_problems(config: dict) -> list[str]:
@@ -384,6 +467,17 @@ def resolve_config(config: dict[str, Any]) -> dict:
     Raises ``ConfigError`` listing every problem of both at once.
     """
     config, problems = _fill_and_validate(config)
+    if not problems:
+        # A user's functions named in `tasks` join the task registry (imgbench.plan.tasks).
+        from imgbench.plan.tasks import resolve_tasks
+
+        config, task_problems = resolve_tasks(config)
+        problems += task_problems
+    if not problems:
+        # One experiment per interpreter of its `pythons` (imgbench.plan.pythons), each
+        # probed once; on a config the schema refused there is nothing sound to expand.
+        config, python_problems = expand_pythons(config)
+        problems += python_problems
     problems += config_problems(config)
     if problems:
         raise _invalid(problems)

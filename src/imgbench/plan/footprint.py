@@ -106,6 +106,9 @@ def _output_bytes(cell: CellSpec, dataset: DatasetSpec, options: dict) -> float:
         ratio = min(1.0, box_w / cell.width, box_h / cell.height)
         w, h = max(1, int(cell.width * ratio)), max(1, int(cell.height * ratio))
         return image_sample("jpeg", dataset.color, w, h).bytes
+    if task.function is not None:
+        # A user's task writes what it wants: taken as one image of the input's size.
+        return image_sample(dataset.format, dataset.color, cell.width, cell.height).bytes
     if cell.task == "download":
         # A download writes the file it fetched.
         return image_sample(dataset.format, dataset.color, cell.width, cell.height).bytes

@@ -168,8 +168,9 @@ def machine_lines(machine: dict) -> list[str]:
 
 
 def registry_lines() -> list[str]:
-    """Every task (with its bound and options) and every strategy, one line each."""
-    from imgbench.measure.strategies import STRATEGIES
+    """Every task (with its bound and options) and every strategy, one line each (the
+    start-method variants in one)."""
+    from imgbench.measure.strategies import START_METHOD_VARIANTS, STRATEGIES, variant_name
     from imgbench.measure.tasks import TASKS
 
     lines = ["tasks (options go in an experiment's task_options):"]
@@ -184,8 +185,18 @@ def registry_lines() -> list[str]:
             + (f" [options: {options}]" if options else "")
         )
     lines.append("strategies:")
-    width = max(map(len, STRATEGIES))
-    lines += [f"  {name:<{width}}  {s.summary}" for name, s in STRATEGIES.items()]
+    # The start-method variants are one line: 18 more names that say the same but the method.
+    listed = {n: s for n, s in STRATEGIES.items() if s.start_method not in START_METHOD_VARIANTS}
+    width = max(map(len, listed))
+    lines += [f"  {name:<{width}}  {s.summary}" for name, s in listed.items()]
+    families = [s for s in listed.values() if s.pool == "processes" and s.start_method is None]
+    first, last = families[0], families[-1]
+    lines.append(
+        f"  {'<strategy>_<method>':<{width}}  each of {', '.join(s.name for s in families)} "
+        f"with its workers started by {', '.join(START_METHOD_VARIANTS)} (config "
+        f"start_methods), e.g. {variant_name(first.plain, first.persistent, 'spawn')}, "
+        f"{variant_name(last.plain, last.persistent, 'forkserver')}"
+    )
     return lines
 
 

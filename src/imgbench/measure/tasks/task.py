@@ -90,6 +90,12 @@ class Task:
     choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: "cpu": the work needs a core (the default); "wait": it mostly waits (a download).
     bound: str = "cpu"
+    #: Each image's output is an empty directory of its own (made before every repetition,
+    #: untimed), not a file: a user's task writes what it wants there.
+    output_dirs: bool = False
+    #: A user's task: the function it runs (``imgbench.measure.tasks.user``); None for
+    #: imgbench's own.
+    function: str | None = None
 
     def build_item(self, source: Any, output: str | None, options: dict, service: Any) -> Any:
         if self.make_item is not None:

@@ -1,5 +1,6 @@
 """The known-answers slide: each calibration cell's expected speedup beside the measured one,
-and how many cores this machine delivers.
+its known diagnosis beside the one the analysis gave it, and how many cores this machine
+delivers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def _table(frame: pd.DataFrame) -> Table:
             ("measured", True),
             ("within", False),
             ("verdict", False),
+            ("diagnosis", False),
         ]
     )
     keys = [k for k in ("task", "n_images", "strategy", "workers") if k in frame.columns]
@@ -61,6 +63,7 @@ def _table(frame: pd.DataFrame) -> Table:
             else "n/a"
         )
         inside = words.is_true(row.get("within"))
+        diagnosis, right = _diagnosis(row)
         values = [
             *([(str(row.get(HOST)), False)] if hosts else []),
             (words.text(row.get("task")), False),
@@ -81,9 +84,21 @@ def _table(frame: pd.DataFrame) -> Table:
             ),
             ("yes" if inside else "no", False),
             (label_text(row.get("verdict")), False),
+            (diagnosis, False),
         ]
-        table.rows.append(Row(text_cells(values), "" if inside else "flagged"))
+        table.rows.append(Row(text_cells(values), "" if inside and right else "flagged"))
     return table
+
+
+def _diagnosis(row) -> tuple[str, bool]:
+    """The cell's diagnosis, marked right or wrong against the known one, and whether it is
+    not wrong ("n/a", not wrong, where the table predates diagnoses)."""
+    found, expected = row.get("diagnosis"), row.get("expected_diagnosis")
+    if words.is_missing(found) or words.is_missing(row.get("diagnosis_right")):
+        return words.NA, True
+    if words.is_true(row.get("diagnosis_right")):
+        return f"{found} ✓", True
+    return f"{found} ✗ (known: {expected})", False
 
 
 def calibration_section(results_dir: Path) -> dict | None:
@@ -107,6 +122,13 @@ def calibration_section(results_dir: Path) -> dict | None:
         cells = float(len(frame))
     if not math.isfinite(within):
         within = float(within_flags.sum())
+    # Each cell's diagnosis against its known one (none in tables that predate diagnoses).
+    checked = [
+        words.is_true(row.get("diagnosis_right"))
+        for _, row in frame.iterrows()
+        if not words.is_missing(row.get("diagnosis_right"))
+    ]
+    diagnoses = f" {sum(checked)} of {len(checked)} diagnosed as known." if checked else ""
     cores = distinct(frame, "usable_cores")
     of_cores = f" of its {words.joined(int(c) for c in cores)} usable" if cores else ""
     return {
@@ -117,7 +139,7 @@ def calibration_section(results_dir: Path) -> dict | None:
             "names none: no spin_native cell)."
         ),
         "within": f"{int(within)} of {int(cells)} known-answer cells measured within their "
-        "expected range.",
-        "all_within": bool(cells) and within == cells,
+        "expected range." + diagnoses,
+        "all_within": bool(cells) and within == cells and all(checked),
         "table": table,
     }

@@ -29,6 +29,77 @@ QUESTION = (
 )
 
 
+#: What a dataset's content is, as the method slide says it (``imgbench.measure.datasets``).
+CONTENT_WORDS = {
+    "photo": "native-scale crops of real photographs (mosaics of such crops where a size is "
+    "larger than the photographs), never resampled",
+    "synthetic": "imgbench's synthetic photo-like images (gradients, soft shapes, mild noise), "
+    "not photographs",
+    "noise": "uniform random pixels (0 to 254 each, as study 002's arrays)",
+    "unknown": "not recorded in the results",
+    "folder": "your own images",
+}
+#: Bad files named on the slide; the rest are counted (the manifest lists them all).
+BAD_FILES_SHOWN = 5
+
+
+def image_content(meta: dict) -> str | None:
+    """What the images were, and for photographs which ones under which licence; None for
+    metadata from before the analysis recorded it."""
+    contents = meta.get("dataset_contents")
+    if not contents:
+        return None
+    experiments: dict[str, list[str]] = {}
+    for experiment, found in contents.items():
+        for content in found:
+            experiments.setdefault(content, []).append(experiment)
+    if len(experiments) == 1:
+        (content,) = experiments
+        said = CONTENT_WORDS.get(content, content)
+    else:
+        # Experiments of different contents: each content with the experiments that used it.
+        said = "; ".join(
+            f"{CONTENT_WORDS.get(c, c)} in {words.joined(sorted(e))}"
+            for c, e in sorted(experiments.items())
+        )
+    text = f"Images: {said}."
+    for folder in meta.get("folders") or []:
+        text += " " + folder_words(folder)
+    photos = meta.get("photos") or []
+    if photos:
+        credits = "; ".join(f"{p['title']} ({p['author']}, {p['licence']})" for p in photos)
+        text += f" Drawn from the photographs scikit-image ships: {credits}."
+        if "grey" in meta.get("photo_colors", []):
+            text += (
+                ' Greyscale images: the colour photographs converted with Pillow\'s "L" '
+                "(ITU-R 601-2 luma), and the greyscale ones as they are."
+            )
+    return text
+
+
+def folder_words(folder: dict) -> str:
+    """A folder of the user's images: where, what was done to each, which files were left
+    out and why."""
+    text = (
+        f"Your folder {folder.get('folder')}: {words.integer(folder.get('usable'))} usable "
+        f"images, picked by the dataset seed, made upright (EXIF orientation) and fitted to each "
+        "size (scaled to cover, centre-cropped)"
+    )
+    if folder.get("upscaled"):
+        text += f"; {words.integer(folder['upscaled'])} of them scaled up to fit"
+    bad = folder.get("bad") or []
+    if bad:
+        named = "; ".join(f"{b['name']}: {b['reason']}" for b in bad[:BAD_FILES_SHOWN])
+        more = len(bad) - BAD_FILES_SHOWN
+        text += f". Left out ({words.integer(len(bad))}): {named}"
+        text += (
+            f"; and {words.integer(more)} more (the dataset's manifest lists them)"
+            if more > 0
+            else ""
+        )
+    return text + "."
+
+
 BASE_CASES = (
     "Speedup has two base cases, both in the same task, size, storage, cache and number of "
     "images: the serial loop (does parallelism pay at all?) and the same strategy with 1 "
@@ -53,6 +124,7 @@ def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
         f"{words.joined(workers)} (the serial loop runs once, with 1); images per cell "
         f"{images}; sizes {words.joined(sizes)}; storage {values('storage')}; cache "
         f"{values('cache')}; input format {values('format')}.",
+        *filter(None, [image_content(meta)]),
         f"{words.joined(meta.get('repeats', []))} timed repetitions per cell after "
         f"{words.joined(meta.get('warmup', []))} untimed warm-up; "
         f"{words.text(meta.get('cells'))} cells, {words.text(meta.get('timed_repetitions'))} "

@@ -16,7 +16,9 @@ from imgbench.files import write_atomic
 from imgbench.report.deck.appendix import amdahl_appendix, speedup_appendix, summary_appendix
 from imgbench.report.deck.calibration import calibration_section
 from imgbench.report.deck.cells import cell_frame
+from imgbench.report.deck.diagnosis import diagnosis_sections
 from imgbench.report.deck.figures import FIGURE_BOX_VH, figure
+from imgbench.report.deck.interpreters import interpreters_section
 from imgbench.report.deck.machine import (
     cpu_warning,
     host_lines,
@@ -67,9 +69,10 @@ TABLE_COLUMNS = {
 def read_tables(results_dir: Path) -> dict[str, pd.DataFrame]:
     """Every table the deck reads, checked for the columns it needs, each with its host."""
     # The timings only where they are (the persistent-pools slide takes each pool's start
-    # from them; older tables without it show no start).
+    # from them; older tables without it show no start); the diagnosis likewise (results
+    # aggregated before it have no diagnosis slide).
     return result_tables.read_tables(
-        results_dir, TABLE_COLUMNS, TABLE_COLUMNS, optional=("timings",)
+        results_dir, TABLE_COLUMNS, TABLE_COLUMNS, optional=("timings", "diagnosis")
     )
 
 
@@ -182,6 +185,8 @@ def deck_context(results_dir: Path) -> dict:
         ],
         "calibration": calibration_section(results_dir),
         "pools": pools_section(summary, tables["timings"]),
+        "diagnoses": diagnosis_sections(summary, tables["diagnosis"]),
+        "interpreters": interpreters_section(results_dir),
         "appendix": _appendix(cells, tables),
     }
 

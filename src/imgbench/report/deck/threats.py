@@ -182,18 +182,34 @@ def _eviction(fact: Fact, hosted: bool) -> str:
     )
 
 
+def _start_cost(ready: float, cost: dict | None) -> str:
+    """What starting a pool cost under one start method: a process pool's, made per batch
+    and kept, where recorded (``start_costs``), else every pool's start-up."""
+    pieces = []
+    if cost and math.isfinite(cost["pool_ready_s"]):
+        pieces.append(
+            "a process pool made per batch had every worker started after a median "
+            f"{words.milliseconds(cost['pool_ready_s'])} ms"
+        )
+    if cost and math.isfinite(cost["pool_start_s"]):
+        pieces.append(
+            f"a kept one took {words.milliseconds(cost['pool_start_s'])} ms to make and warm"
+        )
+    if pieces:
+        return ", ".join(pieces)
+    if math.isfinite(ready):
+        return f"every pool worker had started after a median {words.milliseconds(ready)} ms"
+    return "pool start-up not recorded"
+
+
 def _start_method(fact: Fact, hosted: bool) -> str:
     methods, others = fact.details["methods"], fact.details["others"]
+    costs = fact.details.get("costs") or {}
     if not methods:
         return "not recorded."
-    parts = []
-    for name, ready in sorted(methods.items()):
-        cost = (
-            f"every pool worker had started after a median {words.milliseconds(ready)} ms"
-            if math.isfinite(ready)
-            else "pool start-up not recorded"
-        )
-        parts.append(f"{name} ({cost})")
+    parts = [
+        f"{name} ({_start_cost(ready, costs.get(name))})" for name, ready in sorted(methods.items())
+    ]
     text = "; ".join(parts) + "."
     if not others:
         return text + " Forked workers inherit the modules the parent loaded untimed."

@@ -46,6 +46,7 @@ _BASE_COLORS: dict[str, str] = {
     "threads_chunked": "#56b4e9",
     "vectorized": "#cc79a7",
     "asyncio": "#009e73",
+    "joblib": "#332288",
 }
 
 
@@ -54,12 +55,32 @@ def _darker(color: str, by: float = 0.4) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def _shade(color: str, by: float) -> str:
+    """``color`` moved towards white by ``by`` (> 0) or towards black by ``-by`` (< 0)."""
+    if by < 0:
+        return _darker(color, -by)
+    r, g, b = (round(255 * (c + (1 - c) * by)) for c in to_rgb(color))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+#: How a start-method variant's colour moves from its family's: towards white (> 0) or black
+#: (< 0) by this much. The three stay apart from one another, from the family's own colour
+#: and from its persistent shade, which is then applied on top.
+_METHOD_SHADES = {"fork": 0.3, "forkserver": 0.55, "spawn": -0.2}
+
+
+def _variant_color(s) -> str:
+    color = _BASE_COLORS[s.plain]
+    if s.start_method in _METHOD_SHADES and s.name != s.plain:
+        color = _shade(color, _METHOD_SHADES[s.start_method])
+    return _darker(color) if s.persistent else color
+
+
 #: One colour per strategy in every figure where hue is the strategy, in the registry's order:
-#: a persistent strategy is a darker shade of its per-batch one, so the pair reads as one.
+#: a persistent strategy is a darker shade of its per-batch one, so the pair reads as one; a
+#: start-method variant a lighter (fork, forkserver) or darker (spawn) shade of its family's.
 STRATEGY_COLORS: dict[str, str] = {
-    name: _darker(_BASE_COLORS[s.base]) if s.persistent else _BASE_COLORS[name]
-    for name, s in STRATEGIES.items()
-    if name in _BASE_COLORS or s.base in _BASE_COLORS
+    name: _variant_color(s) for name, s in STRATEGIES.items() if s.plain in _BASE_COLORS
 }
 
 _SPARE_COLORS = ("#8c564b", "#f0e442", "#000000", "#9467bd", "#17becf", "#bcbd22")
@@ -73,12 +94,23 @@ _BASE_SHORT_NAMES: dict[str, str] = {
     "threads_chunked": "tchunk",
     "vectorized": "vec",
     "asyncio": "async",
+    "joblib": "jobl",
 }
-#: Short names for heatmap cells; "+" marks a persistent pool.
+#: A start-method variant's letter in its short name.
+_METHOD_LETTERS = {"fork": "F", "forkserver": "X", "spawn": "S"}
+
+
+def _short_name(s) -> str:
+    short = _BASE_SHORT_NAMES[s.plain]
+    if s.start_method in _METHOD_LETTERS and s.name != s.plain:
+        short = short[:3] + _METHOD_LETTERS[s.start_method]
+    return short[:4] + "+" if s.persistent else short
+
+
+#: Short names for heatmap cells; "+" marks a persistent pool, a capital letter a start
+#: method (F fork, X forkserver, S spawn: "proS+" is processes_persistent_spawn).
 SHORT_NAMES: dict[str, str] = {
-    name: _BASE_SHORT_NAMES[s.base][:4] + "+" if s.persistent else _BASE_SHORT_NAMES[name]
-    for name, s in STRATEGIES.items()
-    if s.base in _BASE_SHORT_NAMES
+    name: _short_name(s) for name, s in STRATEGIES.items() if s.plain in _BASE_SHORT_NAMES
 }
 
 #: Hatching of a speedup above its physical bound (never drawn as a plain finding).
