@@ -182,9 +182,15 @@ def test_empty_input_gives_empty_tables():
 
 def test_cpu_shares_are_not_judged_on_too_little_time():
     # 10 ms of timed wall time in all: CPU time (10 ms ticks) cannot say how busy workers were.
-    summary = summary_frame(result_files.timings_frame([cell_result("threads", 2, [0.005, 0.005])]))
+    ticks = cell_result("threads", 2, [0.005, 0.005])
+    for rep in ticks["repetitions"]:
+        rep["cpu_resolution_s"] = 0.01  # as os.times counted, before getrusage
+    summary = summary_frame(result_files.timings_frame([ticks]))
     assert math.isnan(summary["cpu_per_wall"].iloc[0])
     assert math.isnan(summary["worker_busy"].iloc[0])
+    # Counted to the microsecond (getrusage), the same 10 ms say how busy the workers were.
+    exact = summary_frame(result_files.timings_frame([cell_result("threads", 2, [0.005, 0.005])]))
+    assert exact["cpu_per_wall"].iloc[0] == pytest.approx(1.0)
 
 
 def _rounds(strategy, workers, walls_by_round, n=10, **rep_fields):

@@ -13,6 +13,11 @@ from imgbench.measure.tasks.task import check_count
 from imgbench.vocabulary import CellSpec
 from tests.helpers import ROOT
 
+#: Tasks whose first call imports something (Pillow's format plugins, httpx's transport):
+#: what a worker that starts a new interpreter (spawn, loky) would import inside the timer
+#: unless primed. The forked pools' test covers every task; a new interpreter per cell job
+#: costs seconds, so those tests take these.
+FIRST_USE_TASKS = ["blur_thumbnail", "decode", "download", "save_jpeg", "save_png"]
 #: Small options for tasks whose defaults would make a test slow.
 SMALL = {
     "blur_thumbnail": {"radius": 2.0, "thumbnail": "24x24"},

@@ -15,7 +15,7 @@ from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.strategies import LOKY, STRATEGIES, WorkerDiedError
 from imgbench.measure.tasks import TASKS, Task
 from imgbench.vocabulary import CellSpec
-from tests.helpers.cells import cell_job, cell_options, small_cell, verify_paths
+from tests.helpers.cells import FIRST_USE_TASKS, cell_job, cell_options, small_cell, verify_paths
 
 
 def _loky_workers() -> list[psutil.Process]:
@@ -110,7 +110,7 @@ def test_with_one_worker_joblib_runs_in_the_caller_and_says_nothing_of_reuse(dat
     assert outcome.workers_reused is None
 
 
-@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("task", FIRST_USE_TASKS)
 def test_joblib_workers_import_nothing_inside_the_timer(datasets, tmp_path, task):
     # As tests/measure/test_fairness.py asks of the forked pools: loky's workers are new
     # interpreters, readied by their initializer (what the priming run imported) before

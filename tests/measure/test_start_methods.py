@@ -15,8 +15,8 @@ from imgbench.measure.strategies import (
     STRATEGIES,
     variant_name,
 )
-from imgbench.measure.tasks import TASKS, Task
-from tests.helpers.cells import cell_job, cell_options, small_cell
+from imgbench.measure.tasks import Task
+from tests.helpers.cells import FIRST_USE_TASKS, cell_job, cell_options, small_cell
 
 AVAILABLE = multiprocessing.get_all_start_methods()
 #: The process-pool strategies of the experiment's start method: each has one variant per method.
@@ -134,7 +134,7 @@ def test_a_variant_cell_records_its_method_whatever_the_experiments(
 
 
 @needs("spawn")
-@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("task", FIRST_USE_TASKS)
 def test_spawned_workers_import_nothing_inside_the_timer(datasets, tmp_path, task):
     # A cell job of its own (as the workflow runs it): the priming run then lists what the
     # task loads on first use, and every spawned worker imports it before its first item.
