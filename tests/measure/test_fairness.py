@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from imgbench.errors import ImgbenchError
-from imgbench.measure import cache
+from imgbench.measure import cache, codecs
 from imgbench.measure import usage as measure
 from imgbench.measure.datasets import make_dataset
 from imgbench.measure.machine import process_started
@@ -35,8 +35,18 @@ linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /
 
 
 @pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="")
-@pytest.mark.parametrize("strategy", ["processes", "processes_chunked", "processes_shm"])
-@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize(
+    ("task", "strategy"),
+    [
+        (task, strategy)
+        for task in sorted(TASKS)
+        for strategy in ("processes", "processes_chunked", "processes_shm")
+        # A task under another library loads it as the Pillow task loads Pillow: one pool
+        # each; libvips' are never forked (tests/measure/test_codecs.py).
+        if TASKS[task].library in (None, "pillow")
+        or (strategy == "processes" and codecs.LIBRARIES[TASKS[task].library].fork_safe)
+    ],
+)
 def test_forked_workers_import_nothing_inside_the_timer(datasets, tmp_path, task, strategy):
     # No warm-up: the very first timed repetition must not pay for a first use either.
     options = cell_options(datasets, tmp_path, task, start_method="fork", repeats=2)

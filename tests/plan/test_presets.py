@@ -15,11 +15,10 @@ from imgbench.plan.references import load_reference
 from imgbench.vocabulary import parse_size
 from tests.helpers import ROOT, pythons_unavailable, snakemake
 
-# quick, calibrate and pythons are not studies: a smoke run, the known-answer calibration,
-# and the default load grid under two interpreters.
-STUDIES = sorted(
-    p for p in ROOT.glob("config/presets/*.yaml") if p.stem not in ("quick", "calibrate", "pythons")
-)
+#: Presets that are not studies: a smoke run, the known-answer calibration, the default load
+#: grid under two interpreters, the pools beyond the pickle and the image libraries.
+NOT_STUDIES = ("quick", "calibrate", "pythons", "pools", "libraries")
+STUDIES = sorted(p for p in ROOT.glob("config/presets/*.yaml") if p.stem not in NOT_STUDIES)
 SEEDS = sorted((ROOT.parent / "shared" / "seeds").glob("00*.txt"))
 #: Every config that ships: the default experiment and the presets.
 SHIPPED = [ROOT / "config/config.yaml", *sorted(ROOT.glob("config/presets/*.yaml"))]

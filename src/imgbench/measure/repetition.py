@@ -73,6 +73,9 @@ class Meters:
     #: The live worker processes of a kept pool (persistent strategies), whose CPU and I/O
     #: are the cell's work though no repetition reaps them.
     workers: list[psutil.Process] = field(default_factory=list)
+    #: The forkserver, where the cell's pools use one: it starts and reaps their workers,
+    #: so what they did reaches its counts (their CPU in clock ticks), not this process's.
+    servers: list[psutil.Process] = field(default_factory=list)
 
 
 def prepare(work: Workload) -> tuple[str, float | None]:
@@ -132,7 +135,7 @@ def run_repetition(
     # process pools by 3-6% when every timed repetition was sampled.
     if warmup:
         meters.sampler.start(exclude=[meters.service_pid] if meters.service_pid else [])
-    before = measure.Snapshot.take(meters.helpers, meters.workers)
+    before = measure.Snapshot.take(meters.helpers, meters.workers, meters.servers)
     t0 = time.perf_counter()
     try:
         outcome = work.strategy.run(work.task, work.items, work.spec.workers)
@@ -140,7 +143,7 @@ def run_repetition(
         during = " (a warm-up)" if warmup else ""
         raise type(exc)(f"{work.name}: {exc} during repetition {index}{during}") from exc
     t1 = time.perf_counter()
-    after = measure.Snapshot.take(meters.helpers, meters.workers)
+    after = measure.Snapshot.take(meters.helpers, meters.workers, meters.servers)
     tree_pss, tree_uss = meters.sampler.stop() if warmup else (None, None)
     peak_self, peak_children = measure.peak_rss_self(), measure.peak_rss_children()
     worker_starts = instruments.drain()

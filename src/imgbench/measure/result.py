@@ -125,6 +125,10 @@ class MachineInfo(TypedDict):
     #: ... and the libraries behind them, None where Pillow uses plain libjpeg or zlib.
     libjpeg_turbo_version: NotRequired[str | None]
     zlib_ng_version: NotRequired[str | None]
+    #: The image library the cell's task used (``imgbench.measure.codecs.describe``): name,
+    #: package, version, the codec libraries it reports and those mapped into the process,
+    #: and its internal threads.
+    image_library: NotRequired[dict[str, Any]]
     numpy_version: NotRequired[str]
     snakemake_version: NotRequired[str | None]
     imgbench_version: NotRequired[str | None]

@@ -43,7 +43,7 @@ from typing import Any
 import psutil
 
 from imgbench.errors import DatasetError, ImgbenchError, TaskError
-from imgbench.measure import cache, shared_memory, strategies
+from imgbench.measure import cache, codecs, shared_memory, strategies
 from imgbench.measure import usage as measure
 from imgbench.measure.datasets import RAW, Manifest, check_files, load_manifest
 from imgbench.measure.guard import CellGuard
@@ -114,6 +114,17 @@ def _check_spec(spec: CellSpec, options: RunOptions) -> None:
         raise ImgbenchError(f"{spec.strategy} uses no workers: run it with workers=1")
     if spec.strategy == "vectorized" and TASKS[spec.task].batch is None:
         raise ImgbenchError(f"task {spec.task} has no whole-batch form for the vectorized strategy")
+    library = codecs.LIBRARIES.get(TASKS[spec.task].library or "")
+    if (
+        library is not None
+        and not library.fork_safe
+        and strategies.forks(STRATEGIES[spec.strategy], options.start_method)
+    ):
+        # The priming run has the library work here before the pool forks its workers.
+        raise ImgbenchError(
+            f"{spec.task}: {library.name} is not fork-safe (a process forked after it has "
+            f"worked hangs): run {spec.strategy} with start_method forkserver or spawn"
+        )
     if options.eviction not in cache.EVICTIONS:
         raise ImgbenchError(
             f"unknown eviction {options.eviction!r}; allowed: {', '.join(cache.EVICTIONS)}"
@@ -235,6 +246,9 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
         # Read again after every repetition: a C extension without free-threading support
         # re-enables the GIL when it is first imported, which may be inside the work.
         machine["gil_enabled"] = gil_enabled()
+        if task.library is not None:
+            # Loaded by the priming run: its version and the codecs it really ran.
+            machine["image_library"] = codecs.describe(task.library, int(opts.get("threads", 1)))
         t_teardown = time.perf_counter()
     phases["teardown_s"] = time.perf_counter() - t_teardown
     finished_unix = time.time()
@@ -365,7 +379,12 @@ def _start_helpers(
     for pid in strategies.kept_worker_pids():
         with contextlib.suppress(psutil.Error):
             workers.append(psutil.Process(pid))
-    return mp_method, Meters(sampler, helpers, service_pid, workers)
+    servers = []
+    server = strategies.forkserver_pid() if mp_method == "forkserver" else None
+    if server is not None:
+        with contextlib.suppress(psutil.Error):
+            servers.append(psutil.Process(server))
+    return mp_method, Meters(sampler, helpers, service_pid, workers, servers)
 
 
 def _run_parameters(

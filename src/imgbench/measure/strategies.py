@@ -568,6 +568,23 @@ WARM_NAP_S = 0.05
 WARM_ROUNDS = 20
 
 
+def forks(strategy: Strategy, start_method: str | None) -> bool:
+    """Whether ``strategy``'s workers are forked from the cell's process, with its state:
+    a multiprocessing pool started with fork (its own method, else ``start_method``)."""
+    if strategy.pool != "processes":
+        return False
+    method = strategy.start_method or _method_name(start_method)
+    return (method or multiprocessing.get_context().get_start_method()) == "fork"
+
+
+def forkserver_pid() -> int | None:
+    """The forkserver's process, where one runs: the parent of every worker a forkserver
+    starts, which reaps them, so their CPU and I/O reach its counts, never this process's."""
+    from multiprocessing import forkserver
+
+    return getattr(forkserver._forkserver, "_forkserver_pid", None)
+
+
 def kept_worker_pids() -> list[int]:
     """The worker processes of the kept pool, if one is kept and runs processes."""
     return sorted(pid for executor in _kept.values() for pid in _worker_processes(executor))

@@ -4,7 +4,9 @@ Snapshots are taken just outside the timed region; the wall clock is ``perf_coun
 CPU time includes worker processes, which the pool reaps inside the timed region, so
 ``getrusage(RUSAGE_CHILDREN)`` counts them (to the microsecond, as it counts this process;
 a kept pool's live workers are read from ``/proc/<pid>/schedstat``, in nanoseconds, where
-the platform has it, else in clock ticks). On Linux, ``/proc/self/io`` also includes reaped
+the platform has it, else in clock ticks). A forkserver's workers are its children, not this
+process's: it reaps them, so they are counted through its counts of reaped children (CPU in
+clock ticks). On Linux, ``/proc/self/io`` also includes reaped
 children, and the peak RSS of this process is reset before each repetition
 (``/proc/self/clear_refs``); children's peak RSS is the largest of any child so far.
 
@@ -71,6 +73,8 @@ def peak_rss_children() -> int:
 
 #: The resolution of the CPU seconds a repetition records (getrusage's microseconds).
 CPU_RESOLUTION_S = 1e-6
+#: ... and where a forkserver's reaped workers are counted: the kernel's clock ticks.
+TICK_RESOLUTION_S = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
 #: Fields of psutil.cpu_times() that are not time spent running this machine's processes:
 #: idle and I/O wait; steal (the hypervisor ran another VM), counted apart; guest time,
 #: already included in user and nice on Linux.
@@ -137,11 +141,18 @@ class Snapshot:
     #: worker of a kept pool (persistent strategies), by pid: the cell's own work, which no
     #: reaping hands to this process's counts.
     workers: dict[int, tuple] = field(default_factory=dict)
+    #: Whether some of the CPU counted came in clock ticks (a server's reaped children).
+    ticked: bool = False
 
     @classmethod
     def take(
-        cls, helpers: Iterable[psutil.Process] = (), workers: Iterable[psutil.Process] = ()
+        cls,
+        helpers: Iterable[psutil.Process] = (),
+        workers: Iterable[psutil.Process] = (),
+        servers: Iterable[psutil.Process] = (),
     ) -> Snapshot:
+        """``workers``: a kept pool's live workers; ``servers``: processes that start and reap
+        the cell's workers for it (a forkserver), counted with their reaped children."""
         io = _io_counters(psutil.Process()) if psutil is not None else None
         helper_cpu = {p.pid: cpu for p in helpers if (cpu := _process_cpu(p)) is not None}
         # getrusage, not os.times: its times are the scheduler's own, to the microsecond
@@ -160,7 +171,11 @@ class Snapshot:
             own.ru_minflt + reaped.ru_minflt,
             own.ru_majflt + reaped.ru_majflt,
             helper_cpu,
-            {p.pid: counts for p in workers if (counts := _worker_counts(p)) is not None},
+            {
+                **{p.pid: counts for p in workers if (counts := _worker_counts(p)) is not None},
+                **{p.pid: counts for p in servers if (counts := _server_counts(p)) is not None},
+            },
+            bool(servers),
         )
 
 
@@ -195,6 +210,20 @@ def _worker_counts(process: psutil.Process) -> tuple | None:
     return (user, system, *_io_fields(_io_counters(process)), *_faults(process.pid))
 
 
+def _server_counts(process: psutil.Process) -> tuple | None:
+    """A live process's counts with those of the children it has reaped: CPU (clock ticks
+    for the children), I/O (``/proc/<pid>/io`` includes them) and page faults."""
+    counts = _worker_counts(process)
+    if counts is None:
+        return None
+    try:
+        t = process.cpu_times()
+    except psutil.Error:
+        return None
+    minor, major = _faults(process.pid, children=True)
+    return (counts[0] + t.children_user, counts[1] + t.children_system, *counts[2:6], minor, major)
+
+
 def _run_time(pid: int) -> float | None:
     """CPU seconds so far of a live process, to the nanosecond (Linux schedstat)."""
     try:
@@ -203,16 +232,19 @@ def _run_time(pid: int) -> float | None:
         return None
 
 
-def _faults(pid: int) -> tuple[int | None, int | None]:
-    """Minor and major page faults so far of a live process (Linux ``/proc/<pid>/stat``)."""
+def _faults(pid: int, children: bool = False) -> tuple[int | None, int | None]:
+    """Minor and major page faults so far of a live process (Linux ``/proc/<pid>/stat``),
+    with those of its reaped children if ``children``."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None, None
     # Fields after the command name (which may hold spaces), from field 3: minflt is the
-    # 10th field of the line, majflt the 12th.
-    fields = stat.rpartition(")")[2].split()
-    return int(fields[7]), int(fields[9])
+    # 10th field of the line, cminflt the 11th, majflt the 12th, cmajflt the 13th.
+    fields = [int(f) for f in stat.rpartition(")")[2].split()[7:11]]
+    if children:
+        return fields[0] + fields[1], fields[2] + fields[3]
+    return fields[0], fields[2]
 
 
 def _delta(after: int | None, before: int | None) -> int | None:
@@ -266,9 +298,9 @@ def resource_usage(before: Snapshot, after: Snapshot) -> dict[str, float | int |
         "cpu_s": user + system,
         # This process alone (the loop's work; a pool's submitting, pickling and collecting).
         "parent_cpu_s": (after.user - before.user) + (after.system - before.system),
-        # How finely the CPU seconds were counted: getrusage's microseconds (ticks of 10 ms
-        # for a kept pool's workers where the kernel has no schedstat).
-        "cpu_resolution_s": CPU_RESOLUTION_S,
+        # How finely the CPU seconds were counted: getrusage's microseconds (clock ticks for
+        # a forkserver's reaped workers, and a kept pool's where the kernel has no schedstat).
+        "cpu_resolution_s": TICK_RESOLUTION_S if after.ticked else CPU_RESOLUTION_S,
         "helper_cpu_s": helpers,
         "other_cpu_s": (after.machine_busy - before.machine_busy) - (user + system) - helpers,
         "steal_s": after.machine_steal - before.machine_steal,

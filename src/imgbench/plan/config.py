@@ -474,6 +474,12 @@ def resolve_config(config: dict[str, Any]) -> dict:
         config, task_problems = resolve_tasks(config)
         problems += task_problems
     if not problems:
+        # Decode and save tasks under each of `libraries` (imgbench.plan.tasks).
+        from imgbench.plan.tasks import resolve_libraries
+
+        config, library_problems = resolve_libraries(config)
+        problems += library_problems
+    if not problems:
         # One experiment per interpreter of its `pythons` (imgbench.plan.pythons), each
         # probed once; on a config the schema refused there is nothing sound to expand.
         config, python_problems = expand_pythons(config)

@@ -5,6 +5,8 @@
 - ``images``: reading, decoding, greyscale, saving, blur + thumbnail;
 - ``download``: fetching over HTTP from a local server (``imgbench.measure.file_server``);
 - ``known_answers``: tasks whose speedups are known from physics (``KNOWN_ANSWER_TASKS``);
+- ``libraries``: the decode and save tasks under another image library (``LIBRARY_TASKS``,
+  config ``libraries``; the libraries are ``imgbench.measure.codecs``);
 - ``user``: a user's own function as a task; ``register_function`` adds one to ``TASKS``.
 
 Adding a task is one entry in its module's list; a new module of tasks is one more line in
@@ -16,6 +18,7 @@ from __future__ import annotations
 from imgbench.measure.tasks.download import DOWNLOAD
 from imgbench.measure.tasks.images import IMAGE_TASKS
 from imgbench.measure.tasks.known_answers import KNOWN_ANSWER_TASKS
+from imgbench.measure.tasks.libraries import LIBRARY_TASKS
 from imgbench.measure.tasks.task import BOUNDS, Task, VerifyContext, option_problems
 
 TASKS: dict[str, Task] = {
@@ -24,6 +27,7 @@ TASKS: dict[str, Task] = {
         *IMAGE_TASKS,
         DOWNLOAD,
         *KNOWN_ANSWER_TASKS,
+        *LIBRARY_TASKS,
     )
 }
 

@@ -169,13 +169,18 @@ def verify_bytes(ctx: VerifyContext, results: Sequence[Any]) -> None:
             raise VerificationError(f"{path}: bytes returned differ from the manifest's checksum")
 
 
-def verify_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    check_count(ctx, results)
+def check_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    """Every result is a ``uint8`` array of the dataset's shape."""
     shape = ctx.shape
     for path, array in zip(ctx.input_paths, results, strict=True):
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
             got = getattr(array, "shape", type(array).__name__)
             raise VerificationError(f"{path}: decoded to {got}, expected uint8 {shape}")
+
+
+def verify_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
+    check_count(ctx, results)
+    check_arrays(ctx, results)
     digests = on_every_core(pixel_sha256, results)
     expected = ctx.input_pixel_sha256
     for path, want, digest in zip(ctx.input_paths, expected, digests, strict=True):
@@ -387,6 +392,8 @@ IMAGE_TASKS = (
         options={"durability": "none"},
         make_item=save_item,
         choices={"durability": DURABILITY},
+        library="pillow",
+        base="save_png",
     ),
     Task(
         "save_jpeg",
@@ -399,6 +406,8 @@ IMAGE_TASKS = (
         options={"durability": "none"},
         make_item=save_item,
         choices={"durability": DURABILITY},
+        library="pillow",
+        base="save_jpeg",
     ),
     Task(
         "read",
@@ -415,6 +424,8 @@ IMAGE_TASKS = (
         decode_image,
         decode_image_async,
         verify_arrays,
+        library="pillow",
+        base="decode",
     ),
     Task(
         "grayscale",
@@ -424,6 +435,7 @@ IMAGE_TASKS = (
         grayscale_async,
         verify_grey,
         batch=grayscale_batch,
+        library="pillow",
     ),
     Task(
         "grayscale_loop",
@@ -432,6 +444,7 @@ IMAGE_TASKS = (
         grayscale_loop,
         grayscale_loop_async,
         verify_grey,
+        library="pillow",
     ),
     Task(
         "blur_thumbnail",
@@ -444,5 +457,6 @@ IMAGE_TASKS = (
         options={"radius": 15.0, "thumbnail": "1200x1200", "durability": "none"},
         make_item=blur_item,
         choices={"durability": DURABILITY},
+        library="pillow",
     ),
 )

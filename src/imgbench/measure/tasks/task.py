@@ -96,6 +96,11 @@ class Task:
     #: A user's task: the function it runs (``imgbench.measure.tasks.user``); None for
     #: imgbench's own.
     function: str | None = None
+    #: The image library doing the work (``imgbench.measure.codecs.LIBRARIES``; None for
+    #: tasks that use none), and the Pillow task this one is a form of under another
+    #: library (``imgbench.measure.tasks.libraries``; the Pillow task names itself).
+    library: str | None = None
+    base: str | None = None
 
     def build_item(self, source: Any, output: str | None, options: dict, service: Any) -> Any:
         if self.make_item is not None:

@@ -19,6 +19,7 @@ from imgbench.report.deck.cells import cell_frame
 from imgbench.report.deck.diagnosis import diagnosis_sections
 from imgbench.report.deck.figures import FIGURE_BOX_VH, figure
 from imgbench.report.deck.interpreters import interpreters_section
+from imgbench.report.deck.libraries import libraries_section
 from imgbench.report.deck.machine import (
     cpu_warning,
     host_lines,
@@ -185,6 +186,7 @@ def deck_context(results_dir: Path) -> dict:
         ],
         "calibration": calibration_section(results_dir),
         "pools": pools_section(summary, tables["timings"]),
+        "libraries": libraries_section(summary),
         "diagnoses": diagnosis_sections(summary, tables["diagnosis"]),
         "interpreters": interpreters_section(results_dir),
         "appendix": _appendix(cells, tables),
