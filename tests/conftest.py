@@ -20,3 +20,13 @@ def datasets(tmp_path_factory):
         "jpeg": make_dataset(root / "jpeg", "jpeg", 48, 32, 12, seed=7, source=raw.directory),
         "png": make_dataset(root / "png", "png", 48, 32, 12, seed=7, source=raw.directory),
     }
+
+
+@pytest.fixture(scope="session")
+def golden_results(tmp_path_factory):
+    """The golden results tree with every output derived (``tests.helpers.golden.derive``),
+    once per session: about 13 s each time. Tests copy it (``golden.copy_of``) before they
+    write into it."""
+    from tests.helpers.golden import derive
+
+    return derive(tmp_path_factory.mktemp("golden"))

@@ -65,6 +65,11 @@ def derive(workdir: Path) -> Path:
     return results
 
 
+def copy_of(results: Path, workdir: Path) -> Path:
+    """A copy of a derived results tree (the session's ``golden_results``) in ``workdir``."""
+    return Path(shutil.copytree(results, workdir / "results"))
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -11,7 +11,7 @@ from imgbench.measure import strategies
 from imgbench.measure.datasets import make_dataset
 from imgbench.measure.machine import SNAKEMAKE_VERSION_ENV
 from imgbench.measure.runner import RunOptions, run_cell
-from imgbench.measure.strategies import START_METHOD_VARIANTS, STRATEGIES, Outcome, Strategy
+from imgbench.measure.strategies import STRATEGIES, Outcome, Strategy
 from imgbench.measure.tasks import TASKS
 from imgbench.vocabulary import CellSpec
 from tests.helpers import imported_modules
@@ -37,13 +37,11 @@ PAIRS = [
     for strategy in sorted(STRATEGIES)
     if strategy != "vectorized" or TASKS[task].batch is not None
     # A persistent strategy runs its per-batch one's code on a kept pool, a start-method
-    # variant its family's code under another start method: a reading and a saving task
-    # cover what differs (results back, arrays out; tests/measure/test_start_methods.py the
-    # rest of the variants).
-    if not (
-        STRATEGIES[strategy].persistent
-        or STRATEGIES[strategy].start_method in START_METHOD_VARIANTS
-    )
+    # variant its family's code under another start method, joblib one code for every task
+    # on new interpreters (3 s a cell): a reading and a saving task cover what differs
+    # (results back, arrays out; tests/measure/test_start_methods.py the rest of the
+    # variants, tests/measure/test_joblib.py joblib's first uses).
+    if not (STRATEGIES[strategy].persistent or STRATEGIES[strategy].start_method is not None)
     or task in ("decode", "save_png")
 ]
 

@@ -15,7 +15,7 @@ import pytest
 from imgbench.report import markdown, summary
 from imgbench.report.deck.cells import cell_frame
 from imgbench.report.figures import FIGURES
-from tests.helpers.golden import derive
+from tests.helpers.golden import copy_of
 
 EXPERIMENTS = ("golden", "tiny_images")
 # A link or an image: [text](target) or ![text](target).
@@ -29,10 +29,10 @@ def _digests(directory):
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
+def reports(golden_results, tmp_path_factory):
     """The golden results tree with every table derived, and each experiment's report
     written to its default place; also each experiment's CSV digests from before."""
-    results = derive(tmp_path_factory.mktemp("golden"))
+    results = copy_of(golden_results, tmp_path_factory.mktemp("golden"))
     before = {name: _digests(results / name) for name in EXPERIMENTS}
     written = {name: markdown.write_report(results / name) for name in EXPERIMENTS}
     return results, written, before

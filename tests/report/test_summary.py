@@ -14,13 +14,13 @@ from imgbench.analysis.threats import Fact
 from imgbench.errors import ImgbenchError
 from imgbench.report import summary
 from imgbench.report.deck.threats import word
-from tests.helpers.golden import derive
+from tests.helpers.golden import copy_of
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(golden_results, tmp_path_factory):
     """The golden results tree, every table derived (aggregate .. slides, no bundle)."""
-    return derive(tmp_path_factory.mktemp("golden"))
+    return copy_of(golden_results, tmp_path_factory.mktemp("golden"))
 
 
 def _flat(text: str) -> str:

@@ -4,9 +4,10 @@ lists (config ``libraries``; ``imgbench.measure.tasks.libraries``), group by gro
 A library's form of a task (``decode_opencv``) is a task of its own in every other table;
 here the forms of one Pillow task (its ``base``) are set beside each other, for the same
 storage, cache, size and number of images: each library's loop (median, megapixels per
-second of CPU: the per-core figure published codec benchmarks give), its loop against
-Pillow's, and its best cell (strategy, workers, median, against Pillow's loop). The
-medians and throughputs are the summary's; nothing is tested anew.
+second of CPU: the per-core figure published codec benchmarks give; the bytes of each
+image's file, read or written), its loop against Pillow's, and its best cell (strategy,
+workers, median, against Pillow's loop). The medians and throughputs are the summary's;
+nothing is tested anew.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ COLUMNS = [
     "library",
     "loop_median_s",
     "loop_megapixels_per_cpu_s",
+    "bytes_per_image",
     "loop_vs_pillow",
     "best_strategy",
     "best_workers",
@@ -40,6 +42,13 @@ def _form(task: str) -> tuple[str | None, str | None]:
     if known is None or known.base is None or known.library is None:
         return None, None
     return known.base, known.library
+
+
+def _bytes_per_image(cells: pd.DataFrame) -> float:
+    if "mb_per_s" not in cells.columns:
+        return math.nan
+    row = cells.iloc[0]
+    return float(row["mb_per_s"]) * 1e6 * float(row["median_s"]) / float(row["n_images"])
 
 
 def libraries_frame(summary: pd.DataFrame) -> pd.DataFrame:
@@ -70,6 +79,9 @@ def libraries_frame(summary: pd.DataFrame) -> pd.DataFrame:
                     "loop_megapixels_per_cpu_s": (
                         float(loop["megapixels_per_cpu_s"].iloc[0]) if len(loop) else math.nan
                     ),
+                    # The encoded file of each image: read (decode) or written (save), so
+                    # that an encoder that is faster because it compresses less shows it.
+                    "bytes_per_image": _bytes_per_image(loop if len(loop) else own),
                     "loop_vs_pillow": pillow_loop / loop_s if loop_s > 0 else math.nan,
                     "best_strategy": best["strategy"],
                     "best_workers": int(best["workers"]),

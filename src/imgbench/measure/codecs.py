@@ -282,7 +282,9 @@ def _pyvips_encode(pyvips: Any, array: np.ndarray, fmt: str) -> bytes:
     if fmt == "jpeg":
         subsample = "auto" if array.ndim == 2 else "on"
         return image.jpegsave_buffer(Q=JPEG_QUALITY, subsample_mode=subsample)
-    return image.pngsave_buffer(compression=PNG_LEVEL)
+    # Every filter tried per row, as libpng does by default for the other libraries (libvips'
+    # own default, no filter, is about 4 times faster and writes files about a third larger).
+    return image.pngsave_buffer(compression=PNG_LEVEL, filter="all")
 
 
 def _pyvips_versions(pyvips: Any) -> dict[str, Any]:
