@@ -349,3 +349,30 @@ def test_a_speedup_above_the_cores_confirms_nothing(tmp_path):
     assert "above the 2x that 4 workers on 2 usable cores allow" in row["reason"]
     # ... and a published 3x above the 2 cores here is named.
     assert "2 usable cores here vs 24 on the study's machine" in row["reason"]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "p", "same", "verdict"),
+    [
+        (1.2, 1.9, 0.01, False, "holds"),
+        (0.5, 0.8, 0.01, False, "does not hold"),  # significantly the other way
+        (0.98, 1.02, 0.6, True, "does not hold"),  # equivalent: no difference to claim
+        # Too noisy to tell (study 002's disk cells: 0.40-11.32x): neither way.
+        (0.40, 11.3, 0.47, False, "not confirmed"),
+    ],
+)
+def test_a_directional_claim_is_refuted_only_by_data_that_say_so(low, high, p, same, verdict):
+    from imgbench.analysis.references import TEST_ROUNDS, _verdict
+
+    row = {
+        "published_speedup": 1.5,
+        "speedup_ci_low": low,
+        "speedup_ci_high": high,
+        "mann_whitney_p": p,
+        "test": TEST_ROUNDS,
+        "reps": 6,
+        "baseline_reps": 6,
+        "equivalent": same,
+        "exceeds_bound": False,
+    }
+    assert _verdict("faster", row)["verdict"] == verdict

@@ -59,7 +59,8 @@ from imgbench.vocabulary import GROUP, HOST_CELL, HOST_GROUP, parse_size
 
 HOLDS, FAILS, NOT_MEASURED, UNTESTABLE = "holds", "does not hold", "not measured", "untestable"
 #: Testable, but the data neither confirm nor refute it: an equality claim without
-#: equivalence (underpowered), or a speedup measured above the physical bound.
+#: equivalence, a "faster" or "slower" claim with neither a significant difference either
+#: way nor equivalence (both: underpowered), or a speedup measured above the physical bound.
 NOT_CONFIRMED = "not confirmed"
 VERDICTS = (HOLDS, FAILS, NOT_MEASURED, UNTESTABLE, NOT_CONFIRMED)
 #: Without a recorded task bound, work counts as keeping the cores busy (so that our cores
@@ -302,7 +303,11 @@ def _verdict(expect: str, row: dict) -> dict:
     if expect == "not_faster":
         verdict = FAILS if faster else HOLDS if (slower or same) else NOT_CONFIRMED
     else:
-        verdict = HOLDS if {"faster": faster, "slower": slower}[expect] else FAILS
+        # Refuted by a difference the other way or by equivalence; a difference neither way
+        # without equivalence is not confirmed, as for an equality claim without it (the
+        # repetitions may be too few or too noisy to tell).
+        confirmed, opposite = (faster, slower) if expect == "faster" else (slower, faster)
+        verdict = HOLDS if confirmed else FAILS if (opposite or same) else NOT_CONFIRMED
     if row["exceeds_bound"] and verdict == HOLDS and expect == "faster":
         verdict = NOT_CONFIRMED
     in_direction_only = bool(
