@@ -256,12 +256,13 @@ def test_a_persistent_cell_warms_its_pool_before_the_timer_and_counts_its_worker
     # spin_python: pure-Python CPU work, done wholly in the pool's workers.
     heavy = {"iterations": 300000}
 
-    def run(name: str) -> dict:
-        spec = CellSpec("t", "spin_python", "disk", "warm", 48, 32, 6, name, 2)
+    def run(name: str, workers: int = 2) -> dict:
+        spec = CellSpec("t", "spin_python", "disk", "warm", 48, 32, 6, name, workers)
         options = RunOptions(2, 1, datasets["jpeg"].directory, tmp_path / name, task_options=heavy)
         return run_cell(spec, options)
 
     per_batch, kept = run(strategy), run(strategy + strategies.PERSISTENT_SUFFIX)
+    loop = run("serial", 1)
     assert per_batch["phases"]["pool_start_s"] == 0.0
     assert kept["phases"]["pool_start_s"] > 0.0
     for rep in kept["repetitions"]:
@@ -271,6 +272,8 @@ def test_a_persistent_cell_warms_its_pool_before_the_timer_and_counts_its_worker
     for rep in per_batch["repetitions"]:
         assert rep["workers_started"] == 2
     # The kept workers are never reaped by a repetition, yet their CPU is the cell's own:
-    # the same work costs about the same CPU either way (not just the parent's share).
-    cpu = [min(r["cpu_s"] for r in res["repetitions"]) for res in (per_batch, kept)]
-    assert cpu[1] > 0.6 * cpu[0], cpu
+    # the work costs at least what the loop's costs (not just the parent's share). Against
+    # the loop, not the per-batch pool, whose CPU includes starting its workers: on a busy
+    # machine that alone was 0.27 against the kept pool's 0.14 s.
+    cpu = [min(r["cpu_s"] for r in res["repetitions"]) for res in (loop, kept)]
+    assert cpu[1] > 0.8 * cpu[0], cpu
