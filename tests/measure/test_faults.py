@@ -79,12 +79,7 @@ DRIVER = "import sys, hangtask; from imgbench.cli import main; raise SystemExit(
 @pytest.fixture(scope="module")
 def jpegs(tmp_path_factory):
     root = tmp_path_factory.mktemp("fault-data")
-    return {
-        "small": make_dataset(root / "small", "jpeg", 48, 32, 6, seed=7),
-        # grayscale_loop takes about 0.1 s per image of 400x400: a repetition lasts long
-        # enough to kill a worker in the middle of it.
-        "slow": make_dataset(root / "slow", "jpeg", 400, 400, 8, seed=7, workers=2),
-    }
+    return {"small": make_dataset(root / "small", "jpeg", 48, 32, 6, seed=7)}
 
 
 def _cell_args(task, strategy, workers, dataset, out, scratch, n=4, size="48x32", repeats=2):
@@ -232,10 +227,11 @@ def _workers_of(proc):
 @pytest.mark.parametrize("strategy", ["processes", "processes_chunked", "processes_shm"])
 def test_a_killed_worker_fails_the_cell_promptly(tmp_path, jpegs, strategy):
     out, scratch = tmp_path / "out" / "cell.json", tmp_path / "scratch"
-    args = _cell_args(
-        "grayscale_loop", strategy, 2, jpegs["slow"].directory, out, scratch, 8, "400x400", 3
-    )
-    proc = _start(tmp_path, args)
+    # Each repetition lasts 1.5 s whatever the machine's speed (3 sleeps of 0.5 s per
+    # worker), so the kill lands inside one: a task timed by its work (grayscale_loop took
+    # 0.2 s per repetition on a quiet machine) let the cell end before the kill.
+    args = _cell_args("sleep", strategy, 2, jpegs["small"].directory, out, scratch, 6, "48x32", 3)
+    proc = _start(tmp_path, [*args, "--option", "sleep_ms=500"])
     workers = _workers_of(proc)
     victim = workers[0]
     victim.kill()
@@ -257,10 +253,8 @@ def test_a_killed_worker_fails_the_cell_promptly(tmp_path, jpegs, strategy):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signalled_cell_stops_cleanly(tmp_path, jpegs, signum):
     out, scratch = tmp_path / "out" / "cell.json", tmp_path / "scratch"
-    args = _cell_args(
-        "grayscale_loop", "processes", 2, jpegs["slow"].directory, out, scratch, 8, "400x400", 3
-    )
-    proc = _start(tmp_path, args)
+    args = _cell_args("sleep", "processes", 2, jpegs["small"].directory, out, scratch, 6, "48x32", 3)
+    proc = _start(tmp_path, [*args, "--option", "sleep_ms=500"])
     workers = _workers_of(proc)
     proc.send_signal(signum)  # the cell's process only: its workers are its to stop
     _, stderr = proc.communicate(timeout=PROMPT_S)
