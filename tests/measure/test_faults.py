@@ -250,10 +250,61 @@ def test_a_killed_worker_fails_the_cell_promptly(tmp_path, jpegs, strategy):
     assert "leaked" not in stderr
 
 
+def _hold_the_call_queue_lock() -> int:
+    """In a pool's worker: take its call queue's read lock and keep it, as a worker killed
+    while reading the queue keeps it (then the worker's own next read waits for it too)."""
+    import gc
+    import multiprocessing.queues
+
+    (queue,) = [o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.Queue)]
+    queue._rlock.acquire()
+    return os.getpid()
+
+
+def test_a_worker_killed_during_the_shutdown_fails_it_instead_of_hanging_it():
+    # CPython's shutdown joins the workers with no deadline: a worker killed while it holds
+    # the call queue's lock leaves the others blocked on that lock, and the shutdown with
+    # them. One worker takes the lock and keeps it; once the shutdown waits for the workers
+    # (neither can read its stop sentinel), that worker is killed.
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor, wait
+
+    from imgbench.measure.strategies import WorkerDiedError, shut_down
+
+    executor = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+    holder = executor.submit(_hold_the_call_queue_lock)
+    # An idle worker holds the lock while it waits for a call: calls for it to take, until
+    # it lets the lock go to the holder.
+    others = []
+    while not holder.done():
+        others.append(executor.submit(abs, -1))
+        time.sleep(0.02)
+    wait(others, timeout=PROMPT_S)
+    victim = executor._processes[holder.result()]
+    raised = []
+
+    def shut():
+        try:
+            shut_down(executor)
+        except WorkerDiedError as exc:
+            raised.append(str(exc))
+
+    thread = threading.Thread(target=shut, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()  # neither worker can read its stop sentinel
+    victim.kill()
+    thread.join(PROMPT_S)
+    assert not thread.is_alive(), "the shutdown hung on a dead worker's lock"
+    assert raised == [f"a worker process (pid {victim.pid}) died (signal SIGKILL)"]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signalled_cell_stops_cleanly(tmp_path, jpegs, signum):
     out, scratch = tmp_path / "out" / "cell.json", tmp_path / "scratch"
-    args = _cell_args("sleep", "processes", 2, jpegs["small"].directory, out, scratch, 6, "48x32", 3)
+    dataset = jpegs["small"].directory
+    args = _cell_args("sleep", "processes", 2, dataset, out, scratch, 6, "48x32", 3)
     proc = _start(tmp_path, [*args, "--option", "sleep_ms=500"])
     workers = _workers_of(proc)
     proc.send_signal(signum)  # the cell's process only: its workers are its to stop

@@ -47,6 +47,7 @@ import contextlib
 import importlib
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -411,7 +412,46 @@ def _shut_down_after(executor: Executor) -> Iterator[None]:
         # On a failure, queued work is cancelled so that the cell ends promptly. A kept pool
         # (persistent strategies) outlives the batch: ``kept_pool`` shuts it down.
         if executor not in _kept.values():
-            executor.shutdown(wait=True, cancel_futures=True)
+            shut_down(executor)
+
+
+#: How often a pool's shutdown looks for a worker that died meanwhile (seconds): the wait
+#: returns at once when every worker has exited, so this costs a timed shutdown nothing.
+SHUTDOWN_POLL_S = 0.05
+
+
+def shut_down(executor: Executor) -> None:
+    """Shut a pool down, queued work cancelled; ``WorkerDiedError`` if a process worker
+    died abruptly meanwhile.
+
+    CPython's shutdown joins the workers with no deadline. A worker killed while it holds
+    the call queue's lock (reading the stop sentinel) leaves the others blocked on that
+    lock forever, and the shutdown with them (seen about once in 40 killed-worker runs of
+    processes_chunked). So the workers are watched here: if one dies abruptly, the others
+    are terminated, as CPython does for a pool that breaks while working, and the death is
+    reported: a repetition whose pool lost a worker is not a clean measurement, even when
+    every result had arrived.
+    """
+    workers = _worker_processes(executor)
+    if not workers:
+        executor.shutdown(wait=True, cancel_futures=True)
+        return
+    manager = getattr(executor, "_executor_manager_thread", None)
+    executor.shutdown(wait=False, cancel_futures=True)
+    died = False
+    while alive := [p for p in workers.values() if p.exitcode is None]:
+        multiprocessing.connection.wait([p.sentinel for p in alive], SHUTDOWN_POLL_S)
+        if any(p.exitcode not in (None, 0) for p in workers.values()):
+            died = True
+            for p in workers.values():
+                if p.exitcode is None:
+                    p.terminate()
+            for p in workers.values():
+                p.join()
+    if manager is not None:
+        manager.join()
+    if died:
+        raise WorkerDiedError(_death_cause(workers))
 
 
 class _Arrivals:
@@ -627,7 +667,7 @@ def kept_pool(strategy: Strategy, task: Task, workers: int) -> Iterator[float]:
         yield warmed
     finally:
         _kept.pop((strategy.pool, workers), None)
-        executor.shutdown(wait=True, cancel_futures=True)
+        shut_down(executor)
 
 
 def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
