@@ -19,9 +19,11 @@ import math
 import tempfile
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 import imgbench
@@ -60,9 +62,11 @@ from imgbench.report.figures import (
     report_caption_rst,
     workload_caption_rst,
 )
-from imgbench.report.figures.layout import time_unit
+from imgbench.report.figures.best_strategy import best_strategy_figure
+from imgbench.report.figures.layout import footer, time_unit
 from imgbench.report.figures.plot import plot_all
 from imgbench.report.figures.style import (
+    RC_PARAMS,
     SLIDE_FIGURE_IN,
     STRATEGY_COLORS,
     save_figure,
@@ -779,6 +783,44 @@ def test_every_figure_has_a_short_title_a_footer_and_its_smallest_text(model, tm
     plot_all(results, out)
     svg = (out / "overhead.svg").read_text()
     assert "vm: AMD EPYC, 2 usable cores · run of 2023-11-14 22:13 UTC" in svg
+
+
+#: The tasks of a run of the libraries preset: each library's form of decode and the saves.
+LIBRARY_TASKS = tuple(
+    f"{task}_{library}"
+    for task in ("decode", "save_png", "save_jpeg")
+    for library in ("opencv", "pillow", "pyvips", "imagecodecs")
+)
+
+
+@pytest.mark.parametrize("tasks", [LIBRARY_TASKS[:1], LIBRARY_TASKS], ids=["1-panel", "12-panels"])
+def test_the_note_legend_and_footer_overlap_neither_each_other_nor_the_panels(model, tasks):
+    """The verdicts' note (several lines under a heatmap of many panels), the legend and the
+    footer each keep a place of their own, measured from the saved figure's artists."""
+    _, summary, speedup = model_tables(model, tasks=tasks, n_values=(4, 16), workers=(1, 2))
+    signature = "vm: AMD EPYC 7763 64-Core Processor, 2 usable cores · run of 2026-12-02 00:39 UTC"
+    with matplotlib.rc_context(RC_PARAMS), tempfile.TemporaryDirectory() as tmp:
+        fig = best_strategy_figure(summary, speedup, REGISTRY["best_strategy"].title)
+        footer(fig, signature)
+        save_figure(fig, Path(tmp), "best_strategy")
+    # save_figure laid the figure out, froze it and closed it: a new canvas measures it as saved.
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (note,) = (t for t in fig.texts if t.get_text() == fig.get_supxlabel())
+    (signed,) = (t for t in fig.texts if t.get_text() == signature)
+    assert note.get_text().count("\n") >= 1  # the case at stake: a note of several lines
+    boxes = {
+        "note": note.get_window_extent(renderer),
+        "footer": signed.get_window_extent(renderer),
+        "legend": fig.legends[0].get_window_extent(renderer),
+    }
+    panels = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == len(tasks)
+    for name, box in boxes.items():
+        assert box.y0 >= 0 and box.y1 <= fig.bbox.y1, name
+        for other, other_box in boxes.items():
+            assert other == name or not box.overlaps(other_box), (name, other)
+        for panel in panels:
+            assert not box.overlaps(panel), (name, panel)
 
 
 def test_time_axes_are_in_the_unit_their_values_read_best_in(model, tmp_path):

@@ -47,6 +47,10 @@ _NOTE_PT = 9.5
 #: The footer's type: the smallest text of a figure, still legible on a slide.
 FOOTER_PT = 9
 
+#: The space between the footer and the figure's bottom edge, and above the footer and the
+#: note (in points).
+_FOOTER_PAD_PT = 3
+
 #: The shape of a slide's figure box (width / height), which grids of panels aim at.
 SLIDE_ASPECT = SLIDE_FIGURE_IN[0] / SLIDE_FIGURE_IN[1]
 
@@ -93,14 +97,30 @@ def footer_text(facts: RunFacts) -> str:
 
 
 def footer(fig: plt.Figure, text: str) -> None:
-    """``text`` in small grey type along the figure's bottom edge, in a strip the layout
-    keeps free (so that it never covers an axis label or a note)."""
-    height_in = fig.get_size_inches()[1]
-    strip = FOOTER_PT * 2.0 / 72 / height_in
+    """``text`` in small grey type along the figure's bottom edge, the note (``note``) just
+    above it, both in a strip the layout keeps free, as tall as they are drawn (so that
+    neither covers the other, a panel or a legend, however many lines the note takes)."""
+    renderer = fig.canvas.get_renderer()
+    to_figure = fig.transFigure.inverted()
+    pad = _FOOTER_PAD_PT / 72 / fig.get_size_inches()[1]
+    label = fig.text(0.008, pad, text, ha="left", va="bottom", fontsize=FOOTER_PT, color="#555555")
+    # A narrow figure (one panel) cannot hold a long machine name on one line: the footer
+    # breaks at its separators, from the last, until it fits (the figure clips nothing).
+    parts = text.split(" · ")
+    for cut in range(len(parts) - 1, 0, -1):
+        if to_figure.transform_bbox(label.get_window_extent(renderer)).x1 <= 0.992:
+            break
+        label.set_text(" · ".join(parts[:cut]) + "\n" + " · ".join(parts[cut:]))
+    top = to_figure.transform_bbox(label.get_window_extent(renderer)).y1 + pad
+    # The constrained layout puts a note at the figure's bottom edge whatever its rect, that
+    # is over the footer; given its own y, it leaves the note there (and makes no room for
+    # it): so the note is set on the footer, and the strip grows by the note's drawn height.
+    if fig.get_supxlabel():
+        placed = fig.supxlabel(fig.get_supxlabel(), y=top, va="bottom", fontsize=_NOTE_PT)
+        top = to_figure.transform_bbox(placed.get_window_extent(renderer)).y1 + pad
     engine = fig.get_layout_engine()
     if engine is not None and hasattr(engine, "set"):
-        engine.set(rect=(0, strip, 1, 1 - strip))
-    fig.text(0.008, strip / 2, text, ha="left", va="center", fontsize=FOOTER_PT, color="#555555")
+        engine.set(rect=(0, top, 1, 1 - top))
 
 
 def no_data_figure(title: str, reason: str) -> plt.Figure:

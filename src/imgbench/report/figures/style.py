@@ -244,6 +244,7 @@ def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
     # costs about as much as drawing on a large grid. The constrained layout keeps titles,
     # legends and notes inside the figure, so no tight bounding box is needed.
     fig.draw_without_rendering()
+    _legends_beside_the_panels(fig)
     fig.set_layout_engine(None)  # no engine at all: savefig then draws only once
     min_font_px = smallest_text_pt(fig) * dpi / 72
     png = io.BytesIO()
@@ -274,6 +275,21 @@ def save_figure(fig: plt.Figure, output_dir: Path, stem: str) -> list[Path]:
         write_atomic(path, data if isinstance(data, bytes) else data.getvalue())
         written.append(path)
     return written
+
+
+def _legends_beside_the_panels(fig: plt.Figure) -> None:
+    """Centre each legend that the layout keeps beside the panels on the layout's rect, the
+    panels' height: the constrained layout centres it on the whole figure, so that a tall
+    legend beside a short grid reached down into the strip under the rect, over the note
+    and the footer (``layout.footer``). Call after the layout, which then keeps its place."""
+    engine = fig.get_layout_engine()
+    rect = engine.get().get("rect") if engine is not None else None
+    if rect is None:
+        return
+    for legend in fig.legends:
+        # Anchored to the figure: placed by the layout (one given its own anchor is not).
+        if legend.get_bbox_to_anchor() is fig.bbox:
+            legend.set_bbox_to_anchor(rect)  # in fractions of the figure, as the rect
 
 
 #: An id matplotlib writes into an SVG: a letter and 10 hex digits of a hash.
