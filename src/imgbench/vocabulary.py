@@ -24,6 +24,9 @@ CACHES = ("cold", "warm")
 #: Encoded dataset formats and their file suffixes; ``RAW`` is arrays in one .npy file.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "bmp": ".bmp"}
 RAW = "raw"
+#: A folder's images as found (``sizes: [native]``): each file copied byte for byte, in its
+#: own format, size and mode; such a dataset's width and height are 0.
+NATIVE_FORMAT = "native"
 COLORS = ("rgb", "grey")
 
 #: The base case every speedup is relative to: the plain loop, one worker.
@@ -55,18 +58,34 @@ HOST_GROUP = [GROUP[0], HOST, *GROUP[1:]]
 HOST_CELL = [*HOST_GROUP, "strategy", "workers"]
 
 _SIZE = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
+#: ``sizes: [native]``: a folder's images timed as found, whatever their sizes. A cell's
+#: width and height are then 0 (its paths say ``0x0``, which reads back as native).
+NATIVE = "native"
+NATIVE_PATH = "0x0"
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> ``(640, 480)``; ``ValueError`` naming the text otherwise."""
-    match = _SIZE.match(str(text).strip().lower())
+    """``"640x480"`` -> ``(640, 480)``; ``"native"`` (or its path form ``0x0``) -> ``(0, 0)``;
+    ``ValueError`` naming the text otherwise."""
+    cleaned = str(text).strip().lower()
+    if cleaned in (NATIVE, NATIVE_PATH):
+        return 0, 0
+    match = _SIZE.match(cleaned)
     if not match:
-        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT of positive integers (e.g. 640x480)")
+        raise ValueError(
+            f"size {text!r} is not WIDTHxHEIGHT of positive integers (e.g. 640x480) "
+            f"nor {NATIVE!r} (a folder's images as found)"
+        )
     return int(match.group(1)), int(match.group(2))
 
 
+def is_native(width: int, height: int) -> bool:
+    return int(width) == 0 and int(height) == 0
+
+
 def format_size(width: int, height: int) -> str:
-    return f"{int(width)}x{int(height)}"
+    """A size for people: "640x480", or "native" for a folder's images as found."""
+    return NATIVE if is_native(width, height) else f"{int(width)}x{int(height)}"
 
 
 #: A cell, relative to the results directory (no round: what names a cell for people).
@@ -102,7 +121,8 @@ class CellSpec:
     def label(self) -> str:
         return (
             f"{self.experiment}: {self.task} {self.storage}-{self.cache} "
-            f"{self.width}x{self.height} n={self.n_images} {self.strategy} x{self.workers}"
+            f"{format_size(self.width, self.height)} n={self.n_images} {self.strategy} "
+            f"x{self.workers}"
         )
 
     def as_dict(self) -> dict:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from imgbench.vocabulary import BASELINE, HOST, format_size
+from imgbench.vocabulary import BASELINE, HOST, format_size, is_native
 
 #: What every formatter writes for a missing value.
 NA = "n/a"
@@ -128,6 +128,13 @@ def decimal(value, digits: int = 2) -> str:
     """A plain number to ``digits`` decimals ("0.05", "1.70")."""
     value = number(value)
     return f"{value:.{digits}f}" if math.isfinite(value) else NA
+
+
+def megapixels(value) -> str:
+    """Megapixels with their unit, three significant digits: "12 MP", "1.23 MP", "0.0031 MP"
+    (a folder's images as found span thumbnails to camera frames)."""
+    value = number(value)
+    return f"{value:.3g} MP" if math.isfinite(value) else NA
 
 
 def integer(value) -> str:
@@ -251,8 +258,16 @@ def who(strategy: str, workers, style: str = DECK, sep: str = " ") -> str:
 
 
 def size(row) -> str:
-    """A row's image size, "1280x960" (``width`` and ``height``)."""
+    """A row's image size, "1280x960" (``width`` and ``height``); "native" as found."""
     return format_size(row["width"], row["height"])
+
+
+def images_of(row) -> str:
+    """A row's images, "16 images of 1280x960", or "16 images at native size" (as found)."""
+    n = integer(row["n_images"])
+    if is_native(row["width"], row["height"]):
+        return f"{n} images at native size"
+    return f"{n} images of {size(row)}"
 
 
 def cell_name(row, with_host: bool = False) -> str:

@@ -53,7 +53,15 @@ from imgbench.plan.timings import result_files
 from imgbench.report.figures import ALWAYS_WRITTEN as FIGURES
 from imgbench.report.figures import FIGURES as FIGURE_REGISTRY
 from imgbench.report.figures import FORMATS, PER_WORKLOAD, WORKLOAD_CAPTION, WORKLOAD_DIR
-from imgbench.vocabulary import CACHES, COLORS, RAW, RESULT_PATTERN, STORAGES, CellSpec
+from imgbench.vocabulary import (
+    CACHES,
+    COLORS,
+    NATIVE_FORMAT,
+    RAW,
+    RESULT_PATTERN,
+    STORAGES,
+    CellSpec,
+)
 from imgbench.vocabulary import FORMATS as DATASET_FORMATS
 
 __all__ = [
@@ -241,7 +249,7 @@ class WorkflowPlan:
             "strategy": _alternatives(STRATEGIES),
             "storage": _alternatives(STORAGES),
             "cache": _alternatives(CACHES),
-            "format": _alternatives([RAW, *DATASET_FORMATS]),
+            "format": _alternatives([RAW, NATIVE_FORMAT, *DATASET_FORMATS]),
             "color": _alternatives(COLORS),
             # A folder of the user's images: folder<id of its path> (measure.datasets).
             "content": _alternatives(CONTENTS) + rf"|{FOLDER_CONTENT}[0-9a-f]{{8}}",

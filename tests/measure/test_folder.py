@@ -197,3 +197,83 @@ def test_a_bad_file_stops_the_dataset_naming_it_and_leaves_nothing(photos, tmp_p
     # Nothing half-made counts as a dataset: neither the directory nor its temporary.
     assert not (tmp_path / "ds").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ds")]
+
+
+# -- native sizes: the folder's files as found ------------------------------------------------
+
+
+def test_native_images_are_the_folders_files_byte_for_byte(photos, tmp_path):
+    from imgbench.measure.datasets import folder_content, load_manifest, make_dataset
+
+    before = _state(photos)
+    made = make_dataset(
+        tmp_path / "ds", "native", 0, 0, 7, 3, content=folder_content(photos), folder=photos,
+        on_bad_image="skip",
+    )  # fmt: skip
+    assert (made.format, made.width, made.height, made.count) == ("native", 0, 0, 7)
+    picked = user_folder.pick(user_folder.scan(photos), 7, 3, "skip")
+    for entry, source in zip(made.files, picked, strict=True):
+        copy = made.directory / entry.name
+        assert copy.read_bytes() == (photos / source.name).read_bytes()
+        assert copy.suffix == Path(source.name).suffix.lower()
+        # Each file's decoded shape, as stored: the sideways JPEG is not turned upright.
+        channels = () if source.mode == "L" else (3,)
+        assert entry.shape == (source.height, source.width, *channels)
+    assert made.pixels(7) == sum(s.width * s.height for s in picked)
+    native = made.source["native"]
+    assert native["count"] == 7 and native["formats"]["JPEG"] == 3
+    assert native["smallest"] == "33x21" and native["largest"] == "64x48"
+    assert load_manifest(made.directory).files == made.files
+    assert _state(photos) == before
+
+
+def test_native_size_needs_a_folder(tmp_path):
+    from imgbench.measure.datasets import make_dataset
+
+    with pytest.raises(DatasetError, match="native dataset is a folder's images as found"):
+        make_dataset(tmp_path / "ds", "native", 0, 0, 3, 1, content="photo")
+
+
+@pytest.mark.parametrize(
+    ("task", "strategy"),
+    [("decode", "serial"), ("decode", "processes_shm"), ("grayscale", "threads"),
+     ("read", "processes")],
+)  # fmt: skip
+def test_a_cell_times_native_images_of_every_size_and_verifies_them(
+    photos, tmp_path, task, strategy
+):
+    from imgbench.measure.datasets import folder_content, make_dataset
+    from imgbench.measure.runner import RunOptions, run_cell
+    from imgbench.vocabulary import CellSpec
+
+    made = make_dataset(
+        tmp_path / "ds", "native", 0, 0, 7, 3, content=folder_content(photos), folder=photos,
+        on_bad_image="skip",
+    )  # fmt: skip
+    workers = 1 if strategy == "serial" else 2
+    cell = CellSpec("t", task, "disk", "warm", 0, 0, 7, strategy, workers)
+    options = RunOptions(2, 0, made.directory, tmp_path / "scratch", tmp_path / "out.json")
+    result = run_cell(cell, options)
+    assert all(rep["verified"] for rep in result["repetitions"])
+    assert result["run"]["input_pixels"] == made.pixels(7)
+    assert result["run"]["dataset_folder"]["native"]["count"] == 7
+
+
+def test_a_native_result_of_the_wrong_shape_fails_verification(photos, tmp_path):
+    from imgbench.errors import VerificationError
+    from imgbench.measure.datasets import folder_content, make_dataset
+    from imgbench.measure.tasks.images import verify_arrays
+    from imgbench.measure.tasks.task import VerifyContext
+
+    made = make_dataset(
+        tmp_path / "ds", "native", 0, 0, 2, 3, content=folder_content(photos), folder=photos,
+        on_bad_image="skip",
+    )  # fmt: skip
+    ctx = VerifyContext(2, 0, 0, input_paths=made.paths(2))
+    ctx.input_pixel_sha256 = [f.pixel_sha256 for f in made.files]
+    ctx.input_shapes = [f.shape for f in made.files]
+    wrong = [np.zeros(made.files[1].shape, np.uint8), np.zeros(made.files[0].shape, np.uint8)]
+    if made.files[0].shape == made.files[1].shape:
+        wrong[0] = np.zeros((1, 1, 3), np.uint8)
+    with pytest.raises(VerificationError, match="decoded to"):
+        verify_arrays(ctx, wrong)

@@ -69,3 +69,58 @@ def test_a_folder_is_made_again_when_it_changes(folder):
     (folder / "3.jpg").write_bytes((folder / "0.jpg").read_bytes())
     assert folder_state(folder) != before
     assert Path(folder / "3.jpg").is_file()
+
+
+# -- native sizes ---------------------------------------------------------------------------
+
+
+def _native(folder, tmp_path, **exp):
+    config = _config(folder, tmp_path)
+    config["experiments"]["own"] |= {"tasks": ["decode"], "sizes": ["native", "32x24"], **exp}
+    return config
+
+
+def test_native_cells_read_the_folders_files_as_found(folder, tmp_path):
+    config = resolve_config(_native(folder, tmp_path))
+    cells = expand_cells(config)
+    native = [c for c in cells if (c.width, c.height) == (0, 0)]
+    assert native and all(c.result_path(1).count("/0x0/") == 1 for c in native)
+    datasets = {plan_datasets(config, cells)[c].name for c in native}
+    seed = config["dataset_seed"]
+    assert datasets == {f"native-{folder_content(folder)}-rgb-0x0-n3-s{seed}"}
+
+
+@pytest.mark.parametrize(
+    ("exp", "message"),
+    [
+        ({"tasks": ["save_png"]}, "sizes[0]: task 'save_png' encodes arrays of one size"),
+        ({"strategies": ["serial", "vectorized"], "tasks": ["grayscale"]},
+         "strategies: vectorized stacks images of one shape"),
+        ({"dataset": None, "content": "photo"}, "sizes[0]: native means a folder's images "
+         "as found; it needs dataset.path"),
+    ],
+)  # fmt: skip
+def test_what_native_sizes_cannot_do_is_refused_naming_it(folder, tmp_path, exp, message):
+    config = _native(folder, tmp_path, **exp)
+    if config["experiments"]["own"]["dataset"] is None:
+        del config["experiments"]["own"]["dataset"]
+    with pytest.raises(ConfigError) as err:
+        resolve_config(config)
+    assert f"config key experiments.own.{message}" in str(err.value)
+
+
+def test_native_sizes_with_another_library_are_refused(folder, tmp_path):
+    pytest.importorskip("cv2")
+    config = _native(folder, tmp_path, libraries=["opencv"])
+    with pytest.raises(ConfigError, match=r"task 'decode_opencv' uses opencv, which reads some"):
+        resolve_config(config)
+
+
+def test_a_native_plan_is_estimated_from_the_folders_median_image(folder, tmp_path):
+    from imgbench.plan.footprint import native_stand_in
+
+    Image.fromarray(np.zeros((300, 400, 3), np.uint8)).save(folder / "big.png")
+    Image.fromarray(np.zeros((200, 100, 3), np.uint8)).save(folder / "mid.png")
+    # By pixels: three 30x20 JPEGs, then 100x200 and 400x300 PNGs: the median is a JPEG.
+    assert native_stand_in(folder) == ("jpeg", 30, 20)
+    assert native_stand_in(tmp_path / "nothing here") == ("jpeg", 640, 480)

@@ -16,8 +16,9 @@ from imgbench.vocabulary import parse_size
 from tests.helpers import ROOT, pythons_unavailable, snakemake
 
 #: Presets that are not studies: a smoke run, the known-answer calibration, the default load
-#: grid under two interpreters, the pools beyond the pickle and the image libraries.
-NOT_STUDIES = ("quick", "calibrate", "pythons", "pools", "libraries")
+#: grid under two interpreters, the pools beyond the pickle, the image libraries, and the
+#: default's largest cells on photographs and on synthetic images.
+NOT_STUDIES = ("quick", "calibrate", "pythons", "pools", "libraries", "content")
 STUDIES = sorted(p for p in ROOT.glob("config/presets/*.yaml") if p.stem not in NOT_STUDIES)
 SEEDS = sorted((ROOT.parent / "shared" / "seeds").glob("00*.txt"))
 #: Every config that ships: the default experiment and the presets.

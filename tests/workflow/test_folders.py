@@ -1,5 +1,6 @@
 """End-to-end: an experiment on a folder of the user's own images, one of them bad: the run
-skips it, names it on the deck, and writes nothing into the folder."""
+skips it, names it on the deck, and writes nothing into the folder; the images fitted to a
+size and as found (native)."""
 
 import shutil
 
@@ -24,3 +25,9 @@ def test_a_folder_of_mixed_images_with_a_bad_one(tmp_path):
     deck = (tmp_path / "results/own/slides.html").read_text()
     assert "Your folder" in deck and "broken.jpg" in deck
     assert "4 usable images" in deck
+    # Timed as found too: the deck gives their sizes and formats.
+    assert "timed as found" in deck and "30x30 to 64x48" in deck and "JPEG 2" in deck
+    # Each format of the folder was primed before the timer (its decoder is loaded lazily).
+    assert "sizes native, 32x24" in deck and "0 cells had workers that imported" in deck
+    summary = (tmp_path / "results/own/summary.csv").read_text()
+    assert ",0,0," in summary  # the native cells: width and height 0 (their paths say 0x0)

@@ -287,7 +287,9 @@ def _contents(results: Sequence[dict]) -> dict:
         if source:
             # A folder of the user's images: each dataset made from it records the same
             # folder and bad files; the fewest upscaled images per size are what it says.
-            seen = folders.setdefault(str(source.get("folder")), dict(source))
+            # A folder timed as found and fitted to sizes is said twice: once each way.
+            key = f"{source.get('folder')}\0{'native' if source.get('native') else 'fitted'}"
+            seen = folders.setdefault(key, dict(source))
             seen["upscaled"] = max(seen.get("upscaled") or 0, source.get("upscaled") or 0)
         if content != "photo":
             continue

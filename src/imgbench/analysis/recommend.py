@@ -20,6 +20,7 @@ import math
 
 import pandas as pd
 
+from imgbench import words
 from imgbench.analysis.thresholds import INTERFERENCE_SHARE
 from imgbench.vocabulary import BASELINE, GROUP, HOST, HOST_CELL, HOST_GROUP
 
@@ -75,8 +76,8 @@ def _percent(value: float) -> str:
 
 def _where(group: dict, name_host: bool) -> str:
     where = (
-        f"for {group['task']} at {group['n_images']} images of "
-        f"{group['width']}x{group['height']} ({group['storage']}, {group['cache']} cache)"
+        f"for {group['task']} at {words.images_of(group)} "
+        f"({group['storage']}, {group['cache']} cache)"
     )
     return f"On {group[HOST]}, {where}" if name_host else where[0].upper() + where[1:]
 

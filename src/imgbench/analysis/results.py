@@ -17,7 +17,7 @@ import pandas as pd
 
 from imgbench.errors import ImgbenchError
 from imgbench.measure.result import CellResult, read_result
-from imgbench.vocabulary import CELL, HOST_CELL, CellSpec
+from imgbench.vocabulary import CELL, HOST_CELL, CellSpec, format_size
 
 if TYPE_CHECKING:
     from imgbench.plan.grid import CellRun
@@ -234,8 +234,12 @@ def timings_frame(results: list[dict]) -> pd.DataFrame:
                 continue
             row = {
                 **cell,
-                "size": f"{cell['width']}x{cell['height']}",
+                "size": format_size(cell["width"], cell["height"]),
                 "format": run["dataset_format"],
+                # The pixels of one repetition's images (native ones differ in size); older
+                # results lack it and stand for n x width x height.
+                "input_pixels": run.get("input_pixels")
+                or cell["n_images"] * cell["width"] * cell["height"],
                 "repeats": run["repeats"],
                 "warmup_reps": run["warmup"],
                 "round": int(run.get("round") or 1),

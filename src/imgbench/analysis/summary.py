@@ -101,6 +101,7 @@ _NUMERIC = (
     "bytes_pickled_per_image",
     "bytes_shared_per_image",
     "cpu_resolution_s",
+    "input_pixels",
 )
 #: Per-repetition columns older results lack, with the value they stand for.
 _DEFAULTS = (
@@ -204,6 +205,7 @@ def _aggregated(timings: pd.DataFrame) -> pd.DataFrame:
             bytes_pickled_per_image=("bytes_pickled_per_image", "max"),
             bytes_shared_per_image=("bytes_shared_per_image", "max"),
             format=("format", "first"),
+            input_pixels=("input_pixels", "max"),
             usable_cores=("usable_cores", "max"),
             cpu_resolution_s=("cpu_resolution_s", "max"),
         )
@@ -245,7 +247,7 @@ def _add_rates(out: pd.DataFrame) -> None:
     out["cv"] = out["std_s"] / out["mean_s"]
     # Rates that agree with the medians: the work of one repetition over the median time.
     out["images_per_s"] = out["n_images"] / out["median_s"]
-    megapixels = out["n_images"] * out["width"] * out["height"] / 1e6
+    megapixels = out["input_pixels"] / 1e6
     out["megapixels_per_s"] = megapixels / out["median_s"]
     # Per core: megapixels per CPU second of the whole process tree, the figure published
     # single-thread codec throughputs compare with (a perfectly parallel cell keeps it).

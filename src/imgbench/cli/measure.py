@@ -9,7 +9,7 @@ from pathlib import Path
 
 from imgbench.cli.arguments import DATASET_SEED, SCRATCH, _command, _positive, _seconds, _size
 from imgbench.errors import ImgbenchError
-from imgbench.vocabulary import CACHES, COLORS, FORMATS, RAW, STORAGES
+from imgbench.vocabulary import CACHES, COLORS, FORMATS, NATIVE_FORMAT, RAW, STORAGES, format_size
 
 #: The config's default content (tests/measure/test_photos.py keeps it equal to the schema's).
 DATASET_CONTENT = "photo"
@@ -76,7 +76,7 @@ def cmd_make_dataset(args: argparse.Namespace) -> None:
         )
     print(
         f"{manifest.directory}: {manifest.count} {manifest.format} {manifest.content} images "
-        f"{width}x{height}"
+        f"{format_size(width, height)}"
     )
 
 
@@ -152,8 +152,15 @@ def add_commands(sub) -> None:
         "make a dataset of photographs, synthetic images or noise",
         cmd_make_dataset,
     )
-    p.add_argument("--format", required=True, choices=[RAW, *FORMATS], help="image encoding")
-    p.add_argument("--size", required=True, type=_size, help="image size, WIDTHxHEIGHT")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=[RAW, NATIVE_FORMAT, *FORMATS],
+        help="image encoding (native: a --folder's files as found)",
+    )
+    p.add_argument(
+        "--size", required=True, type=_size, help="image size, WIDTHxHEIGHT (native: 0x0)"
+    )
     p.add_argument("--count", required=True, type=int, help="number of images")
     p.add_argument(
         "--seed",

@@ -37,17 +37,16 @@ from PIL import Image, ImageDraw, ImageFilter
 from imgbench.errors import DatasetError
 from imgbench.measure import photos
 
+# Encoded formats (files a task reads), raw (in-memory arrays that save tasks encode), native
+# (a folder's files as found); colour modes: RGB arrays (h, w, 3) or greyscale (h, w).
+from imgbench.vocabulary import COLORS, FORMATS, NATIVE_FORMAT, RAW
+
 #: The image makers and the manifest's layout. 2: the content (photo, noise) was added;
 #: synthetic pixels are those of version 1.
 GENERATOR_VERSION = 2
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npy"
 JPEG_QUALITY = 90
-#: Encoded formats (files a task reads) and "raw" (in-memory arrays that save tasks encode).
-FORMATS = {"png": ".png", "jpeg": ".jpg", "bmp": ".bmp"}
-RAW = "raw"
-#: Colour modes of a dataset: RGB arrays (h, w, 3), or greyscale arrays (h, w), Pillow's "L".
-COLORS = ("rgb", "grey")
 #: What a dataset's pixels are (see the module docstring); the config's default first.
 CONTENTS = ("photo", "synthetic", "noise")
 DEFAULT_CONTENT = CONTENTS[0]
@@ -166,6 +165,12 @@ class FileEntry:
     bytes: int
     sha256: str
     pixel_sha256: str
+    #: The decoded shape, where the images differ (native): (height, width[, 3]).
+    shape: tuple[int, ...] | None = None
+
+    @property
+    def pixels(self) -> int | None:
+        return None if self.shape is None else int(self.shape[0]) * int(self.shape[1])
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,12 @@ class Manifest:
 
     def paths(self, n: int) -> list[Path]:
         return [self.directory / f.name for f in self.files[:n]]
+
+    def pixels(self, n: int) -> int:
+        """The pixels of the first ``n`` images together."""
+        if self.format == NATIVE_FORMAT:
+            return sum(f.pixels or 0 for f in self.files[:n])
+        return n * self.width * self.height
 
     def load_arrays(self, n: int) -> np.ndarray:
         """The first ``n`` raw images as one (n, *shape) array, fully in memory."""
@@ -258,8 +269,14 @@ def make_dataset(
     by ``seed``, fitted to the size, and the manifest records each one's source file and
     every file that could not be used (``on_bad_image`` says whether that fails).
     """
-    if fmt != RAW and fmt not in FORMATS:
-        raise DatasetError(f"unknown dataset format {fmt!r}; allowed: raw, {', '.join(FORMATS)}")
+    if fmt not in (RAW, NATIVE_FORMAT) and fmt not in FORMATS:
+        raise DatasetError(
+            f"unknown dataset format {fmt!r}; allowed: raw, {NATIVE_FORMAT}, {', '.join(FORMATS)}"
+        )
+    if fmt == NATIVE_FORMAT and (folder is None or (width, height) != (0, 0)):
+        raise DatasetError(
+            "a native dataset is a folder's images as found: it needs the folder, and size 0x0"
+        )
     if color not in COLORS:
         raise DatasetError(f"unknown dataset colour {color!r}; allowed: {', '.join(COLORS)}")
     if folder is not None and content != folder_content(folder):
@@ -325,7 +342,8 @@ def make_dataset(
             "jpeg_quality": JPEG_QUALITY if fmt == "jpeg" else None,
             "pillow_version": Image.__version__,
             "pixel_sha256": list(pixel),
-            "files": [f.__dict__ for f in files],
+            # A shape only where the images differ (native): other manifests stay as they were.
+            "files": [{k: v for k, v in f.__dict__.items() if v is not None} for f in files],
         }
         if scanned is not None:
             from imgbench.measure import folder as user_folder
@@ -366,6 +384,8 @@ def _make_image(
     """One image: its pixel checksum, its file (encoded formats) or its array (raw), and
     the tiles it was cut from (photographs)."""
     tmp, fmt, width, height, seed, color, content, index, src_dir, folder, picked = job
+    if fmt == NATIVE_FORMAT:
+        return _copy_as_found(Path(tmp), index, Path(folder), picked)
     if picked is not None:
         from imgbench.measure.folder import fitted_array
 
@@ -389,6 +409,25 @@ def _make_image(
     return digest, entry, None, cut
 
 
+def _copy_as_found(
+    tmp: Path, index: int, folder: Path, picked
+) -> tuple[str, FileEntry, None, tuple[photos.Tile, ...]]:
+    """A folder's image byte for byte, keeping its suffix; its pixels' checksum and shape
+    are what Pillow decodes, as stored (no EXIF orientation applied: the decode timed is
+    the file's, as every library's plain decode gives it)."""
+    source = folder / picked.name
+    path = tmp / f"img_{index:06d}{source.suffix.lower()}"
+    shutil.copyfile(source, path)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != picked.sha256:
+        raise DatasetError(f"{source}: changed while the dataset was made; make it again")
+    with Image.open(path) as im:
+        array = native_array(im)
+    digest = pixel_sha256(array)
+    entry = FileEntry(path.name, len(data), picked.sha256, digest, tuple(array.shape))
+    return digest, entry, None, ()
+
+
 def load_manifest(directory: Path) -> Manifest:
     """Read a dataset's manifest; a missing or unreadable one names the dataset."""
     directory = Path(directory)
@@ -397,7 +436,10 @@ def load_manifest(directory: Path) -> Manifest:
         raise DatasetError(f"{directory}: no {MANIFEST}; the dataset is missing or incomplete")
     try:
         raw = json.loads(path.read_text())
-        files = tuple(FileEntry(**f) for f in raw["files"])
+        files = tuple(
+            FileEntry(**{**f, "shape": tuple(f["shape"]) if f.get("shape") else None})
+            for f in raw["files"]
+        )
         return Manifest(
             directory=directory,
             format=raw["format"],

@@ -19,6 +19,10 @@ could not be used, with the reason.
   pixels, whatever the camera wrote.
 - **Size**: the image is scaled to cover the size and centre-cropped (``ImageOps.fit``,
   Lanczos), keeping its aspect; a smaller image is scaled up (said in the manifest).
+- **Native** (``sizes: [native]``): the picked files are copied byte for byte instead, each
+  in its own size, format and mode, and timed as found; orientation is left as stored, as
+  every library's plain decode leaves it. The manifest records each file's decoded shape and
+  the distribution of sizes, formats and modes (``native_summary``), which the deck shows.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import hashlib
 import os
 import random
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -205,14 +210,44 @@ def fitted_array(
 
 
 def manifest_source(found: FolderScan, picked: list[SourceImage], width: int, height: int) -> dict:
-    """What a dataset's manifest records of its folder."""
-    return {
+    """What a dataset's manifest records of its folder; for native images (width and
+    height 0), what they are: their sizes, formats and modes."""
+    source = {
         "folder": str(Path(found.folder).resolve()),
         "images": [asdict(s) for s in picked],
         "bad": [{"name": name, "reason": reason} for name, reason in found.bad],
         "ignored_files": found.ignored,
         "usable": len(found.usable),
+    }
+    if (width, height) == (0, 0):
+        return {
+            **source,
+            "native": native_summary(picked),
+            "upscaled": 0,
+            "orientation": "as stored: no EXIF orientation applied (each library's plain decode)",
+            "fit": "none: each file copied byte for byte, timed at its own size and format",
+        }
+    return {
+        **source,
         "upscaled": sum(s.width < width or s.height < height for s in picked),
         "orientation": "EXIF orientation applied (ImageOps.exif_transpose) before fitting",
         "fit": "scaled to cover the size and centre-cropped (ImageOps.fit, Lanczos)",
+    }
+
+
+def native_summary(images: list[SourceImage]) -> dict:
+    """The distribution of a native dataset's images: megapixels (smallest, median,
+    largest, total), the largest size, and how many of each format and mode."""
+    megapixels = sorted(s.width * s.height / 1e6 for s in images)
+    by_area = sorted(images, key=lambda s: s.width * s.height)
+    return {
+        "count": len(images),
+        "megapixels_min": megapixels[0],
+        "megapixels_median": float(np.median(megapixels)),
+        "megapixels_max": megapixels[-1],
+        "megapixels_total": sum(megapixels),
+        "smallest": f"{by_area[0].width}x{by_area[0].height}",
+        "largest": f"{by_area[-1].width}x{by_area[-1].height}",
+        "formats": dict(sorted(Counter(s.format for s in images).items())),
+        "modes": dict(sorted(Counter(s.mode for s in images).items())),
     }

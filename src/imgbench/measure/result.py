@@ -68,6 +68,8 @@ class RunParameters(TypedDict):
     #: What the dataset's pixels are (photo, synthetic, noise), and the photographs used.
     dataset_content: NotRequired[str]
     dataset_photos: NotRequired[dict[str, Any]]
+    #: The pixels of the cell's images, all together (native images differ in size).
+    input_pixels: NotRequired[int]
     #: A folder dataset's source, without its list of images (``imgbench.measure.folder``).
     dataset_folder: NotRequired[dict[str, Any] | None]
     #: A user's own task: the function it ran (None for imgbench's tasks).

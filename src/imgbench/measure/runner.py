@@ -62,7 +62,7 @@ from imgbench.measure.result import (
 from imgbench.measure.storage import scratch_area, stage_inputs
 from imgbench.measure.strategies import START_METHODS, STRATEGIES, Strategy
 from imgbench.measure.tasks import BOUNDS, TASKS, Task, VerifyContext, option_problems
-from imgbench.vocabulary import CellSpec
+from imgbench.vocabulary import CellSpec, format_size, is_native
 
 
 @dataclass(frozen=True)
@@ -106,14 +106,19 @@ def _check_spec(spec: CellSpec, options: RunOptions) -> None:
         )
     if spec.cache not in ("cold", "warm"):
         raise ImgbenchError(f"unknown cache state {spec.cache!r}; allowed: cold, warm")
-    if min(spec.workers, spec.n_images, spec.width, spec.height, options.repeats) < 1:
-        raise ImgbenchError("workers, n_images, width, height and repeats must be at least 1")
+    if min(spec.workers, spec.n_images, options.repeats) < 1:
+        raise ImgbenchError("workers, n_images and repeats must be at least 1")
+    # Both 0 is a folder's images as found (native); otherwise both must be a size.
+    if not is_native(spec.width, spec.height) and min(spec.width, spec.height) < 1:
+        raise ImgbenchError("width and height must be at least 1 (or both 0: native)")
     if options.warmup < 0:
         raise ImgbenchError("warmup must be 0 or more")
     if not STRATEGIES[spec.strategy].uses_workers and spec.workers != 1:
         raise ImgbenchError(f"{spec.strategy} uses no workers: run it with workers=1")
     if spec.strategy == "vectorized" and TASKS[spec.task].batch is None:
         raise ImgbenchError(f"task {spec.task} has no whole-batch form for the vectorized strategy")
+    if spec.strategy == "vectorized" and is_native(spec.width, spec.height):
+        raise ImgbenchError("vectorized stacks images of one shape: native images differ in size")
     library = codecs.LIBRARIES.get(TASKS[spec.task].library or "")
     if (
         library is not None
@@ -155,8 +160,22 @@ def _check_spec(spec: CellSpec, options: RunOptions) -> None:
             raise ImgbenchError(problems[0])
 
 
-def _prime(task: Task, spec: CellSpec, source, opts: dict, service, directory: Path) -> list[str]:
-    """Run the task once on one real item, untimed, output under ``directory`` (removed).
+def _priming_sources(task: Task, sources: list) -> list:
+    """The items the priming run takes: the first, and for files the first of each suffix
+    (a folder's images as found mix formats, and each format's decoder is loaded lazily)."""
+    if task.input_kind != "files":
+        return sources[:1]
+    first: dict[str, Any] = {}
+    for source in sources:
+        first.setdefault(Path(str(source)).suffix.lower(), source)
+    return list(first.values())
+
+
+def _prime(
+    task: Task, spec: CellSpec, sources: list, opts: dict, service, directory: Path
+) -> list[str]:
+    """Run the task once on each of a few real items, untimed, output under ``directory``
+    (removed).
 
     Returns the modules it imported first, for a forkserver to preload. The asyncio
     strategy primes the async work too (aiofiles, the loop's executor, the async client),
@@ -165,21 +184,22 @@ def _prime(task: Task, spec: CellSpec, source, opts: dict, service, directory: P
     known = len(sys.modules)
     directory.mkdir()
     try:
-        output = None
-        if task.output_suffix:
-            output = str(directory / f"img_000000{task.output_suffix}")
-            if task.output_dirs:
-                Path(output).mkdir()
-        item = task.build_item(source, output, opts, service)
-        task.work(item)
-        if spec.strategy == "vectorized" and task.batch is not None:
-            task.batch([item])
-        if spec.strategy == "asyncio":
-            import asyncio  # only asyncio cells pay its import (tasks/images.py says why)
+        for index, source in enumerate(sources):
+            output = None
+            if task.output_suffix:
+                output = str(directory / f"img_{index:06d}{task.output_suffix}")
+                if task.output_dirs:
+                    Path(output).mkdir()
+            item = task.build_item(source, output, opts, service)
+            task.work(item)
+            if spec.strategy == "vectorized" and task.batch is not None:
+                task.batch([item])
+            if spec.strategy == "asyncio":
+                import asyncio  # only asyncio cells pay its import (tasks/images.py says why)
 
-            if output is not None and not task.output_dirs:
-                Path(output).unlink(missing_ok=True)
-            asyncio.run(_prime_async(task, item))
+                if output is not None and not task.output_dirs:
+                    Path(output).unlink(missing_ok=True)
+                asyncio.run(_prime_async(task, item))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return list(sys.modules)[known:]
@@ -255,7 +275,7 @@ def _run_cell_unguarded(spec: CellSpec, options: RunOptions, guard: CellGuard | 
     repetitions = warm_ups + timed
     result = build_result(
         spec.as_dict(),
-        _run_parameters(options, manifest, task, strategy, opts, mp_method),
+        _run_parameters(spec, options, manifest, task, strategy, opts, mp_method),
         machine,
         repetitions,
         cell_path=spec.relative_path,
@@ -283,8 +303,8 @@ def _check_dataset(spec: CellSpec, options: RunOptions, task: Task) -> Manifest:
     ) or manifest.count < spec.n_images:
         raise DatasetError(
             f"{options.dataset}: holds {manifest.count} {manifest.format} images of "
-            f"{manifest.width}x{manifest.height}; the cell needs {spec.n_images} "
-            f"{want_format} images of {spec.width}x{spec.height}"
+            f"{format_size(manifest.width, manifest.height)}; the cell needs {spec.n_images} "
+            f"{want_format} images of {format_size(spec.width, spec.height)}"
         )
     return manifest
 
@@ -325,6 +345,8 @@ def _prepare_inputs(
         ctx.input_paths = work.inputs
         ctx.input_sha256 = [f.sha256 for f in manifest.files[:n]]
         ctx.input_pixel_sha256 = [f.pixel_sha256 for f in manifest.files[:n]]
+        # Native images differ in size and mode: each has its own decoded shape.
+        ctx.input_shapes = [tuple(f.shape) if f.shape else None for f in manifest.files[:n]]
         work.input_bytes = sum(f.bytes for f in manifest.files[:n])
         work.sources = [str(p) for p in work.inputs]
     else:
@@ -355,7 +377,8 @@ def _start_helpers(
     """Prime the work, pin the pools' start method, wait for the memory sampler (all
     untimed); return the start method and the meters."""
     try:
-        primed = _prime(work.task, work.spec, work.sources[0], opts, service, area / "prime")
+        sources = _priming_sources(work.task, work.sources)
+        primed = _prime(work.task, work.spec, sources, opts, service, area / "prime")
     except TaskError as exc:
         raise type(exc)(f"{work.name}: {exc} during the untimed priming run") from exc
     # A strategy's own start method (a start-method variant's, joblib's loky) overrides the
@@ -388,7 +411,13 @@ def _start_helpers(
 
 
 def _run_parameters(
-    options: RunOptions, manifest: Manifest, task: Task, strategy: Strategy, opts: dict, mp: str
+    spec: CellSpec,
+    options: RunOptions,
+    manifest: Manifest,
+    task: Task,
+    strategy: Strategy,
+    opts: dict,
+    mp: str,
 ) -> RunParameters:
     return {
         "repeats": options.repeats,
@@ -399,6 +428,9 @@ def _run_parameters(
         "dataset_color": manifest.color,
         # What the pixels are (photo, synthetic, noise), and for photos which ones.
         "dataset_content": manifest.content,
+        # The pixels of the cell's images (its megapixels per second): n x width x height,
+        # or for native images, which differ in size, their sum.
+        "input_pixels": manifest.pixels(spec.n_images),
         "dataset_photos": manifest.photos,
         # A folder of the user's images: where, how many usable, which could not be used.
         "dataset_folder": {k: v for k, v in manifest.source.items() if k != "images"} or None,

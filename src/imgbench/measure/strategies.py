@@ -422,7 +422,7 @@ SHUTDOWN_POLL_S = 0.05
 
 def shut_down(executor: Executor) -> None:
     """Shut a pool down, queued work cancelled; ``WorkerDiedError`` if a process worker
-    died abruptly meanwhile.
+    was killed by a signal meanwhile.
 
     CPython's shutdown joins the workers with no deadline. A worker killed while it holds
     the call queue's lock (reading the stop sentinel) leaves the others blocked on that
@@ -441,7 +441,9 @@ def shut_down(executor: Executor) -> None:
     died = False
     while alive := [p for p in workers.values() if p.exitcode is None]:
         multiprocessing.connection.wait([p.sentinel for p in alive], SHUTDOWN_POLL_S)
-        if any(p.exitcode not in (None, 0) for p in workers.values()):
+        # Killed by a signal (SIGKILL, the OOM killer, a crash). An exit status of its own is
+        # a worker that read its sentinel and ended: libvips' teardown exits 255, its work done.
+        if any(p.exitcode is not None and p.exitcode < 0 for p in workers.values()):
             died = True
             for p in workers.values():
                 if p.exitcode is None:

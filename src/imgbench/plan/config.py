@@ -29,6 +29,7 @@ from typing import Any
 from imgbench.errors import ConfigError
 from imgbench.plan.pythons import expand_pythons
 from imgbench.plan.suggest import did_you_mean, schema_problems, unknown
+from imgbench.vocabulary import NATIVE
 from imgbench.words import count
 
 #: The schema, as package data: (package, path inside it).
@@ -152,6 +153,7 @@ def config_problems(config: dict) -> list[str]:
                         + unknown("value", value, registry)
                     )
         problems += _task_problems(name, exp, TASKS, STRATEGIES)
+        problems += _native_problems(name, exp, TASKS)
         problems += _start_method_problems(name, exp)
         for i, w in enumerate(_names(exp, "workers")):
             if isinstance(w, int) and w > MAX_WORKERS:
@@ -159,6 +161,42 @@ def config_problems(config: dict) -> list[str]:
                     f"config key experiments.{name}.workers[{i}]: {w} exceeds the limit "
                     f"{MAX_WORKERS}"
                 )
+    return problems
+
+
+def _native_problems(name: str, exp: dict, tasks: dict) -> list[str]:
+    """``sizes: [native]`` is a folder's files as found: it needs the folder, and only what
+    can take images of any size, format and mode: tasks that read files, with Pillow (the
+    other libraries each read some formats only), under strategies that take one image at a
+    time (vectorized stacks arrays of one shape)."""
+    if NATIVE not in _names(exp, "sizes"):
+        return []
+    key = f"config key experiments.{name}"
+    where = f"{key}.sizes[{_names(exp, 'sizes').index(NATIVE)}]"
+    dataset = exp.get("dataset")
+    if not isinstance(dataset, dict) or not dataset.get("path"):
+        return [
+            f"{where}: native means a folder's images as found; it needs dataset.path (a "
+            "folder of your images); for made images give a size WIDTHxHEIGHT"
+        ]
+    problems = []
+    for task in (t for t in _names(exp, "tasks") if isinstance(t, str) and t in tasks):
+        if tasks[task].input_kind == "arrays":
+            problems.append(
+                f"{where}: task {task!r} encodes arrays of one size (it reads no files): "
+                "give it a size WIDTHxHEIGHT in another experiment"
+            )
+        elif tasks[task].library not in (None, "pillow"):
+            problems.append(
+                f"{where}: task {task!r} uses {tasks[task].library}, which reads some of a "
+                "folder's formats only: native sizes are timed with Pillow's tasks; give "
+                "other libraries a size WIDTHxHEIGHT (files all in format)"
+            )
+    if "vectorized" in _names(exp, "strategies"):
+        problems.append(
+            f"{key}.strategies: vectorized stacks images of one shape; native images differ "
+            "in size: leave it out, or give a size WIDTHxHEIGHT"
+        )
     return problems
 
 

@@ -30,10 +30,16 @@ from imgbench.measure.datasets import MANIFEST
 from imgbench.measure.tasks import TASKS
 from imgbench.plan import calibrate as cal
 from imgbench.plan.config import resolve_config, task_options
-from imgbench.plan.footprint import cell_scratch, dataset_bytes, image_sample
-from imgbench.plan.grid import DatasetSpec, expand_cells, expand_runs, plan_datasets
+from imgbench.plan.footprint import cell_scratch, dataset_bytes, image_sample, native_stand_in
+from imgbench.plan.grid import (
+    DatasetSpec,
+    dataset_folders,
+    expand_cells,
+    expand_runs,
+    plan_datasets,
+)
 from imgbench.plan.timings import PreviousRun, TimedCell, read_previous, task_key, work_key
-from imgbench.vocabulary import CellSpec, format_size
+from imgbench.vocabulary import NATIVE_FORMAT, CellSpec, format_size
 from imgbench.words import count, duration, gib, mib
 
 #: Snakemake's gap between two jobs without a previous run to measure it from: the median
@@ -209,13 +215,31 @@ class _Context:
     previous: PreviousRun | None
     costs: dict
     cores: int
+    #: Per folder content: what its native datasets are planned as (``native_stand_in``).
+    stand_ins: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+
+    def planned(self, cell: CellSpec) -> tuple[CellSpec, DatasetSpec]:
+        """The cell and its dataset as the estimate sees them: native images (of many
+        sizes) as their folder's median image."""
+        ds = self.datasets[cell]
+        if ds.format != NATIVE_FORMAT:
+            return cell, ds
+        if ds.content not in self.stand_ins:
+            folder, _ = dataset_folders(self.config)[ds.content]
+            self.stand_ins[ds.content] = native_stand_in(Path(folder))
+        fmt, width, height = self.stand_ins[ds.content]
+        return (
+            replace(cell, width=width, height=height),
+            replace(ds, format=fmt, width=width, height=height),
+        )
 
     def keys(self, cell: CellSpec) -> tuple[tuple, tuple]:
         exp = self.config["experiments"][cell.experiment]
         ds, opts = self.datasets[cell], task_options(exp, cell.task)
+        sized, planned = self.planned(cell)
         return (
             work_key(cell, ds.format, ds.color, opts),
-            task_key(cell.task, cell.width, cell.height, ds.format, ds.color, opts),
+            task_key(cell.task, sized.width, sized.height, planned.format, ds.color, opts),
         )
 
 
@@ -256,15 +280,17 @@ def _unmeasured_keys(ctx: _Context, cells: list[CellSpec]) -> dict[tuple, dict]:
     return keys
 
 
-def _dataset_plans(config: dict, datasets: list[DatasetSpec], cores: int) -> list[DatasetPlan]:
-    root = Path(config.get("datasets_dir", "results/datasets"))
+def _dataset_plans(ctx: _Context) -> list[DatasetPlan]:
+    root = Path(ctx.config.get("datasets_dir", "results/datasets"))
+    planned = {ctx.datasets[cell]: ctx.planned(cell)[1] for cell in ctx.datasets}
     out = []
-    for ds in sorted(set(datasets), key=lambda d: d.name):
+    for ds in sorted(planned, key=lambda d: d.name):
         present = (root / ds.name / MANIFEST).is_file()
-        one = image_sample(ds.format, ds.color, ds.width, ds.height).generate_s
+        like = planned[ds]
+        one = image_sample(like.format, like.color, like.width, like.height).generate_s
         # The dataset rule generates with min(cores, 16) processes.
-        generate = 0.0 if present else DATASET_JOB_S + ds.count * one / min(cores, 16)
-        out.append(DatasetPlan(ds.name, ds.count, dataset_bytes(ds), present, generate))
+        generate = 0.0 if present else DATASET_JOB_S + ds.count * one / min(ctx.cores, 16)
+        out.append(DatasetPlan(ds.name, ds.count, dataset_bytes(like), present, generate))
     return out
 
 
@@ -272,7 +298,7 @@ def _scratch(config: dict, ctx: _Context, cells: list[CellSpec]) -> dict[str, tu
     largest: dict[str, tuple[int, str]] = {}
     for cell in cells:
         opts = task_options(config["experiments"][cell.experiment], cell.task)
-        size = cell_scratch(cell, ctx.datasets[cell], opts)
+        size = cell_scratch(*ctx.planned(cell), opts)
         if size >= largest.get(cell.storage, (-1, ""))[0]:
             largest[cell.storage] = (size, cell.label)
     return largest
@@ -319,7 +345,7 @@ def plan_report(config: dict, previous: Path | None = None, limit_s: float | Non
     ctx.costs = cal.calibrate(_unmeasured_keys(ctx, cells))
     times = [_with_done(_cell_time(cell, ctx), config) for cell in cells]
     gap = (ctx.previous.gap_s if ctx.previous is not None else None) or GAP_S
-    dataset_plans = _dataset_plans(config, list(datasets.values()), ctx.cores)
+    dataset_plans = _dataset_plans(ctx)
     stages, stages_how = _stages_s(ctx.previous, len(config["experiments"]))
     estimate = Estimate(
         cells_s=sum(t.to_run * t.job_s for t in times),

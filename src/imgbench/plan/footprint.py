@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
@@ -85,6 +86,28 @@ def image_sample(fmt: str, color: str, width: int, height: int, seed: int = 0) -
     sample = ImageSample(size, (time.perf_counter() - t0) * scale)
     _SAMPLES[key] = sample
     return sample
+
+
+def native_stand_in(folder: Path, limit: int = 200) -> tuple[str, int, int]:
+    """What a native dataset (a folder's images as found) is planned as: the format and size
+    of its median image by pixels, read from at most ``limit`` files' headers (nothing is
+    decoded). Its files differ, so the estimate is that of a typical one; an unreadable
+    folder plans as JPEG at 640x480 (making its dataset will name what is wrong)."""
+    from imgbench.measure.folder import IMAGE_SUFFIXES
+
+    found = []
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    for path in paths[:limit]:
+        try:
+            with Image.open(path) as im:
+                fmt = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp"}.get(im.format or "", "jpeg")
+                found.append((im.width * im.height, fmt, im.width, im.height))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue
+    if not found:
+        return "jpeg", 640, 480
+    _, fmt, width, height = sorted(found)[len(found) // 2]
+    return fmt, width, height
 
 
 def dataset_bytes(dataset: DatasetSpec) -> int:

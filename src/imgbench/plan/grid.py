@@ -9,7 +9,7 @@ from pathlib import Path
 from imgbench.measure.datasets import DEFAULT_CONTENT, RAW, dataset_name, folder_content
 from imgbench.measure.strategies import START_METHOD_VARIANTS, STRATEGIES, variant_name
 from imgbench.measure.tasks import TASKS
-from imgbench.vocabulary import CellSpec, parse_size
+from imgbench.vocabulary import NATIVE_FORMAT, CellSpec, is_native, parse_size
 
 
 def cache_states(exp: dict, task: str, storage: str) -> list[str]:
@@ -161,9 +161,12 @@ class DatasetSpec:
 
 
 def dataset_format(config: dict, cell: CellSpec) -> str:
-    """Saving tasks start from raw arrays; reading tasks from the experiment's format."""
+    """Saving tasks start from raw arrays; reading tasks from the experiment's format, or
+    at native size from the folder's files as found (whatever their formats)."""
     if TASKS[cell.task].input_kind == "arrays":
         return RAW
+    if is_native(cell.width, cell.height):
+        return NATIVE_FORMAT
     return config["experiments"][cell.experiment]["format"]
 
 

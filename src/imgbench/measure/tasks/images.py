@@ -170,9 +170,9 @@ def verify_bytes(ctx: VerifyContext, results: Sequence[Any]) -> None:
 
 
 def check_arrays(ctx: VerifyContext, results: Sequence[Any]) -> None:
-    """Every result is a ``uint8`` array of the dataset's shape."""
-    shape = ctx.shape
-    for path, array in zip(ctx.input_paths, results, strict=True):
+    """Every result is a ``uint8`` array of its input's shape."""
+    for i, (path, array) in enumerate(zip(ctx.input_paths, results, strict=True)):
+        shape = ctx.shape_of(i)
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
             got = getattr(array, "shape", type(array).__name__)
             raise VerificationError(f"{path}: decoded to {got}, expected uint8 {shape}")
@@ -308,8 +308,10 @@ def verify_grey(ctx: VerifyContext, results: Sequence[Any]) -> None:
     if "grey" not in ctx.memo:
         # The reference decodes the inputs again, untimed, once per cell.
         ctx.memo["grey"] = [pixel_sha256(grey_of(decode_image(str(p)))) for p in ctx.input_paths]
-    shape = (ctx.height, ctx.width)
-    for path, expected, array in zip(ctx.input_paths, ctx.memo["grey"], results, strict=True):
+    for i, (path, expected, array) in enumerate(
+        zip(ctx.input_paths, ctx.memo["grey"], results, strict=True)
+    ):
+        shape = ctx.shape_of(i)[:2]
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != np.uint8:
             got = getattr(array, "shape", type(array).__name__)
             raise VerificationError(f"{path}: greyscale result is {got}, expected uint8 {shape}")

@@ -46,6 +46,8 @@ class VerifyContext:
     input_paths: list[Path] = field(default_factory=list)
     input_sha256: list[str] = field(default_factory=list)
     input_pixel_sha256: list[str] = field(default_factory=list)
+    #: Each input's decoded shape where the images differ (native sizes); else None.
+    input_shapes: list[tuple[int, ...] | None] = field(default_factory=list)
     source_arrays: np.ndarray | None = None
     output_paths: list[Path] = field(default_factory=list)
     output_dir: Path | None = None
@@ -62,6 +64,12 @@ class VerifyContext:
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.height, self.width, *channels(self.color))
+
+    def shape_of(self, index: int) -> tuple[int, ...]:
+        """Input ``index``'s decoded shape: its own for native images, else the dataset's."""
+        if index < len(self.input_shapes) and self.input_shapes[index] is not None:
+            return tuple(self.input_shapes[index])
+        return self.shape
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from imgbench.analysis.threats import (
 from imgbench.analysis.thresholds import ALPHA, DEFAULT_EQUIVALENCE_MARGIN
 from imgbench.report.deck.model import serial_first
 from imgbench.report.deck.threats import word
-from imgbench.vocabulary import BASELINE
+from imgbench.vocabulary import BASELINE, format_size
 
 QUESTION = (
     "Which way of parallelising this image work is fastest, at this size, with this many "
@@ -80,11 +80,19 @@ def image_content(meta: dict) -> str | None:
 def folder_words(folder: dict) -> str:
     """A folder of the user's images: where, what was done to each, which files were left
     out and why."""
-    text = (
-        f"Your folder {folder.get('folder')}: {words.integer(folder.get('usable'))} usable "
-        f"images, picked by the dataset seed, made upright (EXIF orientation) and fitted to each "
-        "size (scaled to cover, centre-cropped)"
-    )
+    native = folder.get("native")
+    if native:
+        text = (
+            f"Your folder {folder.get('folder')}: {words.integer(folder.get('usable'))} usable "
+            "images, picked by the dataset seed and timed as found (native sizes: each file "
+            "copied byte for byte, orientation as stored): " + native_words(native)
+        )
+    else:
+        text = (
+            f"Your folder {folder.get('folder')}: {words.integer(folder.get('usable'))} usable "
+            "images, picked by the dataset seed, made upright (EXIF orientation) and fitted to "
+            "each size (scaled to cover, centre-cropped)"
+        )
     if folder.get("upscaled"):
         text += f"; {words.integer(folder['upscaled'])} of them scaled up to fit"
     bad = folder.get("bad") or []
@@ -100,6 +108,24 @@ def folder_words(folder: dict) -> str:
     return text + "."
 
 
+def native_words(native: dict) -> str:
+    """The size distribution of images timed as found: "50 images of 640x480 to 4000x3000
+    (0.307 MP to 12 MP, median 2.1 MP; 121 MP in all); formats JPEG 40, PNG 10; modes RGB
+    48, L 2"."""
+
+    def counts(by: dict) -> str:
+        return ", ".join(f"{name} {words.integer(n)}" for name, n in by.items())
+
+    return (
+        f"{words.integer(native.get('count'))} images of {native.get('smallest')} to "
+        f"{native.get('largest')} ({words.megapixels(native.get('megapixels_min'))} to "
+        f"{words.megapixels(native.get('megapixels_max'))}, median "
+        f"{words.megapixels(native.get('megapixels_median'))}; "
+        f"{words.megapixels(native.get('megapixels_total'))} in all); formats "
+        f"{counts(native.get('formats') or {})}; modes {counts(native.get('modes') or {})}"
+    )
+
+
 BASE_CASES = (
     "Speedup has two base cases, both in the same task, size, storage, cache and number of "
     "images: the serial loop (does parallelism pay at all?) and the same strategy with 1 "
@@ -111,7 +137,7 @@ def method_measurement(summary: pd.DataFrame, meta: dict) -> list[str]:
     """How each cell was measured: grid, repetitions, timed region, cache, verification."""
     parallel = summary[summary["strategy"] != BASELINE]
     pairs = zip(summary["width"], summary["height"], strict=True)
-    sizes = [f"{int(w)}x{int(h)}" for w, h in sorted(set(pairs))]
+    sizes = [format_size(w, h) for w, h in sorted(set(pairs))]
     workers = sorted({int(w) for w in parallel["workers"]})
 
     def values(column: str) -> str:
