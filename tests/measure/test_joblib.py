@@ -12,7 +12,8 @@ import pytest
 
 from imgbench.measure import strategies
 from imgbench.measure.runner import RunOptions, run_cell
-from imgbench.measure.strategies import LOKY, STRATEGIES, WorkerDiedError
+from imgbench.measure.start_methods import LOKY
+from imgbench.measure.strategies import STRATEGIES, WorkerDiedError
 from imgbench.measure.tasks import TASKS, Task
 from imgbench.vocabulary import CellSpec
 from tests.helpers.cells import FIRST_USE_TASKS, cell_job, cell_options, small_cell, verify_paths

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from imgbench.errors import TaskError
-from imgbench.measure import shared_memory, strategies
+from imgbench.measure import shared_memory, start_methods, strategies
 from imgbench.measure.shared_memory import ArrayHandle, Batch, segment_names
 from imgbench.measure.strategies import STRATEGIES, WorkerDiedError
 from imgbench.measure.tasks import TASKS, Task
@@ -259,7 +259,7 @@ KILLER = Task("killer", "kills its worker on the fourth item", "arrays", _killed
 def test_a_worker_killed_mid_batch_is_named_and_leaves_no_segment(method):
     items = [(ARRAYS["rgb"] + i, str(i)) for i in range(10)]
     died = r"a worker process \(pid \d+\) died \(signal SIGKILL\)"
-    with strategies.pinned_start_method(method), pytest.raises(WorkerDiedError, match=died):
+    with start_methods.pinned_start_method(method), pytest.raises(WorkerDiedError, match=died):
         SHM.run(KILLER, items, 2)
 
 
@@ -268,7 +268,7 @@ def test_every_start_method_moves_arrays_both_ways(tmp_path, datasets, method):
     arrays = datasets["raw"].load_arrays(3)
     saves = [(a, str(tmp_path / f"{i}.png"), "none") for i, a in enumerate(arrays)]
     reads = [str(p) for p in datasets["png"].paths(3)]
-    with strategies.pinned_start_method(method):
+    with start_methods.pinned_start_method(method):
         saved = SHM.run(TASKS["save_png"], saves, 2)
         decoded = SHM.run(TASKS["decode"], reads, 2)
     ctx = VerifyContext(3, 48, 32, output_paths=[Path(s[1]) for s in saves])
@@ -282,7 +282,7 @@ TRACKED_RUN = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from imgbench.measure import strategies
+    from imgbench.measure import start_methods, strategies
     from imgbench.measure.datasets import load_manifest
     from imgbench.measure.tasks import TASKS
 
@@ -290,7 +290,7 @@ TRACKED_RUN = textwrap.dedent(
         raw, png, out = (Path(a) for a in sys.argv[2:5])
         arrays = load_manifest(raw).load_arrays(4)
         saves = [(a, str(out / f"{i}.png"), "none") for i, a in enumerate(arrays)]
-        with strategies.pinned_start_method(sys.argv[1]):
+        with start_methods.pinned_start_method(sys.argv[1]):
             # Decode first: its parent makes no segment before the workers start.
             for _ in range(2):
                 strategies.run_processes_shm(TASKS["decode"], load_manifest(png).paths(4), 2)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from imgbench.measure import strategies
+from imgbench.measure import start_methods, strategies
 from imgbench.measure.runner import run_cell
 from imgbench.measure.strategies import (
     PERSISTENT_SUFFIX,
@@ -59,7 +59,7 @@ def test_every_process_pool_strategy_has_one_variant_per_method():
 def test_no_other_strategy_has_start_method_variants():
     for name, s in STRATEGIES.items():
         if s.pool != "processes":
-            assert s.start_method in (None, strategies.LOKY), name
+            assert s.start_method in (None, start_methods.LOKY), name
     # No strategy's name ends in a method's (the suffix is unambiguous), and every name is
     # safe in a path.
     plain = [n for n, s in STRATEGIES.items() if s.start_method not in START_METHOD_VARIANTS]
@@ -98,9 +98,9 @@ def test_a_variant_run_directly_uses_its_own_method(datasets, monkeypatch, name,
     items = [str(p) for p in datasets["jpeg"].paths(4)]
     # The process's own pin says another method: the variant's wins, for its run only.
     other = next(m for m in AVAILABLE if m != method)
-    with strategies.pinned_start_method(other):
+    with start_methods.pinned_start_method(other):
         outcome = STRATEGIES[name].run(INHERITED, items, 2)
-        assert strategies._context().get_start_method() == other
+        assert start_methods.context().get_start_method() == other
     assert outcome.results == [f"{p}:{inherits}" for p in items]
 
 
@@ -155,7 +155,7 @@ PID = Task("pid", "the worker's pid", "files", pid_of, None, verify_inherited)
 def test_a_kept_variant_pool_starts_its_workers_with_its_method(datasets):
     kept = STRATEGIES["processes_persistent_spawn"]
     items = [str(p) for p in datasets["jpeg"].paths(4)]
-    with strategies.pinned_start_method(kept.start_method), strategies.kept_pool(kept, PID, 2):
+    with start_methods.pinned_start_method(kept.start_method), strategies.kept_pool(kept, PID, 2):
         pids = strategies.kept_worker_pids()
         assert len(pids) == 2
         outcome = kept.run(PID, items, 2)

@@ -6,7 +6,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from imgbench.measure import strategies
+from imgbench.measure import start_methods, strategies
 from imgbench.measure.strategies import START_METHOD_VARIANTS, STRATEGIES, contiguous_chunks
 from imgbench.measure.tasks import TASKS
 from imgbench.measure.tasks.images import grey_loop, grey_of
@@ -111,12 +111,12 @@ def test_a_forkserver_preloads_the_engine():
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         pytest.skip("no forkserver here")
-    with strategies.pinned_start_method("forkserver", ["PIL.PngImagePlugin"]) as method:
+    with start_methods.pinned_start_method("forkserver", ["PIL.PngImagePlugin"]) as method:
         assert method == "forkserver"
         preload = multiprocessing.forkserver._forkserver._preload_modules
         engine = {"imgbench.measure.tasks", "numpy", "PIL.Image", "PIL.PngImagePlugin"}
         assert engine <= set(preload)
-    assert strategies._context().get_start_method() == multiprocessing.get_start_method()
+    assert start_methods.context().get_start_method() == multiprocessing.get_start_method()
 
 
 @pytest.mark.parametrize("name", ["threads", "processes", "processes_shm", "processes_chunked"])

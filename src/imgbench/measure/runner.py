@@ -59,8 +59,9 @@ from imgbench.measure.result import (
     build_result,
     write_result,
 )
+from imgbench.measure.start_methods import START_METHODS, pinned_start_method
 from imgbench.measure.storage import scratch_area, stage_inputs
-from imgbench.measure.strategies import START_METHODS, STRATEGIES, Strategy
+from imgbench.measure.strategies import STRATEGIES, Strategy
 from imgbench.measure.tasks import BOUNDS, TASKS, Task, VerifyContext, option_problems
 from imgbench.vocabulary import CellSpec, format_size, is_native
 
@@ -384,7 +385,7 @@ def _start_helpers(
     # A strategy's own start method (a start-method variant's, joblib's loky) overrides the
     # experiment's.
     method = work.strategy.start_method or options.start_method
-    mp_method = stack.enter_context(strategies.pinned_start_method(method, primed))
+    mp_method = stack.enter_context(pinned_start_method(method, primed))
     # A persistent strategy's pool: made and warmed now, kept for every repetition, shut
     # down with the cell (after the priming run, so that forked workers inherit its imports).
     work.pool_start_s = stack.enter_context(

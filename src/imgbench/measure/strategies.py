@@ -20,7 +20,8 @@ the timer and read only after it:
   result. The runner makes one per repetition before the timer (``begin_repetition``).
 
 Process pools use the start method pinned with ``pinned_start_method`` (default: the
-platform's); a forkserver preloads the engine and whatever the priming run imported.
+platform's; ``imgbench.measure.start_methods``); a forkserver preloads the engine and
+whatever the priming run imported.
 
 ``processes_shm`` is ``processes`` with its arrays through shared memory
 (``imgbench.measure.shared_memory``): the pipe carries a small handle per array instead of
@@ -44,7 +45,6 @@ existed before it began (``Outcome.workers_reused``).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import multiprocessing
 import multiprocessing.connection
@@ -70,25 +70,18 @@ from typing import Any
 
 from imgbench.errors import ImgbenchError, TaskError
 from imgbench.measure import shared_memory
-from imgbench.measure.tasks import Task
-
-#: ``RunOptions.start_method`` values: "default" (or None) is the platform's.
-START_METHODS = ("default", "fork", "forkserver", "spawn")
-#: The start method recorded for joblib's strategies: loky starts its workers itself, each
-#: a new interpreter (fork and exec), whatever multiprocessing's method.
-LOKY = "loky"
-#: Loaded by a forkserver before it forks any worker, so that workers do not import the
-#: engine inside the timer (a forked worker inherits what the server had loaded).
-FORKSERVER_PRELOAD = (
-    "imgbench.measure.tasks",
-    "imgbench.measure.strategies",
-    "imgbench.measure.tasks.download",
-    "numpy",
-    "PIL.Image",
-    "PIL.ImageFilter",
-    "aiofiles",
-    "httpx",
+from imgbench.measure.start_methods import (
+    LOKY,
+    context,
+    import_all,
+    method_name,
+    nothing,
+    pinned_method,
+    pinned_preload,
+    pinned_start_method,
+    worker_preload,
 )
+from imgbench.measure.tasks import Task
 
 
 class WorkerDiedError(TaskError):
@@ -164,114 +157,6 @@ def variant_name(plain: str, persistent: bool = False, start_method: str | None 
     )
 
 
-# -- start method --------------------------------------------------------------------------
-
-_pinned: dict[str, Any] = {"method": None, "preload": ()}
-
-
-def _method_name(start_method: str | None) -> str | None:
-    if start_method in (None, "default"):
-        return None
-    if start_method not in START_METHODS:
-        raise ImgbenchError(
-            f"unknown start method {start_method!r}; allowed: {', '.join(START_METHODS)}"
-        )
-    if start_method not in multiprocessing.get_all_start_methods():
-        raise ImgbenchError(f"start method {start_method} is not available on this platform")
-    return start_method
-
-
-def _preload(extra: Sequence[str]) -> list[str]:
-    """What a forkserver loads: the engine, ``extra``, and every module this process has
-    loaded from their packages (e.g. the Pillow plugins an earlier decode loaded)."""
-    wanted = {*FORKSERVER_PRELOAD, *extra}
-    packages = {name.partition(".")[0] for name in wanted}
-    loaded = [m for m in list(sys.modules) if m.partition(".")[0] in packages]
-    return sorted({*wanted, *(m for m in loaded if not m.partition(".")[2].startswith("_"))})
-
-
-#: Packages whose modules, loaded here, a worker that starts a new interpreter (spawn, loky)
-#: imports before its first item: what tasks load on first use (Pillow's plugins, httpx's
-#: transport stack, aiofiles). The engine itself comes with unpickling the work.
-WORKER_PRELOAD_PACKAGES = ("PIL", "httpx", "aiofiles")
-
-
-def _worker_preload(extra: Sequence[str]) -> tuple[str, ...]:
-    """What a new-interpreter worker imports before its first item: ``extra`` (what the
-    priming run imported) and this process's loaded modules of ``WORKER_PRELOAD_PACKAGES``.
-
-    A forked worker has them all already (importing them again is a dictionary look-up); a
-    spawned one would otherwise import them inside its first work call, in the timer's
-    work rather than in its pool's start-up, where the other start methods pay it.
-    """
-    loaded = [
-        m
-        for m in list(sys.modules)
-        if m.partition(".")[0] in WORKER_PRELOAD_PACKAGES
-        and not any(part.startswith("_") for part in m.split(".")[1:])
-    ]
-    return tuple(sorted({*extra, *loaded}))
-
-
-def _import_all(names: Sequence[str]) -> None:
-    for name in names:
-        # A name this process loaded may not be importable on its own (an alias a package
-        # registers under another name): its package's import brings it, or nothing needs it.
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-
-
-def process_context(
-    start_method: str | None = None, preload: Sequence[str] = ()
-) -> multiprocessing.context.BaseContext:
-    """The context process pools use: ``start_method`` ("default"/None: the platform's).
-
-    A forkserver is told to preload the engine (``FORKSERVER_PRELOAD``), ``preload`` and the
-    modules of their packages already loaded here; it applies when the server starts.
-    """
-    ctx = multiprocessing.get_context(_method_name(start_method))
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(_preload(preload))
-    return ctx
-
-
-@contextlib.contextmanager
-def pinned_start_method(start_method: str | None, preload: Sequence[str] = ()) -> Iterator[str]:
-    """Process pools created inside use ``start_method``; yields the method actually used.
-
-    A forkserver is started here, untimed (with its preloads: a few tenths of a second),
-    rather than inside the first repetition's timer. ``LOKY`` (joblib's strategies) pins the
-    platform's method for multiprocessing and readies joblib (``_ready_joblib``) untimed.
-    """
-    if start_method == LOKY:
-        _ready_joblib()
-        with pinned_start_method(None, preload):
-            yield LOKY
-        return
-    ctx = process_context(start_method, preload)
-    method = ctx.get_start_method()
-    if method == "forkserver":
-        # The server imports its preloads after it starts: one process forked and joined
-        # waits for them.
-        child = ctx.Process(target=_nothing)
-        child.start()
-        child.join()
-    previous = dict(_pinned)
-    _pinned.update(method=start_method, preload=tuple(preload))
-    try:
-        yield method
-    finally:
-        _pinned.update(previous)
-
-
-def _nothing() -> None:
-    pass
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    return process_context(_pinned["method"], _pinned["preload"])
-
-
 # -- per-repetition instruments ------------------------------------------------------------
 
 
@@ -285,7 +170,7 @@ class Instruments:
 
     def __init__(self) -> None:
         self.thread_starts: list[float] = []
-        self.process_starts = _context().SimpleQueue()
+        self.process_starts = context().SimpleQueue()
 
     def drain(self) -> list[float]:
         """Every worker's start time, sorted; the instruments are then used up."""
@@ -319,9 +204,9 @@ def _note_thread_start(sink: list[float]) -> None:
 
 
 def _note_process_start(sink: Any, preload: Sequence[str] = ()) -> None:
-    """A worker process's initializer: ``preload`` imported (``_worker_preload``), then its
+    """A worker process's initializer: ``preload`` imported (``worker_preload``), then its
     start noted: the worker is ready for its first item."""
-    _import_all(preload)
+    import_all(preload)
     sink.put(time.perf_counter())
 
 
@@ -565,9 +450,9 @@ def _new_thread_pool(workers: int) -> ThreadPoolExecutor:
 def _new_process_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=_context(),
+        mp_context=context(),
         initializer=_note_process_start,
-        initargs=(_current().process_starts, _worker_preload(_pinned["preload"])),
+        initargs=(_current().process_starts, worker_preload(pinned_preload())),
     )
 
 
@@ -615,7 +500,7 @@ def forks(strategy: Strategy, start_method: str | None) -> bool:
     a multiprocessing pool started with fork (its own method, else ``start_method``)."""
     if strategy.pool != "processes":
         return False
-    method = strategy.start_method or _method_name(start_method)
+    method = strategy.start_method or method_name(start_method)
     return (method or multiprocessing.get_context().get_start_method()) == "fork"
 
 
@@ -808,32 +693,14 @@ def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
 
 # -- joblib --------------------------------------------------------------------------------
 
-#: What joblib's first ``Parallel`` call imports (of ``joblib.externals.loky.backend``).
-_LOKY_FIRST_CALL_MODULES = ("synchronize", "popen_loky_posix", "fork_exec")
 #: In a worker of joblib's pool: when its initializer had readied it (``_ready_loky_worker``).
 _loky_worker_ready: list[float] = []
-
-
-def _ready_joblib() -> None:
-    """Import joblib and what its first ``Parallel`` call loads, and start loky's resource
-    tracker (a process): untimed, before the first repetition (``pinned_start_method``)."""
-    # Only joblib cells pay its import (a few tenths of a second). The POSIX modules are
-    # missing elsewhere: _import_all passes them by.
-    _import_all(
-        [
-            "joblib",
-            *(f"joblib.externals.loky.backend.{m}" for m in _LOKY_FIRST_CALL_MODULES),
-        ]
-    )
-    from joblib.externals.loky.backend import resource_tracker
-
-    resource_tracker.ensure_running()
 
 
 def _ready_loky_worker(preload: Sequence[str]) -> None:
     """A loky worker's initializer: what a first item would import, imported (loky starts
     every worker as a new interpreter); the time it was ready kept for its results."""
-    _import_all(preload)
+    import_all(preload)
     _loky_worker_ready[:] = [time.perf_counter()]
 
 
@@ -845,7 +712,7 @@ def _traced_loky(work: Callable[[Any], Any], index: int, item: Any) -> tuple:
 
 
 def _loky_initargs() -> tuple:
-    return (_worker_preload(_pinned["preload"]),)
+    return (worker_preload(pinned_preload()),)
 
 
 def _loky_parallel(workers: int, initargs: tuple) -> Any:
@@ -893,7 +760,7 @@ class _LokyPool:
         from joblib import delayed
 
         self.initargs = _loky_initargs()
-        list(_loky_parallel(workers, self.initargs)(delayed(_nothing)() for _ in range(workers)))
+        list(_loky_parallel(workers, self.initargs)(delayed(nothing)() for _ in range(workers)))
         self.executor = _loky_executor() if workers > 1 else None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
@@ -1034,9 +901,9 @@ def _pinning(
     before the repetitions; called directly (tests, other programs), it pins it for the run."""
 
     def run_started_with(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-        if _pinned["method"] == method:
+        if pinned_method() == method:
             return run(task, items, workers)
-        with pinned_start_method(method, _pinned["preload"]):
+        with pinned_start_method(method, pinned_preload()):
             return run(task, items, workers)
 
     return run_started_with

@@ -205,7 +205,7 @@ def _start_method_problems(name: str, exp: dict) -> list[str]:
     ``start_method`` that ``start_methods`` contradicts."""
     import multiprocessing
 
-    from imgbench.measure.strategies import START_METHODS
+    from imgbench.measure.start_methods import START_METHODS
 
     available = multiprocessing.get_all_start_methods()
     key = f"config key experiments.{name}"
