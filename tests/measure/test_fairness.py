@@ -22,9 +22,10 @@ from imgbench.errors import ImgbenchError
 from imgbench.measure import cache, codecs
 from imgbench.measure import usage as measure
 from imgbench.measure.datasets import make_dataset
+from imgbench.measure.instruments import peak_in_flight
 from imgbench.measure.machine import process_started
 from imgbench.measure.runner import RunOptions, run_cell
-from imgbench.measure.strategies import STRATEGIES, peak_in_flight
+from imgbench.measure.strategies import STRATEGIES
 from imgbench.measure.tasks import TASKS, Task
 from imgbench.vocabulary import CellSpec
 from tests.helpers import ROOT

@@ -270,7 +270,7 @@ def test_a_worker_killed_during_the_shutdown_fails_it_instead_of_hanging_it():
     import threading
     from concurrent.futures import ProcessPoolExecutor, wait
 
-    from imgbench.measure.strategies import WorkerDiedError, shut_down
+    from imgbench.measure.pools import WorkerDiedError, shut_down
 
     executor = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
     holder = executor.submit(_hold_the_call_queue_lock)

@@ -10,10 +10,12 @@ import numpy as np
 import psutil
 import pytest
 
-from imgbench.measure import strategies
+from imgbench.measure import pools
+from imgbench.measure.instruments import begin_repetition
+from imgbench.measure.pools import WorkerDiedError
 from imgbench.measure.runner import RunOptions, run_cell
 from imgbench.measure.start_methods import LOKY
-from imgbench.measure.strategies import STRATEGIES, WorkerDiedError
+from imgbench.measure.strategies import STRATEGIES
 from imgbench.measure.tasks import TASKS, Task
 from imgbench.vocabulary import CellSpec
 from tests.helpers.cells import FIRST_USE_TASKS, cell_job, cell_options, small_cell, verify_paths
@@ -85,23 +87,23 @@ def test_the_per_batch_run_starts_fresh_workers_and_the_kept_one_keeps_them(data
     task = TASKS["decode"]
     items = [str(p) for p in datasets["jpeg"].paths(8)]
     for _ in range(2):
-        instruments = strategies.begin_repetition()
+        instruments = begin_repetition()
         outcome = STRATEGIES["joblib"].run(task, items, 2)
         assert outcome.workers_reused == 0
         assert 1 <= len(instruments.drain()) <= 2
         assert _loky_workers() == []
     kept = STRATEGIES["joblib_persistent"]
-    with strategies.kept_pool(kept, task, 2) as started_s:
+    with pools.kept_pool(kept, task, 2) as started_s:
         assert started_s > 0
-        pids = strategies.kept_worker_pids()
+        pids = pools.kept_worker_pids()
         assert len(pids) == 2 and sorted(p.pid for p in _loky_workers()) == pids
         for _ in range(2):
-            instruments = strategies.begin_repetition()
+            instruments = begin_repetition()
             outcome = kept.run(task, items, 2)
             assert instruments.drain() == []
             assert 1 <= outcome.workers_reused <= 2
-            assert strategies.kept_worker_pids() == pids
-    assert strategies.kept_worker_pids() == [] and _loky_workers() == []
+            assert pools.kept_worker_pids() == pids
+    assert pools.kept_worker_pids() == [] and _loky_workers() == []
 
 
 def test_with_one_worker_joblib_runs_in_the_caller_and_says_nothing_of_reuse(datasets):

@@ -9,9 +9,10 @@ import pytest
 from imgbench.errors import DatasetError, ImgbenchError, VerificationError
 from imgbench.measure import strategies
 from imgbench.measure.datasets import make_dataset
+from imgbench.measure.instruments import Outcome
 from imgbench.measure.machine import SNAKEMAKE_VERSION_ENV
 from imgbench.measure.runner import RunOptions, run_cell
-from imgbench.measure.strategies import STRATEGIES, Outcome, Strategy
+from imgbench.measure.strategies import STRATEGIES, Strategy
 from imgbench.measure.tasks import TASKS
 from imgbench.vocabulary import CellSpec
 from tests.helpers import imported_modules

@@ -16,8 +16,9 @@ import pytest
 
 from imgbench.errors import TaskError
 from imgbench.measure import shared_memory, start_methods, strategies
+from imgbench.measure.pools import WorkerDiedError
 from imgbench.measure.shared_memory import ArrayHandle, Batch, segment_names
-from imgbench.measure.strategies import STRATEGIES, WorkerDiedError
+from imgbench.measure.strategies import STRATEGIES
 from imgbench.measure.tasks import TASKS, Task
 from imgbench.measure.tasks.task import VerifyContext
 from tests.helpers import ROOT

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from imgbench.measure import start_methods, strategies
+from imgbench.measure import pools, start_methods
 from imgbench.measure.runner import run_cell
 from imgbench.measure.strategies import (
     PERSISTENT_SUFFIX,
@@ -155,8 +155,8 @@ PID = Task("pid", "the worker's pid", "files", pid_of, None, verify_inherited)
 def test_a_kept_variant_pool_starts_its_workers_with_its_method(datasets):
     kept = STRATEGIES["processes_persistent_spawn"]
     items = [str(p) for p in datasets["jpeg"].paths(4)]
-    with start_methods.pinned_start_method(kept.start_method), strategies.kept_pool(kept, PID, 2):
-        pids = strategies.kept_worker_pids()
+    with start_methods.pinned_start_method(kept.start_method), pools.kept_pool(kept, PID, 2):
+        pids = pools.kept_worker_pids()
         assert len(pids) == 2
         outcome = kept.run(PID, items, 2)
         assert set(outcome.results) <= set(pids)

@@ -6,7 +6,9 @@ import psutil
 import pytest
 from PIL import Image
 
-from imgbench.measure import start_methods, strategies
+from imgbench.measure import instruments as instrumentation
+from imgbench.measure import pools, start_methods, strategies
+from imgbench.measure.instruments import begin_repetition
 from imgbench.measure.strategies import START_METHOD_VARIANTS, STRATEGIES, contiguous_chunks
 from imgbench.measure.tasks import TASKS
 from imgbench.measure.tasks.images import grey_loop, grey_of
@@ -95,7 +97,7 @@ def test_every_strategy_reports_each_items_span_and_no_imports(datasets, name):
 )
 def test_the_runners_instruments_see_every_worker_start(datasets, name):
     items = [str(p) for p in datasets["jpeg"].paths(6)]
-    instruments = strategies.begin_repetition()
+    instruments = begin_repetition()
     before = time.perf_counter()
     STRATEGIES[name].run(TASKS["decode"], items, 3)
     starts = instruments.drain()
@@ -103,7 +105,7 @@ def test_the_runners_instruments_see_every_worker_start(datasets, name):
     assert all(before < s < time.perf_counter() for s in starts)
     # Used up: a strategy called directly afterwards does not feed them.
     STRATEGIES[name].run(TASKS["decode"], items, 3)
-    assert strategies._instruments == []
+    assert instrumentation._instruments == []
 
 
 def test_a_forkserver_preloads_the_engine():
@@ -125,26 +127,26 @@ def test_a_persistent_strategy_keeps_one_warm_pool_for_every_run(datasets, name)
     items = [str(p) for p in datasets["jpeg"].paths(6)]
     kept = STRATEGIES[name + strategies.PERSISTENT_SUFFIX]
     assert kept.persistent and kept.base == name and kept.pool == STRATEGIES[name].pool
-    with strategies.kept_pool(kept, task, 2) as started_s:
+    with pools.kept_pool(kept, task, 2) as started_s:
         assert started_s > 0
-        pids = strategies.kept_worker_pids()
+        pids = pools.kept_worker_pids()
         assert len(pids) == (2 if kept.pool == "processes" else 0)
         outcomes = []
         for _ in range(2):
-            instruments = strategies.begin_repetition()
+            instruments = begin_repetition()
             outcomes.append(kept.run(task, items, 2))
             # Every worker started before the runs: none starts inside them.
             assert instruments.drain() == []
-            assert strategies.kept_worker_pids() == pids
+            assert pools.kept_worker_pids() == pids
         for outcome in outcomes:
             assert [r.shape for r in outcome.results] == [(32, 48, 3)] * 6
             assert outcome.imported == []
-    assert strategies.kept_worker_pids() == []
+    assert pools.kept_worker_pids() == []
     assert all(
         not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie" for pid in pids
     )
     # Per batch, the same strategy starts its workers inside every run.
-    instruments = strategies.begin_repetition()
+    instruments = begin_repetition()
     STRATEGIES[name].run(task, items, 2)
     assert len(instruments.drain()) == 2
 

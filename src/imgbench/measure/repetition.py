@@ -27,11 +27,12 @@ from typing import Any
 import psutil
 
 from imgbench.errors import TaskError, VerificationError
-from imgbench.measure import cache, heap, strategies
+from imgbench.measure import cache, heap
 from imgbench.measure import usage as measure
+from imgbench.measure.instruments import begin_repetition, peak_in_flight
 from imgbench.measure.result import Phases, Repetition
 from imgbench.measure.storage import reset_output_dir
-from imgbench.measure.strategies import Strategy, peak_in_flight
+from imgbench.measure.strategies import Strategy
 from imgbench.measure.tasks import Task, VerifyContext
 from imgbench.vocabulary import CellSpec
 
@@ -129,7 +130,7 @@ def run_repetition(
     method, resident = prepare(work)
     heap_trimmed = heap.trim()
     rss_reset = measure.reset_peak_rss()
-    instruments = strategies.begin_repetition()
+    instruments = begin_repetition()
     # Memory is sampled in the warm-ups only: they do the same work, untimed. Reading a
     # worker's smaps_rollup walks its page tables under its memory lock, which slowed
     # process pools by 3-6% when every timed repetition was sampled.

@@ -43,7 +43,7 @@ from typing import Any
 import psutil
 
 from imgbench.errors import DatasetError, ImgbenchError, TaskError
-from imgbench.measure import cache, codecs, shared_memory, strategies
+from imgbench.measure import cache, codecs, pools, shared_memory, strategies
 from imgbench.measure import usage as measure
 from imgbench.measure.datasets import RAW, Manifest, check_files, load_manifest
 from imgbench.measure.guard import CellGuard
@@ -389,7 +389,7 @@ def _start_helpers(
     # A persistent strategy's pool: made and warmed now, kept for every repetition, shut
     # down with the cell (after the priming run, so that forked workers inherit its imports).
     work.pool_start_s = stack.enter_context(
-        strategies.kept_pool(work.strategy, work.task, work.spec.workers)
+        pools.kept_pool(work.strategy, work.task, work.spec.workers)
     )
     # Started once per cell, untimed; its CPU and the service's are the cell's own, not
     # interference. The service (a server) is not part of the strategy's memory.
@@ -400,11 +400,11 @@ def _start_helpers(
             with contextlib.suppress(psutil.Error):
                 helpers.append(psutil.Process(pid))
     workers = []
-    for pid in strategies.kept_worker_pids():
+    for pid in pools.kept_worker_pids():
         with contextlib.suppress(psutil.Error):
             workers.append(psutil.Process(pid))
     servers = []
-    server = strategies.forkserver_pid() if mp_method == "forkserver" else None
+    server = pools.forkserver_pid() if mp_method == "forkserver" else None
     if server is not None:
         with contextlib.suppress(psutil.Error):
             servers.append(psutil.Process(server))

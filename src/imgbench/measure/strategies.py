@@ -5,8 +5,8 @@ the first result reached the caller. Pools are created and shut down inside ``ru
 studies timed them that way, and a pool's start-up is part of what a user pays.
 Adding a strategy is one entry in ``STRATEGIES``.
 
-What a strategy reports beside its results, all gathered so as to cost next to nothing inside
-the timer and read only after it:
+What a strategy reports beside its results (``imgbench.measure.instruments``), all gathered
+so as to cost next to nothing inside the timer and read only after it:
 
 - ``Outcome.spans``: for every item, the ``perf_counter`` times its work started and ended
   (``perf_counter`` is the system-wide ``CLOCK_MONOTONIC`` on Linux, so the spans of worker
@@ -18,6 +18,9 @@ the timer and read only after it:
 - ``Instruments``: when each worker (thread or process) of a pool started, through the
   executors' ``initializer``, so that the pool's start-up is measured apart from the first
   result. The runner makes one per repetition before the timer (``begin_repetition``).
+
+The pools themselves, made per batch or kept for the cell, and their shutdown, are
+``imgbench.measure.pools``'s.
 
 Process pools use the start method pinned with ``pinned_start_method`` (default: the
 platform's; ``imgbench.measure.start_methods``); a forkserver preloads the engine and
@@ -44,35 +47,44 @@ existed before it began (``Outcome.workers_reused``).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import multiprocessing
-import multiprocessing.connection
 import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import (
-    FIRST_COMPLETED,
     Executor,
     Future,
-    ProcessPoolExecutor,
     ThreadPoolExecutor,
-    as_completed,
-    wait,
 )
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
-from itertools import islice
+from dataclasses import dataclass, replace
 from typing import Any
 
-from imgbench.errors import ImgbenchError, TaskError
 from imgbench.measure import shared_memory
+from imgbench.measure.instruments import (
+    Arrivals,
+    Outcome,
+    call_traced,
+    call_traced_chunk,
+    current,
+    note_thread_start,
+    unchunk,
+    untrace,
+)
+from imgbench.measure.pools import (
+    NEW_POOL,
+    WARM,
+    WorkerDiedError,
+    kept_pools,
+    process_pool,
+    run_on_pool,
+    run_on_pool_paced,
+    thread_pool,
+    warm_process,
+)
 from imgbench.measure.start_methods import (
     LOKY,
-    context,
     import_all,
     method_name,
     nothing,
@@ -82,27 +94,6 @@ from imgbench.measure.start_methods import (
     worker_preload,
 )
 from imgbench.measure.tasks import Task
-
-
-class WorkerDiedError(TaskError):
-    """A worker process ended abruptly (killed, crashed, out of memory) with work pending."""
-
-
-@dataclass
-class Outcome:
-    results: list[Any]
-    #: perf_counter times at which the first and the last result reached the caller; after
-    #: the last one, only the pool's shutdown remains.
-    first_result_at: float
-    last_result_at: float
-    #: (start, end) perf_counter times of each item's work, in no particular order; empty
-    #: where a strategy does not say (then the peak in flight is not known).
-    spans: list[tuple[float, float]] = field(default_factory=list)
-    #: Modules first imported inside the work calls (sorted, no duplicates).
-    imported: list[str] = field(default_factory=list)
-    #: How many of the worker processes that did this run's work existed before it began
-    #: (a pool reused, not started); None where a strategy does not say (joblib does).
-    workers_reused: int | None = None
 
 
 @dataclass(frozen=True)
@@ -157,117 +148,6 @@ def variant_name(plain: str, persistent: bool = False, start_method: str | None 
     )
 
 
-# -- per-repetition instruments ------------------------------------------------------------
-
-
-class Instruments:
-    """When each pool worker started: made before the timer, drained after it.
-
-    Threads append to a list; worker processes put into a ``SimpleQueue`` of the pinned
-    context (a pipe written synchronously: nothing is left in flight once the pool has shut
-    down).
-    """
-
-    def __init__(self) -> None:
-        self.thread_starts: list[float] = []
-        self.process_starts = context().SimpleQueue()
-
-    def drain(self) -> list[float]:
-        """Every worker's start time, sorted; the instruments are then used up."""
-        if self in _instruments:
-            _instruments.remove(self)
-        starts = list(self.thread_starts)
-        while not self.process_starts.empty():
-            starts.append(self.process_starts.get())
-        self.process_starts.close()
-        return sorted(starts)
-
-
-#: The runner's instruments for the repetition under way (at most one).
-_instruments: list[Instruments] = []
-
-
-def begin_repetition() -> Instruments:
-    """Instruments for the next strategy run (untimed); ``drain`` them after it."""
-    _instruments[:] = [Instruments()]
-    return _instruments[0]
-
-
-def _current() -> Instruments:
-    # A strategy called directly (tests, other programs) gets fresh instruments that nobody
-    # reads: never a shared queue that would fill up over many calls.
-    return _instruments[0] if _instruments else Instruments()
-
-
-def _note_thread_start(sink: list[float]) -> None:
-    sink.append(time.perf_counter())
-
-
-def _note_process_start(sink: Any, preload: Sequence[str] = ()) -> None:
-    """A worker process's initializer: ``preload`` imported (``worker_preload``), then its
-    start noted: the worker is ready for its first item."""
-    import_all(preload)
-    sink.put(time.perf_counter())
-
-
-def _traced(work: Callable[[Any], Any], item: Any) -> tuple[Any, float, float, list[str]]:
-    """``work(item)``, its start and end times and the modules it imported first.
-
-    Cheap enough for every call: ``len(sys.modules)`` is compared; only when it grew are the
-    new names listed (a dict keeps insertion order, so they are the last ones).
-    """
-    known = len(sys.modules)
-    start = time.perf_counter()
-    result = work(item)
-    end = time.perf_counter()
-    new = list(sys.modules)[known:] if len(sys.modules) > known else []
-    return result, start, end, new
-
-
-def _traced_chunk(work: Callable[[Any], Any], chunk: Sequence[Any]) -> tuple[list, list, list]:
-    traced = [_traced(work, item) for item in chunk]
-    return (
-        [t[0] for t in traced],
-        [(t[1], t[2]) for t in traced],
-        [name for t in traced for name in t[3]],
-    )
-
-
-def _untrace(traced: Sequence[tuple], first: float, last: float) -> Outcome:
-    return Outcome(
-        [t[0] for t in traced],
-        first,
-        last,
-        [(t[1], t[2]) for t in traced],
-        sorted({name for t in traced for name in t[3]}),
-    )
-
-
-def _unchunk(parts: Sequence[tuple], first: float, last: float) -> Outcome:
-    return Outcome(
-        [r for part in parts for r in part[0]],
-        first,
-        last,
-        [span for part in parts for span in part[1]],
-        sorted({name for part in parts for name in part[2]}),
-    )
-
-
-def peak_in_flight(spans: Sequence[tuple[float, float]]) -> int | None:
-    """The largest number of spans open at one instant (None without spans).
-
-    A span that ends at the very time another starts does not overlap it.
-    """
-    if not spans:
-        return None
-    events = sorted([(end, -1) for _, end in spans] + [(start, 1) for start, _ in spans])
-    peak = now = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
-
-
 # -- strategies ----------------------------------------------------------------------------
 
 
@@ -275,224 +155,11 @@ def run_serial(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     traced: list[tuple] = []
     first = None
     for item in items:
-        traced.append(_traced(task.work, item))
+        traced.append(call_traced(task.work, item))
         if first is None:
             first = time.perf_counter()
     last = time.perf_counter()
-    return _untrace(traced, first if first is not None else last, last)
-
-
-@contextlib.contextmanager
-def _shut_down_after(executor: Executor) -> Iterator[None]:
-    """Shut the pool down when the block ends; a broken pool raises ``WorkerDiedError``
-    saying how its worker died."""
-    try:
-        yield
-    except BrokenProcessPool as exc:
-        # The shutdown forgets the workers but joins them: their exit codes are then known.
-        workers = _worker_processes(executor)
-        executor.shutdown(wait=True, cancel_futures=True)
-        raise WorkerDiedError(_death_cause(workers)) from exc
-    finally:
-        # On a failure, queued work is cancelled so that the cell ends promptly. A kept pool
-        # (persistent strategies) outlives the batch: ``kept_pool`` shuts it down.
-        if executor not in _kept.values():
-            shut_down(executor)
-
-
-#: How often a pool's shutdown looks for a worker that died meanwhile (seconds): the wait
-#: returns at once when every worker has exited, so this costs a timed shutdown nothing.
-SHUTDOWN_POLL_S = 0.05
-
-
-def shut_down(executor: Executor) -> None:
-    """Shut a pool down, queued work cancelled; ``WorkerDiedError`` if a process worker
-    was killed by a signal meanwhile.
-
-    CPython's shutdown joins the workers with no deadline. A worker killed while it holds
-    the call queue's lock (reading the stop sentinel) leaves the others blocked on that
-    lock forever, and the shutdown with them (seen about once in 40 killed-worker runs of
-    processes_chunked). So the workers are watched here: if one dies abruptly, the others
-    are terminated, as CPython does for a pool that breaks while working, and the death is
-    reported: a repetition whose pool lost a worker is not a clean measurement, even when
-    every result had arrived.
-    """
-    workers = _worker_processes(executor)
-    if not workers:
-        executor.shutdown(wait=True, cancel_futures=True)
-        return
-    manager = getattr(executor, "_executor_manager_thread", None)
-    executor.shutdown(wait=False, cancel_futures=True)
-    died = False
-    while alive := [p for p in workers.values() if p.exitcode is None]:
-        multiprocessing.connection.wait([p.sentinel for p in alive], SHUTDOWN_POLL_S)
-        # Killed by a signal (SIGKILL, the OOM killer, a crash). An exit status of its own is
-        # a worker that read its sentinel and ended: libvips' teardown exits 255, its work done.
-        if any(p.exitcode is not None and p.exitcode < 0 for p in workers.values()):
-            died = True
-            for p in workers.values():
-                if p.exitcode is None:
-                    p.terminate()
-            for p in workers.values():
-                p.join()
-    if manager is not None:
-        manager.join()
-    if died:
-        raise WorkerDiedError(_death_cause(workers))
-
-
-class _Arrivals:
-    """When the first and the last result reached the caller (``perf_counter``)."""
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.last: float | None = None
-
-    def note(self) -> None:
-        self.last = time.perf_counter()
-        if self.first is None:
-            self.first = self.last
-
-    def span(self) -> tuple[float, float]:
-        if self.first is None or self.last is None:  # no result at all
-            now = time.perf_counter()
-            return now, now
-        return self.first, self.last
-
-
-def _run_on_pool(
-    executor: Executor, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
-) -> tuple[list[Any], float, float]:
-    """Submit every call, collect the results in submission order, shut the pool down.
-
-    Returns the results and the times the first and the last one arrived.
-    """
-    results: list[Any] = [None] * len(calls)
-    arrivals = _Arrivals()
-    with _shut_down_after(executor):
-        futures = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(calls)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            arrivals.note()
-    return results, *arrivals.span()
-
-
-def _run_on_pool_paced(
-    executor: Executor,
-    calls: Iterable[tuple[Callable[..., Any], tuple[Any, ...]]],
-    count: int,
-    ahead: int,
-    receive: Callable[[int, Any], Any],
-) -> tuple[list[Any], float, float]:
-    """``_run_on_pool`` for ``count`` calls made one at a time from ``calls``, at most
-    ``ahead`` of them submitted and not yet collected; each result is ``receive(index, it)``.
-
-    Making a call may cost (``processes_shm`` fills an item's input segment), and what it
-    makes lives until its result is back: pacing the submissions bounds how much of it
-    exists at once (segments in ``/dev/shm``), while ``ahead`` above the workers keeps every
-    worker fed.
-    """
-    results: list[Any] = [None] * count
-    arrivals = _Arrivals()
-    made = enumerate(calls)
-    pending: dict[Future, int] = {}
-
-    def submit(n: int) -> None:
-        for index, (fn, args) in islice(made, n):
-            pending[executor.submit(fn, *args)] = index
-
-    with _shut_down_after(executor):
-        submit(ahead)
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index = pending.pop(future)
-                results[index] = receive(index, future.result())
-                arrivals.note()
-            submit(len(finished))
-    return results, *arrivals.span()
-
-
-def _worker_processes(executor: Executor) -> dict:
-    """The pool's worker processes by pid (a private attribute: {} where it is missing)."""
-    return dict(getattr(executor, "_processes", None) or {})
-
-
-def _death_cause(workers: dict) -> str:
-    """Which worker died and how, from the exit codes of the pool's joined processes."""
-    # A broken pool terminates its other workers itself (SIGTERM): the first death is the
-    # one that is not a SIGTERM, when there is one.
-    dead = sorted(
-        ((pid, p.exitcode) for pid, p in workers.items() if p.exitcode not in (None, 0)),
-        key=lambda d: d[1] == -signal.SIGTERM,
-    )
-    if not dead:
-        return "a worker process died abruptly"
-    pid, code = dead[0]
-    if code < 0:
-        try:
-            how = f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            how = f"signal {-code}"
-    else:
-        how = f"exit status {code}"
-    return f"a worker process (pid {pid}) died ({how})"
-
-
-def _new_thread_pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(
-        max_workers=workers,
-        initializer=_note_thread_start,
-        initargs=(_current().thread_starts,),
-    )
-
-
-def _new_process_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context(),
-        initializer=_note_process_start,
-        initargs=(_current().process_starts, worker_preload(pinned_preload())),
-    )
-
-
-_NEW_POOL: dict[str, Callable[[int], Executor]] = {
-    "threads": _new_thread_pool,
-    "processes": _new_process_pool,
-}
-#: The pool kept for the cell under way (``kept_pool``): its kind, size and executor.
-_kept: dict[tuple[str, int], Executor] = {}
-
-
-def _thread_pool(workers: int) -> Executor:
-    return _kept.get(("threads", workers)) or _new_thread_pool(workers)
-
-
-def _process_pool(workers: int) -> Executor:
-    return _kept.get(("processes", workers)) or _new_process_pool(workers)
-
-
-def _warm_process(work: Callable[[Any], Any], seconds: float) -> int:
-    """Run in a worker process while the pool is warmed: unpickling ``work`` imports its
-    module (spawned and forkserver workers); the nap keeps the worker busy so that the pool
-    starts another for the next call. Returns the worker's pid."""
-    time.sleep(seconds)
-    return os.getpid()
-
-
-def _warm_thread(work: Callable[[Any], Any], seconds: float) -> int:
-    """``_warm_process`` for a thread pool: returns the thread's ident."""
-    time.sleep(seconds)
-    return threading.get_ident()
-
-
-_WARM = {"threads": _warm_thread, "processes": _warm_process}
-
-
-#: How long each warming call naps, and how many rounds of calls a pool gets to start all
-#: of its workers.
-WARM_NAP_S = 0.05
-WARM_ROUNDS = 20
+    return untrace(traced, first if first is not None else last, last)
 
 
 def forks(strategy: Strategy, start_method: str | None) -> bool:
@@ -504,74 +171,21 @@ def forks(strategy: Strategy, start_method: str | None) -> bool:
     return (method or multiprocessing.get_context().get_start_method()) == "fork"
 
 
-def forkserver_pid() -> int | None:
-    """The forkserver's process, where one runs: the parent of every worker a forkserver
-    starts, which reaps them, so their CPU and I/O reach its counts, never this process's."""
-    from multiprocessing import forkserver
-
-    return getattr(forkserver._forkserver, "_forkserver_pid", None)
-
-
-def kept_worker_pids() -> list[int]:
-    """The worker processes of the kept pool, if one is kept and runs processes."""
-    return sorted(pid for executor in _kept.values() for pid in _worker_processes(executor))
-
-
-@contextlib.contextmanager
-def kept_pool(strategy: Strategy, task: Task, workers: int) -> Iterator[float]:
-    """Make ``strategy``'s pool and warm it (every worker started, the task's module loaded
-    in each), untimed; every run of a pool strategy inside the block then uses it, and it is
-    shut down when the block ends. Yields the seconds making and warming took.
-
-    A no-op (0 s) for strategies that are not persistent.
-    """
-    if not strategy.persistent or strategy.pool is None:
-        yield 0.0
-        return
-    if strategy.pool == "processes":
-        # processes_shm's resource tracker must run before any worker starts (shared_memory).
-        shared_memory.prepare_parent()
-    start = time.perf_counter()
-    executor = _NEW_POOL[strategy.pool](workers)
-    try:
-        seen: set[int] = set()
-        warm = _WARM[strategy.pool]
-        rounds = 0
-        while rounds < WARM_ROUNDS:
-            rounds += 1
-            futures = [executor.submit(warm, task.work, WARM_NAP_S) for _ in range(workers)]
-            seen.update(f.result() for f in futures)
-            if len(seen) >= workers:
-                break
-        else:
-            raise ImgbenchError(
-                f"{strategy.name}: the pool started only {len(seen)} of {workers} workers"
-            )
-        # What a service pays to have the pool ready: the naps (one per round, the workers
-        # nap side by side) are this warming's own device, not part of that cost.
-        warmed = max(0.0, time.perf_counter() - start - rounds * WARM_NAP_S)
-        _kept[(strategy.pool, workers)] = executor
-        yield warmed
-    finally:
-        _kept.pop((strategy.pool, workers), None)
-        shut_down(executor)
-
-
 def _run_per_item(executor: Executor, task: Task, items: Sequence[Any]) -> Outcome:
-    return _untrace(*_run_on_pool(executor, [(_traced, (task.work, item)) for item in items]))
+    return untrace(*run_on_pool(executor, [(call_traced, (task.work, item)) for item in items]))
 
 
 def _run_chunked(executor: Executor, task: Task, items: Sequence[Any], workers: int) -> Outcome:
     chunks = contiguous_chunks(items, workers)
-    return _unchunk(*_run_on_pool(executor, [(_traced_chunk, (task.work, c)) for c in chunks]))
+    return unchunk(*run_on_pool(executor, [(call_traced_chunk, (task.work, c)) for c in chunks]))
 
 
 def run_threads(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    return _run_per_item(_thread_pool(workers), task, items)
+    return _run_per_item(thread_pool(workers), task, items)
 
 
 def run_processes(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    return _run_per_item(_process_pool(workers), task, items)
+    return _run_per_item(process_pool(workers), task, items)
 
 
 #: ``processes_shm`` keeps at most this many items per worker submitted and not yet collected.
@@ -581,7 +195,7 @@ SHM_AHEAD_PER_WORKER = 2
 def _traced_shared(
     work: Callable[[Any], Any], item: Any, result_slot: shared_memory.SlotRef
 ) -> tuple[Any, float, float, list[str]]:
-    """``_traced`` in a worker of ``processes_shm``: the item's arrays are mapped from their
+    """``call_traced`` in a worker of ``processes_shm``: the item's arrays are mapped from their
     segments, an array result goes into its slot and its handle is returned.
 
     The modules listed are those first imported anywhere in the call, the sharing included.
@@ -589,7 +203,7 @@ def _traced_shared(
     known = len(sys.modules)
 
     def traced_and_shared(local: Any) -> tuple[Any, float, float]:
-        result, start, end, _ = _traced(work, local)
+        result, start, end, _ = call_traced(work, local)
         # Shared before the input slot is refilled: a result may be a view of an input.
         return shared_memory.share_result(result, result_slot), start, end
 
@@ -601,7 +215,7 @@ def _traced_shared(
 def run_processes_shm(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     # The pool is created first, as in run_processes; the tracker must run before it forks.
     shared_memory.prepare_parent()
-    executor = _process_pool(workers)
+    executor = process_pool(workers)
     ahead = SHM_AHEAD_PER_WORKER * workers
     # One slot per item in flight: its segments are made once and reused by later items.
     with shared_memory.Batch(len(items), slots=ahead) as batch:
@@ -610,14 +224,14 @@ def run_processes_shm(task: Task, items: Sequence[Any], workers: int) -> Outcome
             (_traced_shared, (task.work, batch.send(i, item), batch.result_slot(i)))
             for i, item in enumerate(items)
         )
-        traced, first, last = _run_on_pool_paced(
+        traced, first, last = run_on_pool_paced(
             executor,
             calls,
             len(items),
             ahead,
             lambda i, t: (batch.receive(i, t[0]), *t[1:]),
         )
-    return _untrace(traced, first, last)
+    return untrace(traced, first, last)
 
 
 def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
@@ -633,17 +247,17 @@ def contiguous_chunks(items: Sequence[Any], parts: int) -> list[Sequence[Any]]:
 
 
 def run_processes_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    return _run_chunked(_process_pool(workers), task, items, workers)
+    return _run_chunked(process_pool(workers), task, items, workers)
 
 
 def run_threads_chunked(task: Task, items: Sequence[Any], workers: int) -> Outcome:
-    return _run_chunked(_thread_pool(workers), task, items, workers)
+    return _run_chunked(thread_pool(workers), task, items, workers)
 
 
 def run_vectorized(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     if task.batch is None:
         raise ValueError(f"task {task.name} has no whole-batch form for the vectorized strategy")
-    results, start, done, imported = _traced(task.batch, items)
+    results, start, done, imported = call_traced(task.batch, items)
     # One operation yields every result at once: one item of work in flight, the batch.
     return Outcome(list(results), done, done, [(start, done)], sorted(set(imported)))
 
@@ -653,7 +267,7 @@ def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     # start-up); the cell's untimed priming run has imported it before the timer.
     import asyncio
 
-    starts = _current().thread_starts
+    starts = current().thread_starts
 
     async def main() -> Outcome:
         # aiofiles and asyncio.to_thread run their blocking calls on the loop's default
@@ -662,7 +276,7 @@ def run_asyncio(task: Task, items: Sequence[Any], workers: int) -> Outcome:
         # inside the timer, as the pools are.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(
-                max_workers=workers, initializer=_note_thread_start, initargs=(starts,)
+                max_workers=workers, initializer=note_thread_start, initargs=(starts,)
             )
         )
         limit = asyncio.Semaphore(workers)
@@ -705,10 +319,10 @@ def _ready_loky_worker(preload: Sequence[str]) -> None:
 
 
 def _traced_loky(work: Callable[[Any], Any], index: int, item: Any) -> tuple:
-    """``_traced`` in a joblib worker, with the item's index (results arrive in any order),
+    """``call_traced`` in a joblib worker, with the item's index (results arrive in any order),
     the worker's pid and when it was ready (NaN: joblib ran the item in the caller)."""
     ready = _loky_worker_ready[0] if _loky_worker_ready else math.nan
-    return (index, *_traced(work, item), os.getpid(), ready)
+    return (index, *call_traced(work, item), os.getpid(), ready)
 
 
 def _loky_initargs() -> tuple:
@@ -780,8 +394,8 @@ class _LokyPool:
             self.executor.terminate(kill_workers=False)
 
 
-_NEW_POOL["joblib"] = _LokyPool
-_WARM["joblib"] = _warm_process
+NEW_POOL["joblib"] = _LokyPool
+WARM["joblib"] = warm_process
 
 
 def run_joblib(task: Task, items: Sequence[Any], workers: int) -> Outcome:
@@ -794,11 +408,11 @@ def run_joblib(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     from joblib import delayed
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-    kept = _kept.get(("joblib", workers))
+    kept = kept_pools.get(("joblib", workers))
     begun = time.perf_counter()
     traced: list[Any] = [None] * len(items)
     ready: dict[int, float] = {}
-    arrivals = _Arrivals()
+    arrivals = Arrivals()
     calls = (delayed(_traced_loky)(task.work, i, item) for i, item in enumerate(items))
     initargs = kept.initargs if isinstance(kept, _LokyPool) else _loky_initargs()
     try:
@@ -811,12 +425,12 @@ def run_joblib(task: Task, items: Sequence[Any], workers: int) -> Outcome:
     finally:
         if kept is None:
             _shut_down_loky()
-    outcome = _untrace(traced, *arrivals.span())
+    outcome = untrace(traced, *arrivals.span())
     workers_used = {pid: at for pid, at in ready.items() if pid != os.getpid()}
     if workers_used:
         started = [at for at in workers_used.values() if at >= begun]
         # Started inside this run: the pool's start-up, as the instruments' other workers.
-        _current().thread_starts.extend(started)
+        current().thread_starts.extend(started)
         outcome.workers_reused = len(workers_used) - len(started)
     return outcome
 
