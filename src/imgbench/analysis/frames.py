@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from imgbench.measure.strategies import STRATEGIES
-from imgbench.vocabulary import BASELINE, HOST_CELL, HOST_GROUP, NATIVE, NATIVE_PATH
+from imgbench.vocabulary import BASELINE, HOST_CELL, HOST_GROUP, format_size
 
 #: The strategies in the order every table and figure lists them: the strategy registry's
 #: (adding a strategy stays one entry there); an unknown one comes after them, alphabetically.
@@ -73,5 +73,5 @@ def largest_size(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
 
 def size_label(frame: pd.DataFrame) -> pd.Series:
     """Each row's image size as written for people, "1280x960" ("native": as found)."""
-    label = frame["width"].astype(int).astype(str) + "x" + frame["height"].astype(int).astype(str)
-    return label.where(label != NATIVE_PATH, NATIVE)
+    pairs = zip(frame["width"], frame["height"], strict=True)
+    return pd.Series([format_size(w, h) for w, h in pairs], index=frame.index, dtype=object)

@@ -15,7 +15,7 @@ import pandas as pd
 from imgbench.analysis.figure_data import NoData
 from imgbench.analysis.frames import flag, has, hosted, serial_base, size_label, strategy_order
 from imgbench.analysis.views import sorted_unique, thin
-from imgbench.vocabulary import BASELINE, CELL, HOST, NATIVE, NATIVE_PATH, format_size
+from imgbench.vocabulary import BASELINE, CELL, HOST, format_size, parse_size
 
 # --- one workload: speedup against workers, one panel per n ------------------------------
 
@@ -35,8 +35,11 @@ def _workload_of_cell_path(path: str) -> Workload | None:
     at = parts.index("cells")
     if len(parts) < at + 4:
         return None
-    size = parts[at + 3]
-    return Workload(parts[at + 1], NATIVE if size == NATIVE_PATH else size)
+    try:
+        size = format_size(*parse_size(parts[at + 3]))  # a native cell's path says 0x0
+    except ValueError:
+        size = parts[at + 3]
+    return Workload(parts[at + 1], size)
 
 
 def workloads(summary: pd.DataFrame, missing_cells=()) -> list[Workload]:
