@@ -1,13 +1,8 @@
 """Run one cell: warm-up and timed repetitions of a task under a strategy, verified.
 
-Before the first repetition (warm-ups included) the task runs once, untimed, on one real
-item, its output in the scratch area (removed at once): the *priming run*. Whatever the work
-loads on first use (Pillow's plugins on the first decode, httpx's transport stack on the
-first request, aiofiles and asyncio's machinery for the asyncio strategy, which primes the
-async work as well) is then loaded before any pool forks, so that forked workers do not pay
-for it inside the timer. Under a forkserver, the modules the priming run loaded are
-preloaded by the server. It touches neither the verification references nor the cache
-state, which each repetition's prepare step sets afterwards.
+Before the first repetition (warm-ups included) the task runs once, untimed, on real items
+(``imgbench.measure.priming``), so that forked workers do not pay first-use costs inside the
+timer.
 
 Each repetition (``imgbench.measure.repetition``) is prepare (untimed: output directory
 emptied, dirty pages synced, cache state set and measured) -> timed region (the strategy,
@@ -31,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -48,6 +42,7 @@ from imgbench.measure import usage as measure
 from imgbench.measure.datasets import RAW, Manifest, check_files, load_manifest
 from imgbench.measure.guard import CellGuard
 from imgbench.measure.machine import collect_machine_info, gil_enabled, process_started
+from imgbench.measure.priming import prime, priming_sources
 from imgbench.measure.repetition import Meters, Workload, run_repetition
 from imgbench.measure.result import (
     CellResult,
@@ -159,55 +154,6 @@ def _check_spec(spec: CellSpec, options: RunOptions) -> None:
         )
         if problems:
             raise ImgbenchError(problems[0])
-
-
-def _priming_sources(task: Task, sources: list) -> list:
-    """The items the priming run takes: the first, and for files the first of each suffix
-    (a folder's images as found mix formats, and each format's decoder is loaded lazily)."""
-    if task.input_kind != "files":
-        return sources[:1]
-    first: dict[str, Any] = {}
-    for source in sources:
-        first.setdefault(Path(str(source)).suffix.lower(), source)
-    return list(first.values())
-
-
-def _prime(
-    task: Task, spec: CellSpec, sources: list, opts: dict, service, directory: Path
-) -> list[str]:
-    """Run the task once on each of a few real items, untimed, output under ``directory``
-    (removed).
-
-    Returns the modules it imported first, for a forkserver to preload. The asyncio
-    strategy primes the async work too (aiofiles, the loop's executor, the async client),
-    the vectorized one the batch form.
-    """
-    known = len(sys.modules)
-    directory.mkdir()
-    try:
-        for index, source in enumerate(sources):
-            output = None
-            if task.output_suffix:
-                output = str(directory / f"img_{index:06d}{task.output_suffix}")
-                if task.output_dirs:
-                    Path(output).mkdir()
-            item = task.build_item(source, output, opts, service)
-            task.work(item)
-            if spec.strategy == "vectorized" and task.batch is not None:
-                task.batch([item])
-            if spec.strategy == "asyncio":
-                import asyncio  # only asyncio cells pay its import (tasks/images.py says why)
-
-                if output is not None and not task.output_dirs:
-                    Path(output).unlink(missing_ok=True)
-                asyncio.run(_prime_async(task, item))
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-    return list(sys.modules)[known:]
-
-
-async def _prime_async(task: Task, item) -> None:
-    await task.awork(item)
 
 
 def run_cell(spec: CellSpec, options: RunOptions) -> CellResult:
@@ -378,8 +324,8 @@ def _start_helpers(
     """Prime the work, pin the pools' start method, wait for the memory sampler (all
     untimed); return the start method and the meters."""
     try:
-        sources = _priming_sources(work.task, work.sources)
-        primed = _prime(work.task, work.spec, sources, opts, service, area / "prime")
+        sources = priming_sources(work.task, work.sources)
+        primed = prime(work.task, work.spec.strategy, sources, opts, service, area / "prime")
     except TaskError as exc:
         raise type(exc)(f"{work.name}: {exc} during the untimed priming run") from exc
     # A strategy's own start method (a start-method variant's, joblib's loky) overrides the
