@@ -7,16 +7,14 @@ import yaml
 
 from imgbench.errors import ConfigError
 from imgbench.measure.strategies import STRATEGIES
+from imgbench.plan.checks import MAX_WORKERS, config_warnings, repetitions_for
 from imgbench.plan.config import (
-    MAX_WORKERS,
     apply_schema,
     check_config,
-    config_warnings,
     experiment_hash,
     load_schema,
     load_yaml,
     merge_configs,
-    repetitions_for,
     resolve_config,
     review_config,
     task_options,

@@ -7,7 +7,8 @@ import multiprocessing
 import pytest
 
 from imgbench.errors import ConfigError
-from imgbench.plan.config import config_warnings, resolve_config, review_config
+from imgbench.plan.checks import config_warnings
+from imgbench.plan.config import resolve_config, review_config
 from imgbench.plan.grid import expand_cells, experiment_strategies
 from imgbench.vocabulary import CELL
 
