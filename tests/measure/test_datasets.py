@@ -11,8 +11,8 @@ from imgbench.measure.datasets import (
     load_manifest,
     make_dataset,
     pixel_sha256,
-    synthesize_image,
 )
+from imgbench.measure.generators import synthesize_image
 
 
 def _png_size(array):

@@ -23,11 +23,10 @@ from imgbench.measure.datasets import (
     load_manifest,
     make_dataset,
     make_image,
-    noise_image,
     parse_dataset_name,
     pixel_sha256,
-    synthesize_image,
 )
+from imgbench.measure.generators import noise_image, synthesize_image
 from imgbench.plan.config import load_schema
 from imgbench.plan.grid import DatasetSpec
 

@@ -6,8 +6,8 @@ A dataset's ``content`` says what its pixels are (``CONTENTS``):
   photographs that scikit-image ships in its wheel (``imgbench.measure.photos``), because
   codecs do a different amount of work on photographs than on anything generated;
 - ``synthetic``: photo-like images made here: smooth gradients and waves, overlapping
-  shapes with soft edges, and moderate sensor-like noise (``synthesize_image``);
-- ``noise``: uniform random pixels, the arrays study 002 saved (``noise_image``).
+  shapes with soft edges, and moderate sensor-like noise (``generators.synthesize_image``);
+- ``noise``: uniform random pixels, the arrays study 002 saved (``generators.noise_image``).
 - ``folder<id>``: a folder of the user's own images (``imgbench.measure.folder``), picked
   by the seed and fitted to the size; the folder is only ever read.
 
@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from imgbench.errors import DatasetError
 from imgbench.measure import photos
+from imgbench.measure.generators import channels, noise_image, synthesize_image
 
 # Encoded formats (files a task reads), raw (in-memory arrays that save tasks encode), native
 # (a folder's files as found); colour modes: RGB arrays (h, w, 3) or greyscale (h, w).
@@ -55,14 +56,6 @@ DEFAULT_CONTENT = CONTENTS[0]
 FOLDER_CONTENT = "folder"
 #: A manifest without a content was made before there was a choice: by the synthesizer.
 LEGACY_CONTENT = "synthetic"
-#: Noise pixels are drawn from [0, NOISE_HIGH): 0..254, as study 002's
-#: ``np.random.randint(0, 255, ...)`` (whose upper bound is exclusive) drew them.
-NOISE_HIGH = 255
-
-
-def channels(color: str) -> tuple[int, ...]:
-    """The trailing shape of one pixel: (3,) for RGB, () for greyscale."""
-    return (3,) if color == "rgb" else ()
 
 
 def native_array(im: Image.Image) -> np.ndarray:
@@ -71,56 +64,6 @@ def native_array(im: Image.Image) -> np.ndarray:
     Every decoder (tasks and manifest alike) goes through this, so that checksums agree.
     """
     return np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
-
-
-def synthesize_image(
-    width: int, height: int, seed: int, index: int, color: str = "rgb"
-) -> np.ndarray:
-    """Image ``index`` of ``seed``: ``uint8`` of shape (height, width, 3), or (height, width)
-    for greyscale (the RGB image converted with Pillow's luma weights)."""
-    rng = np.random.default_rng([seed, index])
-    # Smooth structure is computed on a coarse grid and upsampled: photos are mostly
-    # low-frequency, and this keeps generation cheap for large images.
-    cw, ch = max(2, width // 8), max(2, height // 8)
-    y, x = np.mgrid[0:ch, 0:cw].astype(np.float32)
-    coarse = np.empty((ch, cw, 3), np.float32)
-    for c in range(3):
-        gx, gy, phase = rng.uniform(-1.0, 1.0, 3)
-        fx, fy = rng.uniform(0.5, 4.0, 2)
-        coarse[..., c] = (
-            128.0
-            + 60.0 * (gx * x / cw + gy * y / ch)
-            + 35.0 * np.sin((fx * x / cw + fy * y / ch) * np.pi * 2.0 + phase * 3.0)
-        )
-    base = Image.fromarray(np.clip(coarse, 0, 255).astype(np.uint8)).resize(
-        (width, height), Image.Resampling.BILINEAR
-    )
-    draw = ImageDraw.Draw(base)
-    short = min(width, height)
-    for _ in range(int(rng.integers(6, 14))):
-        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
-        r = int(rng.integers(max(1, short // 12), max(2, short // 3)))
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        box = [cx - r, cy - int(r * rng.uniform(0.5, 1.5)), cx + r, cy + r]
-        if rng.random() < 0.5:
-            draw.ellipse(box, fill=colour)
-        else:
-            draw.rectangle(box, fill=colour)
-    base = base.filter(ImageFilter.GaussianBlur(max(0.5, short / 400)))
-    noise = rng.integers(-6, 7, size=(height, width, 3), dtype=np.int16)
-    rgb = np.clip(np.asarray(base, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
-    if color == "grey":
-        return np.asarray(Image.fromarray(rgb).convert("L"))
-    return rgb
-
-
-def noise_image(width: int, height: int, seed: int, index: int, color: str = "rgb") -> np.ndarray:
-    """Image ``index`` of ``seed``: every pixel (each channel for RGB) uniform over
-    0..``NOISE_HIGH`` - 1, independently. Study 002 drew its arrays the same way with numpy's
-    legacy global generator (unseeded, so never reproducible); here they come from the seed."""
-    rng = np.random.default_rng([seed, index])
-    shape = (height, width, *channels(color))
-    return rng.integers(0, NOISE_HIGH, size=shape, dtype=np.uint8)
 
 
 def make_image(
@@ -269,20 +212,7 @@ def make_dataset(
     by ``seed``, fitted to the size, and the manifest records each one's source file and
     every file that could not be used (``on_bad_image`` says whether that fails).
     """
-    if fmt not in (RAW, NATIVE_FORMAT) and fmt not in FORMATS:
-        raise DatasetError(
-            f"unknown dataset format {fmt!r}; allowed: raw, {NATIVE_FORMAT}, {', '.join(FORMATS)}"
-        )
-    if fmt == NATIVE_FORMAT and (folder is None or (width, height) != (0, 0)):
-        raise DatasetError(
-            "a native dataset is a folder's images as found: it needs the folder, and size 0x0"
-        )
-    if color not in COLORS:
-        raise DatasetError(f"unknown dataset colour {color!r}; allowed: {', '.join(COLORS)}")
-    if folder is not None and content != folder_content(folder):
-        raise DatasetError(f"dataset folder {folder}: its content is {folder_content(folder)}")
-    if folder is None and content not in CONTENTS:
-        raise DatasetError(f"unknown dataset content {content!r}; allowed: {', '.join(CONTENTS)}")
+    _check_request(fmt, width, height, color, content, folder)
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -290,16 +220,7 @@ def make_dataset(
     try:
         src_dir = None
         if source is not None:
-            src = load_manifest(source)
-            want = (RAW, width, height, seed, color, content)
-            if (src.format, src.width, src.height, src.seed, src.color, src.content) != want or (
-                src.count < count
-            ):
-                raise DatasetError(
-                    f"{source}: not a raw {content} {color} dataset for {width}x{height} "
-                    f"seed {seed} of at least {count} images"
-                )
-            src_dir = src.directory
+            src_dir = _raw_source(Path(source), width, height, count, seed, color, content)
         picked: list = [None] * count
         scanned = None
         if folder is not None and src_dir is None:
@@ -311,25 +232,8 @@ def make_dataset(
             (tmp, fmt, width, height, seed, color, content, i, src_dir, folder, picked[i])
             for i in range(count)
         ]
-        arrays_out = None
-        if fmt == RAW:
-            # Written image by image: a large dataset never has to fit in memory.
-            shape = (count, height, width, *channels(color))
-            arrays_out = np.lib.format.open_memmap(tmp / ARRAYS, "w+", np.uint8, shape)
-        pixel: list[str] = []
-        files: list[FileEntry] = []
-        tiles: list[list[dict]] = []
-        with _pool(workers) as pool:
-            for i, (digest, entry, array, cut) in enumerate(pool(_make_image, jobs)):
-                pixel.append(digest)
-                tiles.append([t.__dict__ for t in cut])
-                if entry is not None:
-                    files.append(entry)
-                if arrays_out is not None:
-                    arrays_out[i] = array
-        if arrays_out is not None:
-            arrays_out.flush()
-            del arrays_out
+        arrays_shape = (count, height, width, *channels(color)) if fmt == RAW else None
+        pixel, files, tiles = _make_images(jobs, workers, tmp / ARRAYS, arrays_shape)
         manifest = {
             "generator_version": GENERATOR_VERSION,
             "format": fmt,
@@ -352,12 +256,7 @@ def make_dataset(
         elif src_dir is not None and folder is not None:
             manifest["source"] = json.loads((src_dir / MANIFEST).read_text()).get("source")
         if content == "photo":
-            # Grey images from colour photographs: Pillow's "L" conversion, recorded as such.
-            manifest["photo_package"] = f"{photos.DISTRIBUTION} {photos.version()}"
-            manifest["grey_conversion"] = 'Pillow convert("L")' if color == "grey" else None
-            manifest["photos"] = photos.provenance({t["photo"] for cut in tiles for t in cut})
-            # One list per image, row by row: {photo, x, y, width, height, left, top}.
-            manifest["tiles"] = tiles
+            manifest |= _photo_fields(color, tiles)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -366,6 +265,81 @@ def make_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_manifest(out_dir)
+
+
+def _photo_fields(color: str, tiles: list[list[dict]]) -> dict:
+    """What a photo dataset's manifest says of its photographs and of each image's tiles."""
+    return {
+        "photo_package": f"{photos.DISTRIBUTION} {photos.version()}",
+        # Grey images from colour photographs: Pillow's "L" conversion, recorded as such.
+        "grey_conversion": 'Pillow convert("L")' if color == "grey" else None,
+        "photos": photos.provenance({t["photo"] for cut in tiles for t in cut}),
+        # One list per image, row by row: {photo, x, y, width, height, left, top}.
+        "tiles": tiles,
+    }
+
+
+def _make_images(
+    jobs: list[tuple], workers: int, arrays: Path, arrays_shape: tuple[int, ...] | None
+) -> tuple[list[str], list[FileEntry], list[list[dict]]]:
+    """Every image of ``jobs`` (``_make_image``) on ``workers`` processes: their pixel
+    checksums, files and tiles; for a raw dataset (``arrays_shape``) the arrays are written
+    into ``arrays`` image by image, so that a large dataset never has to fit in memory."""
+    arrays_out = None
+    if arrays_shape is not None:
+        arrays_out = np.lib.format.open_memmap(arrays, "w+", np.uint8, arrays_shape)
+    pixel: list[str] = []
+    files: list[FileEntry] = []
+    tiles: list[list[dict]] = []
+    with _pool(workers) as pool:
+        for i, (digest, entry, array, cut) in enumerate(pool(_make_image, jobs)):
+            pixel.append(digest)
+            tiles.append([t.__dict__ for t in cut])
+            if entry is not None:
+                files.append(entry)
+            if arrays_out is not None:
+                arrays_out[i] = array
+    if arrays_out is not None:
+        arrays_out.flush()
+        del arrays_out
+    return pixel, files, tiles
+
+
+def _check_request(
+    fmt: str, width: int, height: int, color: str, content: str, folder: Path | None
+) -> None:
+    """A ``DatasetError`` naming what ``make_dataset`` cannot make."""
+    if fmt not in (RAW, NATIVE_FORMAT) and fmt not in FORMATS:
+        raise DatasetError(
+            f"unknown dataset format {fmt!r}; allowed: raw, {NATIVE_FORMAT}, {', '.join(FORMATS)}"
+        )
+    if fmt == NATIVE_FORMAT and (folder is None or (width, height) != (0, 0)):
+        raise DatasetError(
+            "a native dataset is a folder's images as found: it needs the folder, and size 0x0"
+        )
+    if color not in COLORS:
+        raise DatasetError(f"unknown dataset colour {color!r}; allowed: {', '.join(COLORS)}")
+    if folder is not None and content != folder_content(folder):
+        raise DatasetError(f"dataset folder {folder}: its content is {folder_content(folder)}")
+    if folder is None and content not in CONTENTS:
+        raise DatasetError(f"unknown dataset content {content!r}; allowed: {', '.join(CONTENTS)}")
+
+
+def _raw_source(
+    source: Path, width: int, height: int, count: int, seed: int, color: str, content: str
+) -> Path:
+    """The directory of ``source``, a raw dataset an encoded one is made from, if it is one
+    of the same content, size, seed and colour with at least ``count`` images."""
+    src = load_manifest(source)
+    want = (RAW, width, height, seed, color, content)
+    if (src.format, src.width, src.height, src.seed, src.color, src.content) != want or (
+        src.count < count
+    ):
+        raise DatasetError(
+            f"{source}: not a raw {content} {color} dataset for {width}x{height} "
+            f"seed {seed} of at least {count} images"
+        )
+    return src.directory
 
 
 @contextlib.contextmanager

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from imgbench.measure.datasets import FORMATS, JPEG_QUALITY, RAW, synthesize_image
+from imgbench.measure.datasets import FORMATS, JPEG_QUALITY, RAW
+from imgbench.measure.generators import synthesize_image
 from imgbench.measure.strategies import STRATEGIES
 from imgbench.measure.tasks import TASKS
 from imgbench.plan.footprint import image_sample

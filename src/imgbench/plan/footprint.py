@@ -2,7 +2,7 @@
 
 Compressed sizes are measured, not assumed: JPEG and PNG sizes depend on content and size
 (the smooth synthetic images are far from noise), so one image of the datasets' own
-generator (``imgbench.measure.datasets.synthesize_image``) is encoded as the dataset rule
+generator (``imgbench.measure.generators.synthesize_image``) is encoded as the dataset rule
 encodes it (JPEG quality ``JPEG_QUALITY``, PNG with Pillow's defaults), on a centre region
 of at most ``SAMPLE_PIXELS`` for large sizes, and scaled by pixels. BMP and raw sizes are
 exact from their layouts. The same sample times one image's generation (synthesis, encoding,
@@ -21,7 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from imgbench.measure.datasets import JPEG_QUALITY, RAW, channels, synthesize_image
+from imgbench.measure.datasets import JPEG_QUALITY, RAW
+from imgbench.measure.generators import channels, synthesize_image
 from imgbench.measure.tasks import TASKS
 from imgbench.plan.grid import DatasetSpec
 from imgbench.vocabulary import CellSpec, parse_size

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgbench.errors import VerificationError
-from imgbench.measure.datasets import channels
+from imgbench.measure.generators import channels
 
 if TYPE_CHECKING:
     import numpy as np
