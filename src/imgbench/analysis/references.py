@@ -36,7 +36,7 @@ from imgbench.analysis.comparisons import (
 )
 from imgbench.analysis.results import WAIT_TASKS
 from imgbench.analysis.rounds import round_table
-from imgbench.analysis.speedup import bound
+from imgbench.analysis.speedup import bound, exceeds_bound
 from imgbench.analysis.stats import (
     equivalent,
     hierarchical_median_cis,
@@ -265,7 +265,7 @@ def _tests(results: ResultsTree, finding: dict, walls, rows, base_walls, base_ro
     )
 
 
-def _physical_bound(finding: dict, rows, base_rows, speedup: float) -> dict:
+def _physical_bound(finding: dict, rows, base_rows, speedup: float, ci_low: float) -> dict:
     """The physical bound of the speedup here, and the usable cores it is computed from."""
     cell, base = finding["cell"], finding["baseline"]
     task_bound = _task_bound(rows, cell) if len(rows) else "cpu"
@@ -281,7 +281,7 @@ def _physical_bound(finding: dict, rows, base_rows, speedup: float) -> dict:
     )
     return {
         "bound": limit,
-        "exceeds_bound": bool(math.isfinite(speedup) and speedup > limit),  # NaN: False
+        "exceeds_bound": exceeds_bound(speedup, ci_low, limit),
         "task_bound": task_bound,
         "cores_here": here,
     }
@@ -325,6 +325,7 @@ def judge_finding(finding: dict, results: ResultsTree, cores_there: int | None) 
     median = float(np.median(walls)) if len(walls) else math.nan
     base_median = float(np.median(base_walls)) if len(base_walls) else math.nan
     speedup = base_median / median if len(walls) and len(base_walls) else math.nan
+    tests = _tests(results, finding, walls, rows, base_walls, base_rows)
     row = {
         "id": finding["id"],
         "claim": finding["claim"],
@@ -338,8 +339,8 @@ def judge_finding(finding: dict, results: ResultsTree, cores_there: int | None) 
         "measured_time_s": median,
         "measured_baseline_time_s": base_median,
         "measured_speedup": speedup,
-        **_tests(results, finding, walls, rows, base_walls, base_rows),
-        **_physical_bound(finding, rows, base_rows, speedup),
+        **tests,
+        **_physical_bound(finding, rows, base_rows, speedup, tests["speedup_ci_low"]),
         "equivalence_margin": DEFAULT_EQUIVALENCE_MARGIN,
     }
     if not len(walls) or not len(base_walls):

@@ -5,7 +5,8 @@ Speedup has two base cases, stated in every row: the ``serial`` loop of the same
 on the cell's own host. Speedup is a ratio of medians, never a mean of ratios; its
 confidence interval is a bootstrap over the repetitions of both cells, hierarchical (rounds,
 then repetitions within them) when a cell ran as several rounds. Each row carries its
-physical bound (``bound``) and whether the point estimate exceeds it.
+physical bound (``bound``) and whether the speedup exceeds it beyond noise
+(``exceeds_bound``: by more than ``BOUND_MARGIN``, or significantly).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from imgbench.analysis.rounds import round_table
 from imgbench.analysis.stats import hierarchical_speedup_cis, karp_flatt, speedup_cis
+from imgbench.analysis.thresholds import BOUND_MARGIN
 from imgbench.vocabulary import BASELINE, CELL, HOST, HOST_CELL, HOST_GROUP
 
 #: The second base case: the same strategy with one worker, in the same group.
@@ -66,6 +68,14 @@ def bound(task_bound: str, workers: int, usable_cores: int, strategy: str = "") 
     if strategy in UNBOUNDED_STRATEGIES:
         return math.nan
     return int(workers) if task_bound == "wait" else int(min(workers, usable_cores))
+
+
+def exceeds_bound(speedup: float, ci_low: float, limit: float) -> bool:
+    """Whether a speedup is above its physical bound beyond noise: by more than
+    ``BOUND_MARGIN``, or with the CI's lower end above the bound. NaNs: False."""
+    if not (math.isfinite(speedup) and math.isfinite(limit)) or speedup <= limit:
+        return False
+    return speedup > limit * (1 + BOUND_MARGIN) or (math.isfinite(ci_low) and ci_low > limit)
 
 
 def _paired(
@@ -142,7 +152,7 @@ def speedup_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
                     "usable_cores": cell.usable_cores,
                     "task_bound": task_bound,
                     "bound": limit,
-                    "exceeds_bound": bool(speedup > limit),
+                    "exceeds_bound": False,  # set with the CI below
                     "cpu_per_image_s": cell_cpu,
                     "baseline_cpu_per_image_s": base_cpu,
                     "cpu_per_image_ratio": (
@@ -154,6 +164,7 @@ def speedup_frame(summary: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
     cis = _paired(round_table(timings), pairs, _ratio_cis, width=2)
     for row, (low, high) in zip(rows, cis, strict=True):
         row["speedup_ci_low"], row["speedup_ci_high"] = (1.0, 1.0) if row["_self"] else (low, high)
+        row["exceeds_bound"] = exceeds_bound(row["speedup"], row["speedup_ci_low"], row["bound"])
     return pd.DataFrame(rows, columns=SPEEDUP_COLUMNS)
 
 

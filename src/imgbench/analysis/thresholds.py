@@ -15,6 +15,11 @@ ALPHA = 0.05
 #: margin (a TOST at 5%); experiments may set their own (``equivalence_margin``), and a
 #: table or metadata file that states none was judged with this one.
 DEFAULT_EQUIVALENCE_MARGIN = 0.05
+#: A speedup counts as above its physical bound (flagged, never a finding) when it exceeds
+#: the bound by more than this share, or its CI's lower end exceeds the bound: perfect
+#: scaling measured with noise (1.00x for one worker, 16.2x for 16 sleeping threads) lies
+#: just above its bound half the time and is consistent with it, not a wrong number.
+BOUND_MARGIN = 0.05
 #: CPU time counted in clock ticks (``TICK_S``: other processes' CPU, and cells recorded
 #: before getrusage's microseconds were) makes a ratio of CPU time to wall time (how busy
 #: the workers were, how much other processes used) mean something only over this much

@@ -17,6 +17,7 @@ import pandas as pd
 from imgbench import words
 from imgbench.analysis import threats as facts
 from imgbench.analysis.threats import INFO, OK, WARN, Fact
+from imgbench.analysis.thresholds import BOUND_MARGIN
 from imgbench.report.deck.machine import host_names
 from imgbench.report.deck.model import several_hosts
 
@@ -358,8 +359,9 @@ def _physical_bound(fact: Fact, hosted: bool) -> str:
     text = (
         f"{words.count(len(rows), 'speedup')} over the serial loop "
         f"{'exceeds its' if len(rows) == 1 else 'exceed their'} physical bound "
-        "(CPU work: min(workers, usable cores); waiting work: workers), flagged and never "
-        "reported as findings"
+        "(CPU work: min(workers, usable cores); waiting work: workers) by more than "
+        f"{words.percent(BOUND_MARGIN, 0)} or significantly, flagged and never reported as "
+        "findings"
     )
     text += f": {_named(rows, name)}." if rows else "."
     sentences = fact.details["sentences"]
