@@ -7,6 +7,7 @@ one clock, durability of saving tasks and the task's physical bound.
 """
 
 import asyncio
+import mmap
 import os
 import subprocess
 import sys
@@ -76,15 +77,23 @@ def test_asyncio_primes_its_async_work_too(datasets, tmp_path):
 
 
 @linux
-def test_cold_evicts_the_input_files_and_counts_bytes_beyond_them(datasets, tmp_path):
-    result = run_cell(small_cell("decode", "processes"), cell_options(datasets, tmp_path, "decode"))
+def test_cold_evicts_the_input_files_and_counts_bytes_beyond_their_pages(datasets, tmp_path):
+    # With a warm-up, as every preset runs: after a whole-system drop, the first
+    # repetition's workers fault in two pages of their own code; the warm-up pays for it.
+    options = cell_options(datasets, tmp_path, "decode", repeats=2, warmup=1)
+    result = run_cell(small_cell("decode", "processes"), options)
     assert result["run"]["eviction"] == "files"
-    inputs = sum(p.stat().st_size for p in datasets["jpeg"].paths(4))
-    for rep in result["repetitions"]:
+    sizes = [p.stat().st_size for p in datasets["jpeg"].paths(4)]
+    pages = sum(-(-size // mmap.PAGESIZE) * mmap.PAGESIZE for size in sizes)
+    timed = [rep for rep in result["repetitions"] if not rep["warmup"]]
+    assert len(timed) == 2
+    for rep in timed:
         assert rep["cache_method"] == "fadvise"
-        assert rep["input_bytes"] == inputs
+        assert rep["input_bytes"] == sum(sizes)
         read = rep["io_read_bytes"]
-        assert rep["extra_read_bytes"] == (None if read is None else max(0, read - inputs))
+        assert rep["extra_read_bytes"] == (None if read is None else max(0, read - pages))
+        # The workers read the inputs and nothing else: the interpreter stayed cached.
+        assert read is None or rep["extra_read_bytes"] <= 0.1 * sum(sizes)
 
 
 def test_saving_tasks_have_no_input_bytes(datasets, tmp_path):

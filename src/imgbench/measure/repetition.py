@@ -52,6 +52,9 @@ class Workload:
     #: The staged inputs of a task that reads files (else empty), and what they weigh.
     inputs: list[Path] = field(default_factory=list)
     input_bytes: int = 0
+    #: The inputs rounded up to whole pages (``cache.page_bytes``): what reading them cold
+    #: costs at least, so that reads beyond it are someone else's.
+    input_page_bytes: int = 0
     #: Where a task that writes puts its outputs (None: it writes none).
     out_dir: Path | None = None
     outputs: list[Path] = field(default_factory=list)
@@ -183,7 +186,8 @@ def run_repetition(
         "worker_imported_modules": imported,
         **usage,
         "input_bytes": input_bytes,
-        "extra_read_bytes": None if read is None else max(0, read - input_bytes),
+        # Beyond the inputs' whole pages: what a cold read of the inputs cannot avoid.
+        "extra_read_bytes": None if read is None else max(0, read - work.input_page_bytes),
         "heap_trimmed": heap_trimmed,
         "peak_rss_bytes": peak_self,
         "peak_rss_reset": rss_reset,

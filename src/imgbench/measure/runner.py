@@ -295,6 +295,7 @@ def _prepare_inputs(
         # Native images differ in size and mode: each has its own decoded shape.
         ctx.input_shapes = [tuple(f.shape) if f.shape else None for f in manifest.files[:n]]
         work.input_bytes = sum(f.bytes for f in manifest.files[:n])
+        work.input_page_bytes = sum(cache.page_bytes(f.bytes) for f in manifest.files[:n])
         work.sources = [str(p) for p in work.inputs]
     else:
         ctx.source_arrays = manifest.load_arrays(n)
